@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs what the tests need when it is missing (Debian packages and npm
+# modules), so it works the same on a fresh machine and in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# Node modules of the independent clients the tests drive (pinned by package-lock.json).
+for dir in $(git ls-files '*package-lock.json' | xargs -r -n1 dirname); do
+	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+		echo "test.sh: npm ci in $dir"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+done
+
+go vet ./...
+go test -count=1 -timeout 25m "$@" ./...
