@@ -1,0 +1,42 @@
+package auth
+
+import (
+	"context"
+	"testing"
+
+	"github.com/spellcoven/gateway/auth/authtest"
+)
+
+// BenchmarkVerify measures Verify of a valid token with the keys already loaded: the per-request cost
+// behind coven_jwt and the WebSocket auth message.
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range []string{authtest.RS256, authtest.ES256, authtest.EdDSA} {
+		b.Run(alg, func(b *testing.B) {
+			iss, err := authtest.NewIssuer(testIssuer, authtest.WithAlgorithm(alg))
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv, err := iss.Start("127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			v, err := New(Config{JWKSURL: srv.JWKSURL(), Issuer: testIssuer, Audiences: []string{testAudience}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer v.Stop()
+			token := mint(b, iss, iss.SigningKeyID(), validClaims(map[string]any{"name": "Alice", "discord_id": "80351110224678912"}))
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

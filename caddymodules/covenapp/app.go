@@ -1,0 +1,277 @@
+// Package covenapp is the Caddy app `coven`: the long-lived state that the Spell Coven HTTP handlers
+// share — the event hub (projection, history, fan-out), the JWT verifier and the metrics.
+//
+// The state lives in a usage pool keyed by its configuration, so a `caddy reload` that keeps the same
+// hub and JWT settings keeps the same hub (and so every connected WebSocket client, its history and its
+// projection) and the same warm JWKS cache. A reload that changes them builds new ones; the old hub then
+// closes its clients with 1012 so that they reconnect to the new configuration.
+package covenapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/spellcoven/gateway/auth"
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/hub"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `coven` app. Configure it with the `coven` global option in a Caddyfile.
+type App struct {
+	// GuildID is the Discord guild (server) whose rooms this edge serves.
+	GuildID string `json:"guild_id,omitempty"`
+	// CategoryID is the Discord category under which rooms (voice channels) live.
+	CategoryID string `json:"category_id,omitempty"`
+	// BotToken is the Discord bot token, usually `{env.DISCORD_BOT_TOKEN}`. Placeholders are resolved at
+	// provisioning, so the secret itself never appears in the JSON config served by the admin API.
+	BotToken string `json:"bot_token,omitempty"`
+	// BotTokenFile names a file holding the bot token (for secret mounts); it wins over BotToken.
+	BotTokenFile string `json:"bot_token_file,omitempty"`
+
+	// JWT configures verification of users' tokens for `coven_jwt` and `coven_ws`.
+	JWT *JWTConfig `json:"jwt,omitempty"`
+
+	// Hub configures the event hub.
+	Hub HubConfig `json:"hub,omitempty"`
+
+	// MaxBatchEvents bounds the events of one webhook delivery (default 1000).
+	MaxBatchEvents int `json:"max_batch_events,omitempty"`
+
+	botToken string
+	state    *sharedState
+	stateKey string
+	logger   *zap.Logger
+}
+
+// JWTConfig is the JSON form of auth.Config.
+type JWTConfig struct {
+	JWKSURL         string         `json:"jwks_url,omitempty"`
+	Issuer          string         `json:"issuer,omitempty"`
+	Audiences       []string       `json:"audiences,omitempty"`
+	Algorithms      []string       `json:"algorithms,omitempty"`
+	Leeway          caddy.Duration `json:"leeway,omitempty"`
+	FetchTimeout    caddy.Duration `json:"fetch_timeout,omitempty"`
+	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
+}
+
+// HubConfig is the JSON form of hub.Config.
+type HubConfig struct {
+	// HistorySize is the number of events kept for clients to resume from (default 10000).
+	HistorySize int `json:"history_size,omitempty"`
+	// QueueLength is the number of frames queued for one client before it is closed as too slow
+	// (default 256).
+	QueueLength int `json:"queue_length,omitempty"`
+	// WriteTimeout is the longest one write to a client may take before it is closed (default 10s).
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "coven",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves placeholders and secrets, and loads or creates the shared state. It does no
+// network I/O: `caddy validate` provisions too.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	a.GuildID = repl.ReplaceKnown(a.GuildID, "")
+	a.CategoryID = repl.ReplaceKnown(a.CategoryID, "")
+	token, err := a.resolveBotToken(repl)
+	if err != nil {
+		return err
+	}
+	a.botToken = token
+	if a.MaxBatchEvents == 0 {
+		a.MaxBatchEvents = event.DefaultMaxBatchEvents
+	}
+
+	var jwtCfg *JWTConfig
+	if a.JWT != nil {
+		c := a.JWT.resolved(repl)
+		jwtCfg = &c
+	}
+	hubCfg := hub.Config{
+		HistorySize:  a.Hub.HistorySize,
+		QueueLength:  a.Hub.QueueLength,
+		WriteTimeout: time.Duration(a.Hub.WriteTimeout),
+	}
+	key, err := json.Marshal(struct {
+		Hub HubConfig
+		JWT *JWTConfig
+	}{a.Hub, jwtCfg})
+	if err != nil {
+		return err
+	}
+	a.stateKey = string(key)
+	v, _, err := pool.LoadOrNew(a.stateKey, func() (caddy.Destructor, error) {
+		return newSharedState(hubCfg, jwtCfg, a.logger)
+	})
+	if err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
+	a.state = v.(*sharedState)
+	registerMetrics(ctx.GetMetricsRegistry(), a.state)
+	return nil
+}
+
+func (a *App) resolveBotToken(repl *caddy.Replacer) (string, error) {
+	if a.BotTokenFile != "" {
+		path := repl.ReplaceKnown(a.BotTokenFile, "")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("coven: reading bot_token_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return strings.TrimSpace(repl.ReplaceKnown(a.BotToken, "")), nil
+}
+
+// resolved returns c with its placeholders ({env.*}) replaced.
+func (c JWTConfig) resolved(repl *caddy.Replacer) JWTConfig {
+	r := c
+	r.JWKSURL = repl.ReplaceKnown(c.JWKSURL, "")
+	r.Issuer = repl.ReplaceKnown(c.Issuer, "")
+	r.Audiences = make([]string, len(c.Audiences))
+	for i, a := range c.Audiences {
+		r.Audiences[i] = repl.ReplaceKnown(a, "")
+	}
+	return r
+}
+
+func (c JWTConfig) authConfig() auth.Config {
+	return auth.Config{
+		JWKSURL:         c.JWKSURL,
+		Issuer:          c.Issuer,
+		Audiences:       c.Audiences,
+		Algorithms:      c.Algorithms,
+		Leeway:          time.Duration(c.Leeway),
+		FetchTimeout:    time.Duration(c.FetchTimeout),
+		RefreshInterval: time.Duration(c.RefreshInterval),
+	}
+}
+
+// Validate checks the configuration. It is read-only.
+func (a *App) Validate() error {
+	if a.GuildID != "" && !event.ValidSnowflake(a.GuildID) {
+		return fmt.Errorf("coven: guild %q is not a Discord snowflake", a.GuildID)
+	}
+	if a.CategoryID != "" && !event.ValidSnowflake(a.CategoryID) {
+		return fmt.Errorf("coven: category %q is not a Discord snowflake", a.CategoryID)
+	}
+	if a.MaxBatchEvents < 0 {
+		return fmt.Errorf("coven: max_batch_events must not be negative")
+	}
+	return nil
+}
+
+// Start starts the shared state's background work (hub workers, JWKS refresh). Starting state that a
+// previous configuration already started is a no-op.
+func (a *App) Start() error { return a.state.start() }
+
+// Stop does nothing: the shared state outlives a configuration and ends in Cleanup when no
+// configuration uses it any more.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this configuration's hold on the shared state.
+func (a *App) Cleanup() error {
+	if a.stateKey == "" {
+		return nil
+	}
+	_, err := pool.Delete(a.stateKey)
+	return err
+}
+
+// EventHub returns the event hub.
+func (a *App) EventHub() *hub.Hub { return a.state.hub }
+
+// Verifier returns the JWT verifier, or nil when the app has no `jwt` configuration.
+func (a *App) Verifier() *auth.Verifier { return a.state.verifier }
+
+// DiscordBotToken returns the resolved Discord bot token. It must never be logged.
+func (a *App) DiscordBotToken() string { return a.botToken }
+
+// FromContext returns the `coven` app of the configuration being provisioned, with a clear error
+// when the Caddyfile lacks the `coven` global option.
+func FromContext(ctx caddy.Context) (*App, error) {
+	v, err := ctx.AppIfConfigured("coven")
+	if err != nil {
+		return nil, fmt.Errorf("the `coven` global option (app) is required: %w", err)
+	}
+	return v.(*App), nil
+}
+
+var pool = caddy.NewUsagePool()
+
+// sharedState is what survives reloads.
+type sharedState struct {
+	hub      *hub.Hub
+	verifier *auth.Verifier
+	ctx      context.Context
+	cancel   context.CancelFunc
+	once     sync.Once
+	startErr error
+}
+
+func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, logger *zap.Logger) (*sharedState, error) {
+	h, err := hub.New(hcfg, nil, logger.Named("hub"))
+	if err != nil {
+		return nil, err
+	}
+	s := &sharedState{hub: h}
+	if jwtCfg != nil {
+		v, err := auth.New(jwtCfg.authConfig())
+		if err != nil {
+			return nil, fmt.Errorf("jwt: %w", err)
+		}
+		s.verifier = v
+	}
+	// The state outlives the configuration that created it, so its goroutines hang off their own context.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func (s *sharedState) start() error {
+	s.once.Do(func() {
+		if s.startErr = s.hub.Start(s.ctx); s.startErr != nil {
+			return
+		}
+		if s.verifier != nil {
+			s.startErr = s.verifier.Start(s.ctx)
+		}
+	})
+	return s.startErr
+}
+
+// Destruct closes the hub (clients get 1012 and reconnect) and stops background work.
+func (s *sharedState) Destruct() error {
+	s.cancel()
+	if s.verifier != nil {
+		s.verifier.Stop()
+	}
+	return s.hub.Close()
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*sharedState)(nil)
+)

@@ -1,0 +1,108 @@
+package covenapp
+
+import (
+	"errors"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the counters that handlers increment. They are created once per process and registered
+// on each configuration's registry, so counts carry across reloads.
+type Metrics struct {
+	// AuthFailures counts rejected tokens by reason (auth.Reason labels) and by where they were presented
+	// ("http" for coven_jwt, "ws" for the WebSocket stream).
+	AuthFailures *prometheus.CounterVec
+	// WebhookRejected counts webhook deliveries refused by coven_hmac or coven_events, by reason.
+	WebhookRejected *prometheus.CounterVec
+	// WSRejected counts WebSocket upgrades or sessions refused before streaming, by reason.
+	WSRejected *prometheus.CounterVec
+}
+
+var metrics = &Metrics{
+	AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "coven", Name: "auth_failures_total",
+		Help: "Rejected user tokens, by reason and by where they were presented.",
+	}, []string{"reason", "source"}),
+	WebhookRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "coven", Name: "webhook_rejected_total",
+		Help: "Webhook deliveries refused, by reason.",
+	}, []string{"reason"}),
+	WSRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "coven", Name: "ws_rejected_total",
+		Help: "WebSocket connections refused or closed before streaming, by reason.",
+	}, []string{"reason"}),
+}
+
+// hubCollector reads the hub's counters at scrape time, so the delivery hot path touches no
+// Prometheus structure.
+type hubCollector struct {
+	state *sharedState
+
+	connections, ingested, skipped, delivered, messages, evicted, lastIngest, seq *prometheus.Desc
+}
+
+func newHubCollector(s *sharedState) *hubCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("coven_"+name, help, nil, nil)
+	}
+	return &hubCollector{
+		state:       s,
+		connections: d("ws_connections", "WebSocket clients currently subscribed."),
+		ingested:    d("events_ingested_total", "Events applied from webhook deliveries."),
+		skipped:     d("events_skipped_total", "Events acknowledged as already applied (replays)."),
+		delivered:   d("events_delivered_total", "Frames delivered to WebSocket clients."),
+		messages:    d("ws_messages_total", "WebSocket messages written (several frames may share one)."),
+		evicted:     d("ws_evicted_total", "WebSocket clients closed because they could not keep up."),
+		lastIngest:  d("worker_last_delivery_timestamp_seconds", "When the worker last delivered a batch (Unix time)."),
+		seq:         d("hub_seq", "Sequence number of the last applied event."),
+	}
+}
+
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.connections, c.ingested, c.skipped, c.delivered, c.messages, c.evicted, c.lastIngest, c.seq} {
+		ch <- d
+	}
+}
+
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.state.hub.Stats()
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.Subscribers))
+	ch <- prometheus.MustNewConstMetric(c.ingested, prometheus.CounterValue, float64(st.Ingested))
+	ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(st.Skipped))
+	ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(st.Delivered))
+	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(st.Messages))
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
+	var last float64
+	if !st.LastIngest.IsZero() {
+		last = float64(st.LastIngest.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(c.lastIngest, prometheus.GaugeValue, last)
+	ch <- prometheus.MustNewConstMetric(c.seq, prometheus.GaugeValue, float64(st.Position.Seq))
+}
+
+// SharedMetrics registers the process-wide counters on ctx's metrics registry and returns them. Handlers
+// call it in Provision; they may be used without the `coven` app (coven_hmac guarding any webhook).
+func SharedMetrics(ctx caddy.Context) *Metrics {
+	registerCollectors(ctx.GetMetricsRegistry(), metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected)
+	return metrics
+}
+
+// registerMetrics registers the process-wide counters and a collector of s's hub on reg.
+func registerMetrics(reg *prometheus.Registry, s *sharedState) {
+	registerCollectors(reg, metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, newHubCollector(s))
+}
+
+func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) {
+	if reg == nil {
+		return
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err) // a programming error: descriptors clash
+			}
+		}
+	}
+}

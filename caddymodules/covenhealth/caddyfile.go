@@ -1,0 +1,46 @@
+package covenhealth
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("coven_health", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("coven_health", httpcaddyfile.Before, "respond")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	coven_health [<matcher>] {
+//		worker_stale_after <duration>   # default 2m
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "worker_stale_after":
+			if err := caddyfileopt.Duration(d, &h.WorkerStaleAfter); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("coven_health: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,161 @@
+// Package covenhealth is the Caddy HTTP handler `coven_health`: one JSON document for load balancers
+// and people saying whether this edge can serve (hub and broker), whether it can verify users (JWKS),
+// and when the worker last delivered events.
+//
+// The status code is what a load balancer needs: 200 while this instance can serve clients, 503 when
+// it cannot (broker unavailable). A quiet or absent worker makes the edge "degraded", not unhealthy:
+// taking edges out of rotation would not bring the worker back.
+package covenhealth
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/spellcoven/gateway/caddymodules/covenapp"
+	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/hub"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// DefaultWorkerStaleAfter is how long without a delivery before the worker is reported stale. The
+// worker probes the edge with an empty batch more often than this even when Discord is quiet.
+const DefaultWorkerStaleAfter = 2 * time.Minute
+
+// Handler answers health checks.
+type Handler struct {
+	// WorkerStaleAfter is how long without any delivery from the worker before the edge reports itself
+	// degraded (default 2m).
+	WorkerStaleAfter caddy.Duration `json:"worker_stale_after,omitempty"`
+
+	app *covenapp.App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.coven_health",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision finds the `coven` app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := covenapp.FromContext(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	if h.WorkerStaleAfter == 0 {
+		h.WorkerStaleAfter = caddy.Duration(DefaultWorkerStaleAfter)
+	}
+	return nil
+}
+
+// Report is the health document.
+type Report struct {
+	// Status is "ok", "degraded" (serving, but something needs attention) or "down" (503).
+	Status   string         `json:"status"`
+	Problems []string       `json:"problems,omitempty"`
+	Hub      HubReport      `json:"hub"`
+	Broker   BrokerReport   `json:"broker"`
+	JWKS     *JWKSReport    `json:"jwks,omitempty"`
+	Worker   WorkerReport   `json:"worker"`
+	Position event.Position `json:"position"`
+}
+
+// HubReport describes the hub.
+type HubReport struct {
+	OK      bool  `json:"ok"`
+	Clients int64 `json:"clients"`
+	Rooms   int   `json:"rooms"`
+}
+
+// BrokerReport describes the event broker.
+type BrokerReport struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// JWKSReport describes the JWT key set.
+type JWKSReport struct {
+	Loaded    bool       `json:"loaded"`
+	Keys      int        `json:"keys"`
+	LastFetch *time.Time `json:"last_fetch,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+}
+
+// WorkerReport says when the worker last delivered.
+type WorkerReport struct {
+	LastDelivery *time.Time `json:"last_delivery,omitempty"`
+	AgeSeconds   *float64   `json:"age_seconds,omitempty"`
+	Stale        bool       `json:"stale"`
+}
+
+// Check builds the report.
+func (h *Handler) Check(now time.Time) (Report, int) {
+	hb := h.app.EventHub()
+	st, health := hb.Stats(), hb.Health()
+	pos, snap := hb.Snapshot()
+	r := Report{
+		Status:   "ok",
+		Hub:      HubReport{OK: health.OK, Clients: st.Subscribers, Rooms: len(snap.Rooms)},
+		Broker:   BrokerReport{OK: health.Broker == hub.BrokerOK, Error: health.BrokerError},
+		Position: pos,
+	}
+	code := http.StatusOK
+	if !health.OK {
+		r.Status, code = "down", http.StatusServiceUnavailable
+		problem := "hub not running"
+		if health.BrokerError != "" {
+			problem = "broker unavailable: " + health.BrokerError
+		}
+		r.Problems = append(r.Problems, problem)
+	}
+	if v := h.app.Verifier(); v != nil {
+		vs := v.Status()
+		j := &JWKSReport{Loaded: vs.KeysLoaded, Keys: vs.KeyCount}
+		if vs.LastError != nil {
+			j.LastError = vs.LastError.Error()
+		}
+		if !vs.LastFetch.IsZero() {
+			t := vs.LastFetch
+			j.LastFetch = &t
+		}
+		r.JWKS = j
+		if !vs.KeysLoaded {
+			r.Problems = append(r.Problems, "JWKS not loaded: users cannot sign in")
+		}
+	}
+	if !st.LastIngest.IsZero() {
+		t := st.LastIngest
+		age := now.Sub(t).Seconds()
+		r.Worker.LastDelivery, r.Worker.AgeSeconds = &t, &age
+	}
+	if st.LastIngest.IsZero() || now.Sub(st.LastIngest) > time.Duration(h.WorkerStaleAfter) {
+		r.Worker.Stale = true
+		r.Problems = append(r.Problems, "no delivery from the worker recently")
+	}
+	if r.Status == "ok" && len(r.Problems) > 0 {
+		r.Status = "degraded"
+	}
+	return r, code
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	rep, code := h.Check(time.Now())
+	jsonerror.WriteJSON(w, code, rep)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

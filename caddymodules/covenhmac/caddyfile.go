@@ -1,0 +1,68 @@
+package covenhmac
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("coven_hmac", parseCaddyfile)
+	// Authentication comes before anything that acts on the request.
+	httpcaddyfile.RegisterDirectiveOrder("coven_hmac", httpcaddyfile.After, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	coven_hmac [<secret>] {
+//		scheme      coven|standard   # default coven
+//		secret      <secret>         # repeat for key rotation
+//		secret_file <path>
+//		tolerance   <duration>       # default 60s (coven), 5m (standard)
+//		max_body    <size>           # default 1MiB
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		h.Secrets = append(h.Secrets, d.Val())
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "scheme":
+			err = caddyfileopt.String(d, &h.Scheme)
+		case "secret":
+			var s string
+			err = caddyfileopt.String(d, &s)
+			h.Secrets = append(h.Secrets, s)
+		case "secret_file":
+			var s string
+			err = caddyfileopt.String(d, &s)
+			h.SecretFiles = append(h.SecretFiles, s)
+		case "tolerance":
+			err = caddyfileopt.Duration(d, &h.Tolerance)
+		case "max_body":
+			err = caddyfileopt.Size(d, &h.MaxBody)
+		default:
+			return d.Errf("coven_hmac: unknown option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

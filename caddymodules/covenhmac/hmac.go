@@ -1,0 +1,169 @@
+// Package covenhmac is the Caddy HTTP handler `coven_hmac`: it verifies that a request body is signed
+// with a shared secret (the Spell Coven scheme or Standard Webhooks) and only then passes the request on.
+// It guards the worker's event ingest, and any other webhook a Caddy user wants to protect.
+package covenhmac
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/spellcoven/gateway/caddymodules/covenapp"
+	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
+	"github.com/spellcoven/gateway/webhook"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// DefaultMaxBody is the default limit on a signed body.
+const DefaultMaxBody = 1 << 20
+
+// Handler verifies the signature of a request before passing it on. The body is read whole (it is what
+// is signed) up to MaxBody; a larger one is refused with 413 before any HMAC work. A verified body is
+// handed to the next handlers both as the request body and through VerifiedBody, so that they need not
+// copy it again.
+type Handler struct {
+	// Scheme is "coven" (X-Coven-Timestamp, X-Coven-Signature: sha256=...) or "standard" (Standard
+	// Webhooks: webhook-id, webhook-timestamp, webhook-signature). Default "coven". A handler accepts
+	// only its own scheme.
+	Scheme string `json:"scheme,omitempty"`
+	// Secrets are the shared secrets; a signature made with any of them passes (key rotation).
+	// Placeholders such as {env.COVEN_WEBHOOK_SECRET} are resolved at provisioning.
+	Secrets []string `json:"secrets,omitempty"`
+	// SecretFiles name files that each hold one secret.
+	SecretFiles []string `json:"secret_files,omitempty"`
+	// Tolerance is how far a signature's timestamp may be from now, either way
+	// (default 60s for coven, 5m for standard).
+	Tolerance caddy.Duration `json:"tolerance,omitempty"`
+	// MaxBody is the largest body accepted, in bytes (default 1 MiB).
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	verifier *webhook.Verifier
+	logger   *zap.Logger
+	metrics  *covenapp.Metrics
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.coven_hmac",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision resolves the secrets and builds the verifier.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.metrics = covenapp.SharedMetrics(ctx)
+	if h.MaxBody == 0 {
+		h.MaxBody = DefaultMaxBody
+	}
+	if h.Scheme == "" {
+		h.Scheme = string(webhook.SchemeCoven)
+	}
+	scheme, err := webhook.ParseScheme(h.Scheme)
+	if err != nil {
+		return fmt.Errorf("coven_hmac: %w", err)
+	}
+	repl := caddy.NewReplacer()
+	var secrets []string
+	for i, s := range h.Secrets {
+		v := strings.TrimSpace(repl.ReplaceKnown(s, ""))
+		if v == "" {
+			// Never echo the configured value: it may be the secret itself.
+			return fmt.Errorf("coven_hmac: secret #%d is empty (is its environment variable set?)", i+1)
+		}
+		secrets = append(secrets, v)
+	}
+	for _, f := range h.SecretFiles {
+		path := repl.ReplaceKnown(f, "")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("coven_hmac: reading secret file: %w", err)
+		}
+		secrets = append(secrets, strings.TrimSpace(string(b)))
+	}
+	if len(secrets) == 0 {
+		return errors.New("coven_hmac: at least one secret is required")
+	}
+	v, err := webhook.NewVerifier(webhook.VerifierConfig{Scheme: scheme, Secrets: secrets, Tolerance: time.Duration(h.Tolerance)})
+	if err != nil {
+		return fmt.Errorf("coven_hmac: %w", err)
+	}
+	h.verifier = v
+	return nil
+}
+
+// Validate checks limits.
+func (h *Handler) Validate() error {
+	if h.MaxBody < 0 {
+		return errors.New("coven_hmac: max_body must not be negative")
+	}
+	if h.Tolerance < 0 {
+		return errors.New("coven_hmac: tolerance must not be negative")
+	}
+	return nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.ContentLength > h.MaxBody {
+		return h.reject(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.MaxBody))
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.MaxBody+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return h.reject(w, http.StatusRequestEntityTooLarge, "too_large", "body exceeds the request_body limit")
+		}
+		return h.reject(w, http.StatusBadRequest, "read_failed", "reading the body failed")
+	}
+	if int64(len(body)) > h.MaxBody {
+		return h.reject(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("body exceeds the limit of %d bytes", h.MaxBody))
+	}
+	if err := h.verifier.Verify(r.Header, body); err != nil {
+		reason := webhook.Reason(err)
+		if c := h.logger.Check(zapcore.InfoLevel, "webhook signature rejected"); c != nil {
+			c.Write(zap.String("reason", reason), zap.String("remote", r.RemoteAddr))
+		}
+		return h.reject(w, http.StatusUnauthorized, "bad_signature", err.Error())
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r = r.WithContext(context.WithValue(r.Context(), verifiedBodyKey{}, body))
+	return next.ServeHTTP(w, r)
+}
+
+func (h *Handler) reject(w http.ResponseWriter, status int, code, msg string) error {
+	h.metrics.WebhookRejected.WithLabelValues(code).Inc()
+	jsonerror.Write(w, status, code, msg)
+	return nil
+}
+
+type verifiedBodyKey struct{}
+
+// VerifiedBody returns the body that coven_hmac verified for this request, if it did.
+func VerifiedBody(r *http.Request) ([]byte, bool) {
+	b, ok := r.Context().Value(verifiedBodyKey{}).([]byte)
+	return b, ok
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,60 @@
+package covenws
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("coven_ws", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("coven_ws", httpcaddyfile.Before, "respond")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	coven_ws [<matcher>] {
+//		origins       <origin...>   # default: same origin only
+//		auth_timeout  <duration>    # default 5s
+//		read_limit    <size>        # default 4KiB
+//		ping_interval <duration>    # default 30s
+//		ping_timeout  <duration>    # default 10s
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "origins":
+			h.Origins = append(h.Origins, d.RemainingArgs()...)
+		case "auth_timeout":
+			err = caddyfileopt.Duration(d, &h.AuthTimeout)
+		case "read_limit":
+			err = caddyfileopt.Size(d, &h.ReadLimit)
+		case "ping_interval":
+			err = caddyfileopt.Duration(d, &h.PingInterval)
+		case "ping_timeout":
+			err = caddyfileopt.Duration(d, &h.PingTimeout)
+		default:
+			return d.Errf("coven_ws: unknown option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

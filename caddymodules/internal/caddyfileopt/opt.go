@@ -1,0 +1,69 @@
+// Package caddyfileopt parses the typed single-argument subdirectives that the Spell Coven
+// Caddyfile directives share (counts, sizes, durations), with errors that name the subdirective.
+package caddyfileopt
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
+)
+
+// String reads exactly one argument.
+func String(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: expected one value", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: expected one value, got more", name)
+	}
+	return nil
+}
+
+// Int reads one non-negative integer argument.
+func Int(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	name := d.Val()
+	if err := String(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return d.Errf("%s: %q is not a non-negative whole number", name, s)
+	}
+	*dst = n
+	return nil
+}
+
+// Size reads one byte size argument such as 64KiB or 1MB.
+func Size(d *caddyfile.Dispenser, dst *int64) error {
+	var s string
+	name := d.Val()
+	if err := String(d, &s); err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<40 {
+		return d.Errf("%s: %q is not a byte size (e.g. 64KiB, 1MB)", name, s)
+	}
+	*dst = int64(n)
+	return nil
+}
+
+// Duration reads one duration argument (Caddy's syntax: 1m30s, 2d).
+func Duration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	name := d.Val()
+	if err := String(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur < 0 {
+		return d.Errf("%s: %q is not a duration (e.g. 30s, 5m)", name, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

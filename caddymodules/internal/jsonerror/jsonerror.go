@@ -1,0 +1,50 @@
+// Package jsonerror writes the JSON error body that every Spell Coven HTTP endpoint answers with:
+// {"error":{"code":"...","message":"..."}}. Codes are stable identifiers for programs; messages are
+// for people and may change.
+package jsonerror
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Body is the shape of every error response.
+type Body struct {
+	Error Detail `json:"error"`
+}
+
+// Detail is the error itself.
+type Detail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Write answers with status and the error body. extra fields, if any, are added beside "error"
+// (the webhook's 409 carries "expected").
+func Write(w http.ResponseWriter, status int, code, message string, extra ...Field) {
+	body := map[string]any{"error": Detail{Code: code, Message: message}}
+	for _, f := range extra {
+		body[f.Key] = f.Value
+	}
+	WriteJSON(w, status, body)
+}
+
+// Field is an extra top-level member of an error body.
+type Field struct {
+	Key   string
+	Value any
+}
+
+// WriteJSON answers with status and v encoded as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encoding the response failed"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

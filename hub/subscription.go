@@ -1,0 +1,296 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/spellcoven/gateway/event"
+)
+
+// WebSocket close codes the hub closes connections with.
+const (
+	CloseTooSlow     = 4008 // the queue overflowed or a write took longer than WriteTimeout
+	CloseRestarting  = 1012 // the hub is closing or its state was restored: reconnect and resume
+	closeWriteFailed = 1011 // the Conn reported a write error
+)
+
+// ErrClosed is returned by Subscription.Send once the subscription is closed or evicted.
+var ErrClosed = errors.New("hub: subscription closed")
+
+// Conn is the socket side of a subscription, implemented by the WebSocket adapter.
+type Conn interface {
+	// Write sends msg as ONE WebSocket text message. msg holds one or more frames joined by '\n'.
+	// It must not retain msg after returning. The hub never calls Write concurrently for one Conn.
+	Write(ctx context.Context, msg []byte) error
+	// Close closes the connection with a WebSocket close code and reason. It may be called while a
+	// Write is in flight and must make that Write return. The hub calls it at most once per Conn, on
+	// a goroutine of its own, so it may block for a close handshake.
+	Close(code int, reason string)
+}
+
+// Subscription is one connection's place in the stream. Its frames are written to the Conn in order
+// by a writer goroutine that exists only while frames are waiting.
+type Subscription struct {
+	hub   *Hub
+	shard *shard
+	conn  Conn
+	drain func() // s.writeAll bound once, so starting a writer allocates nothing
+
+	mu      sync.Mutex
+	queue   runQueue
+	exempt  int  // frames at the head of the queue (hello, missed events) that the bound does not count
+	writing bool // a writer goroutine is running
+	closed  bool
+
+	// writeGen is odd while a Write is in flight and grows by two per Write; the shard reads it to
+	// find writes that exceed WriteTimeout without a timer or context per write.
+	writeGen atomic.Uint64
+	// Owned by the shard worker: the in-flight write it last saw and when it first saw it.
+	seenGen uint64
+	seenAt  time.Time
+}
+
+// Subscribe registers c. Atomically with registering it decides between resuming and a snapshot: if
+// resume is not nil and the history holds every event after it (same epoch, not older than the
+// history), the stream starts with {"type":"hello","resumed":true,...} and the missed events; otherwise
+// with {"type":"hello","resumed":false,"epoch","seq":M,"snapshot":{...}}, and then events after M.
+// Either way every event reaches c exactly once, in order. Writes may start before Subscribe returns.
+func (h *Hub) Subscribe(resume *event.Position, c Conn) (*Subscription, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.running(); err != nil {
+		return nil, err
+	}
+	opening, err := h.openingRun(resume)
+	if err != nil {
+		return nil, err
+	}
+	sh := h.shards[int(h.nextShard.Add(1)-1)%len(h.shards)]
+	s := &Subscription{hub: h, shard: sh, conn: c, exempt: len(opening), writing: true}
+	s.drain = s.writeAll
+	s.queue.push(opening)
+	h.subscribers.Add(1)
+	sh.push(shardOp{add: s})
+	s.startWriter()
+	return s, nil
+}
+
+// openingRun returns the frames a new subscriber starts with. h.mu is held.
+func (h *Hub) openingRun(resume *event.Position) ([]*Record, error) {
+	if resume != nil && !h.last.IsZero() && resume.Epoch == h.last.Epoch && resume.Seq <= h.last.Seq {
+		if missed := h.last.Seq - resume.Seq; missed <= uint64(h.history.len()) {
+			run := make([]*Record, 0, missed+1)
+			run = append(run, &Record{frame: resumedHello(*resume)})
+			return h.history.appendNewest(run, int(missed)), nil
+		}
+	}
+	if h.hello == nil {
+		frame, err := encodeSnapshotHello(h.last, h.proj.snapshot())
+		if err != nil {
+			return nil, fmt.Errorf("hub: encoding the snapshot hello: %w", err)
+		}
+		h.hello = &Record{frame: frame}
+	}
+	return []*Record{h.hello}, nil
+}
+
+// Send queues a control frame (such as {"type":"pong"}) in order with the events. The hub keeps frame
+// until it is written: do not modify it. A full queue evicts the subscriber with 4008 and returns an
+// error; after Close or eviction Send returns ErrClosed.
+func (s *Subscription) Send(frame []byte) error {
+	run := []*Record{{frame: frame}}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.fullLocked() {
+		s.evictLocked("queue full")
+		s.mu.Unlock()
+		return fmt.Errorf("%w: evicted, queue full", ErrClosed)
+	}
+	s.queue.push(run)
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		s.startWriter()
+	}
+	return nil
+}
+
+// fullLocked reports whether QueueLength frames still wait, not counting the opening ones: a client
+// that has not caught up with that much when more arrives is too slow.
+func (s *Subscription) fullLocked() bool {
+	return s.queue.frames-s.exempt >= s.hub.cfg.QueueLength
+}
+
+// Close unregisters the subscription and drops its queued frames. It does not close the Conn: the
+// adapter calls it when the socket has ended. Calling it again does nothing.
+func (s *Subscription) Close() {
+	s.mu.Lock()
+	s.closeLocked()
+	s.mu.Unlock()
+}
+
+// closeLocked marks s closed and frees its queue; it reports whether s was open. The shard drops s
+// from its list lazily; a writer in flight exits after its Write.
+func (s *Subscription) closeLocked() bool {
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	s.queue = runQueue{}
+	s.exempt = 0
+	s.hub.subscribers.Add(-1)
+	return true
+}
+
+// evictLocked closes s as too slow. s.mu is held.
+func (s *Subscription) evictLocked(why string) {
+	if !s.closeLocked() {
+		return
+	}
+	h := s.hub
+	h.evicted.Add(1)
+	if ce := h.logger.Check(zapcore.DebugLevel, "subscriber evicted"); ce != nil {
+		ce.Write(zap.String("reason", why))
+	}
+	h.closeConn(s.conn, CloseTooSlow, "too slow")
+}
+
+// shutdown closes s and its Conn with code on behalf of the hub, unless s is closed already.
+func (s *Subscription) shutdown(code int, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeLocked() {
+		s.hub.closeConn(s.conn, code, reason)
+	}
+}
+
+// deliver queues runs, starting a writer if none runs. The shard worker calls it and drops s once it
+// reports false (closed or evicted).
+func (s *Subscription) deliver(runs [][]*Record) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	for _, run := range runs {
+		if s.fullLocked() {
+			s.evictLocked("queue full")
+			s.mu.Unlock()
+			return false
+		}
+		s.queue.push(run)
+	}
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		s.startWriter()
+	}
+	return true
+}
+
+func (s *Subscription) startWriter() {
+	s.shard.writers.Add(1)
+	go s.drain()
+}
+
+// writeAll is the writer goroutine: it writes waiting frames, several per message when several wait,
+// and exits when none are left or the subscription is closed.
+func (s *Subscription) writeAll() {
+	sh := s.shard
+	defer sh.writers.Done()
+	for {
+		s.mu.Lock()
+		if s.closed || s.queue.frames == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		msg, frames, buf := s.takeLocked()
+		s.mu.Unlock()
+
+		s.writeGen.Add(1)
+		err := s.conn.Write(s.hub.writeCtx, msg)
+		s.writeGen.Add(1)
+		if buf != nil {
+			putMessageBuffer(buf)
+		}
+		if err != nil {
+			s.writeFailed(err)
+			continue // the loop sees closed and exits
+		}
+		sh.messages.Add(1)
+		sh.delivered.Add(uint64(frames))
+	}
+}
+
+// takeLocked removes the next message's frames from the queue: up to MaxCoalesce frames joined by
+// '\n', stopping before MaxMessageBytes. A message of one frame is the shared frame itself; a joined
+// one is built in buf, a pooled buffer that the caller returns after the write.
+func (s *Subscription) takeLocked() (msg []byte, frames int, buf *[]byte) {
+	cfg := &s.hub.cfg
+	cur := s.queue.cursor()
+	msg, _ = cur.next()
+	frames = 1
+	for frames < cfg.MaxCoalesce {
+		f, ok := cur.next()
+		if !ok || len(msg)+1+len(f) > cfg.MaxMessageBytes {
+			break
+		}
+		if buf == nil {
+			buf = getMessageBuffer()
+			msg = append((*buf)[:0], msg...)
+		}
+		msg = append(msg, '\n')
+		msg = append(msg, f...)
+		frames++
+	}
+	if buf != nil {
+		*buf = msg // keep what append grew
+	}
+	s.queue.drop(frames)
+	s.exempt -= min(frames, s.exempt)
+	return msg, frames, buf
+}
+
+func (s *Subscription) writeFailed(err error) {
+	s.mu.Lock()
+	open := s.closeLocked()
+	s.mu.Unlock()
+	if !open {
+		return // closed meanwhile: the error is the consequence
+	}
+	if ce := s.hub.logger.Check(zapcore.DebugLevel, "subscriber write failed"); ce != nil {
+		ce.Write(zap.Error(err))
+	}
+	s.conn.Close(closeWriteFailed, "write failed")
+}
+
+// messageBuffers holds buffers for joined messages. Pooling them, rather than keeping one per
+// subscriber, means an idle connection holds no buffer at all.
+var messageBuffers sync.Pool
+
+func getMessageBuffer() *[]byte {
+	if b, ok := messageBuffers.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+func putMessageBuffer(b *[]byte) {
+	if cap(*b) <= 4*DefaultMaxMessageBytes {
+		messageBuffers.Put(b)
+	}
+}

@@ -1,0 +1,274 @@
+package tests
+
+import (
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// forgeToken builds a compact JWS by hand, for attacks a correct library refuses to produce.
+func forgeToken(t *testing.T, header, claims map[string]any, sign func(input []byte) []byte) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	input := enc(header) + "." + enc(claims)
+	var sig []byte
+	if sign != nil {
+		sig = sign([]byte(input))
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// rsaPublicKeyPEM returns the PEM of the identity provider's RSA public key, as published in its JWKS.
+func rsaPublicKeyPEM(t *testing.T, s *stack) []byte {
+	t.Helper()
+	var set struct {
+		Keys []struct{ Kid, Kty, N, E string }
+	}
+	if err := json.Unmarshal(s.idp.JWKS(), &set); err != nil || len(set.Keys) == 0 {
+		t.Fatalf("JWKS: %v", err)
+	}
+	k := set.Keys[0]
+	n, _ := base64.RawURLEncoding.DecodeString(k.N)
+	e, _ := base64.RawURLEncoding.DecodeString(k.E)
+	pub := &rsa.PublicKey{E: 0}
+	pub.N = new(big.Int).SetBytes(n)
+	for _, b := range e {
+		pub.E = pub.E<<8 | int(b)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func TestBadTokensAreRejected(t *testing.T) {
+	s := newStack(t, nil)
+	b := &batchBuilder{epoch: "ep1"}
+	s.seed(t, b)
+	now := time.Now()
+	mint := func(claims map[string]any) string {
+		tok, err := s.idp.Mint(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	base := func(mod func(map[string]any)) map[string]any {
+		c := map[string]any{"iss": s.idp.URL(), "aud": audience, "sub": "mallory", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+		mod(c)
+		return c
+	}
+	kid := s.idp.SigningKeyID()
+	cases := []struct {
+		name   string
+		token  string
+		reason string
+		close  websocket.StatusCode
+	}{
+		{"expired", mint(base(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() })), "expired", 4003},
+		{"not yet valid", mint(base(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), "not_yet_valid", 4001},
+		{"wrong audience", mint(base(func(c map[string]any) { c["aud"] = "another-app" })), "bad_audience", 4001},
+		{"wrong issuer", mint(base(func(c map[string]any) { c["iss"] = "https://evil.example" })), "bad_issuer", 4001},
+		{"no exp", mint(base(func(c map[string]any) { delete(c, "exp") })), "missing_claim", 4001},
+		{"alg none", forgeToken(t, map[string]any{"alg": "none", "typ": "JWT", "kid": kid}, base(func(map[string]any) {}), nil), "alg_not_allowed", 4001},
+		{"HS256 signed with the RSA public key", forgeToken(t, map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}, base(func(map[string]any) {}), func(in []byte) []byte {
+			m := hmac.New(sha256.New, rsaPublicKeyPEM(t, s))
+			m.Write(in)
+			return m.Sum(nil)
+		}), "alg_not_allowed", 4001},
+		{"unknown kid", forgeToken(t, map[string]any{"alg": "RS256", "typ": "JWT", "kid": "no-such-key"}, base(func(map[string]any) {}), func([]byte) []byte { return make([]byte, 256) }), "unknown_kid", 4001},
+		{"tampered payload", func() string {
+			parts := strings.Split(mint(base(func(map[string]any) {})), ".")
+			claims := base(func(c map[string]any) { c["sub"] = "admin" })
+			b, _ := json.Marshal(claims)
+			parts[1] = base64.RawURLEncoding.EncodeToString(b)
+			return strings.Join(parts, ".")
+		}(), "bad_signature", 4001},
+		{"garbage", "not.a.token", "malformed", 4001},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" over HTTP", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			status, body := do(t, req)
+			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"code":"unauthorized"`) {
+				t.Fatalf("got %d %s", status, body)
+			}
+		})
+		t.Run(tc.name+" over WebSocket", func(t *testing.T) {
+			c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.auth(tc.token, nil)
+			f := c.next(5 * time.Second)
+			if f.Type != "error" || f.Code != "unauthorized" || !strings.Contains(f.Message, tc.reason) {
+				t.Fatalf("got %s, want an unauthorized error naming %s", f.raw, tc.reason)
+			}
+			if code := c.closeStatus(5 * time.Second); code != tc.close {
+				t.Fatalf("closed with %d, want %d", code, tc.close)
+			}
+		})
+	}
+	// The valid token still works, over both.
+	req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
+	req.Header.Set("Authorization", "Bearer "+s.token(t, "alice", time.Minute))
+	if status, body := do(t, req); status != 200 || string(body) != "hello alice" {
+		t.Fatalf("valid token: %d %s", status, body)
+	}
+	metrics := get(t, s.edge.url("/metrics"))
+	for _, want := range []string{`coven_auth_failures_total{reason="expired",source="ws"} 1`, `coven_auth_failures_total{reason="alg_not_allowed",source="http"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestJWKSKeyRotation(t *testing.T) {
+	s := newStack(t, nil)
+	s.seed(t, &batchBuilder{epoch: "ep1"})
+	s.connect(t, "before-rotation", nil)
+	before := s.idp.JWKSRequests()
+	if _, err := s.idp.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	// A token signed with the new key triggers one re-fetch, then verifies.
+	s.connect(t, "after-rotation", nil)
+	for i := 0; i < 5; i++ {
+		s.connect(t, "again", nil)
+	}
+	if got := s.idp.JWKSRequests() - before; got != 1 {
+		t.Fatalf("JWKS fetched %d times after rotation, want 1", got)
+	}
+}
+
+func TestWebSocketProtocolLimits(t *testing.T) {
+	s := newStack(t, func(c *edgeConfig) { c.WS = "auth_timeout 500ms\nread_limit 1KiB" })
+	s.seed(t, &batchBuilder{epoch: "ep1"})
+
+	t.Run("cross-origin upgrade is refused", func(t *testing.T) {
+		_, resp, err := dial(t, s.edge, dialOptions{origin: "https://evil.example"})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("got %v %v, want 403", resp, err)
+		}
+	})
+	t.Run("no auth in time closes 4002", func(t *testing.T) {
+		c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := c.next(5 * time.Second)
+		if f.Type != "error" || f.Code != "auth_timeout" {
+			t.Fatalf("got %s", f.raw)
+		}
+		if code := c.closeStatus(5 * time.Second); code != 4002 {
+			t.Fatalf("closed with %d, want 4002", code)
+		}
+	})
+	t.Run("oversized frame closes 1009", func(t *testing.T) {
+		c, _ := s.connect(t, "alice", nil)
+		c.send(map[string]string{"type": "ping", "pad": strings.Repeat("x", 2048)})
+		if code := c.closeStatus(5 * time.Second); code != websocket.StatusMessageTooBig {
+			t.Fatalf("closed with %d, want 1009", code)
+		}
+	})
+	t.Run("ping is answered with pong", func(t *testing.T) {
+		c, _ := s.connect(t, "alice", nil)
+		c.send(map[string]string{"type": "ping"})
+		if f := c.next(5 * time.Second); f.Type != "pong" {
+			t.Fatalf("got %s", f.raw)
+		}
+	})
+	t.Run("unknown message closes with an error", func(t *testing.T) {
+		c, _ := s.connect(t, "alice", nil)
+		c.send(map[string]string{"type": "subscribe"})
+		if f := c.next(5 * time.Second); f.Type != "error" || f.Code != "bad_message" {
+			t.Fatalf("got %s", f.raw)
+		}
+		if code := c.closeStatus(5 * time.Second); code != websocket.StatusPolicyViolation {
+			t.Fatalf("closed with %d, want 1008", code)
+		}
+	})
+	t.Run("bearer header authenticates the upgrade", func(t *testing.T) {
+		c, _, err := dial(t, s.edge, dialOptions{header: http.Header{"Authorization": {"Bearer " + s.token(t, "bot", time.Hour)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.auth("", nil)
+		c.hello()
+		_, resp, err := dial(t, s.edge, dialOptions{header: http.Header{"Authorization": {"Bearer nope"}}})
+		if err == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad bearer upgrade: %v %v", resp, err)
+		}
+	})
+}
+
+func TestTokenExpiryClosesUnlessReauthenticated(t *testing.T) {
+	s := newStack(t, nil)
+	b := &batchBuilder{epoch: "ep1"}
+	s.seed(t, b)
+	short := func(sub string) *wsClient {
+		c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.auth(s.token(t, sub, 2*time.Second), nil)
+		c.hello()
+		return c
+	}
+	stays, expires := short("alice"), short("bob")
+	time.Sleep(time.Second)
+	stays.auth(s.token(t, "alice", time.Hour), nil)
+	f := expires.next(5 * time.Second)
+	if f.Type != "error" || f.Code != "token_expired" {
+		t.Fatalf("got %s", f.raw)
+	}
+	if code := expires.closeStatus(5 * time.Second); code != 4003 {
+		t.Fatalf("closed with %d, want 4003", code)
+	}
+	s.edge.post(encodeBatch(t, "ep1", joinEvent(t, b, 1)))
+	stays.expectEvents(2, 1, 5*time.Second)
+
+	// Re-authenticating as someone else is refused.
+	stays.auth(s.token(t, "mallory", time.Hour), nil)
+	if f := stays.next(5 * time.Second); f.Type != "error" || f.Code != "unauthorized" {
+		t.Fatalf("got %s", f.raw)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return sb.String()
+}
