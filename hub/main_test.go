@@ -298,3 +298,6 @@ func seqRange(from, to uint64) []uint64 {
 	}
 	return out
 }
+
+// runtimeYield lets other goroutines run between steps of a concurrent test.
+func runtimeYield() { time.Sleep(50 * time.Microsecond) }

@@ -179,7 +179,7 @@ func TestWebhookBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := tc.send()
 			var got struct {
-				Error struct{ Code, Message string }
+				Error    struct{ Code, Message string }
 				Expected *event.Position
 			}
 			if err := json.Unmarshal(body, &got); err != nil {

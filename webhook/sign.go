@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Signer signs outgoing webhook requests under one scheme with one secret. It is safe
-// for concurrent use.
+// Signer signs outgoing webhook requests under one scheme with one secret. Create one
+// with [NewSigner]; it is safe for concurrent use.
 //
 // Sign every delivery attempt afresh, retries included: the timestamp is part of the
 // signed content, and a receiver rejects one older than its tolerance.
@@ -41,8 +41,8 @@ func (s *Signer) String() string { return fmt.Sprintf("webhook.Signer{scheme: %s
 // GoString is String, so that %#v does not print the key either.
 func (s *Signer) GoString() string { return s.String() }
 
-// Sign sets on h the headers that authenticate body as sent at now, replacing any
-// previous values of those headers.
+// Sign sets on h (which must not be nil) the headers that authenticate body as sent at
+// now, replacing any previous values of those headers.
 //
 // [SchemeCoven] sets X-Coven-Timestamp and X-Coven-Signature and ignores msgID.
 // [SchemeStandard] sets webhook-id to msgID, webhook-timestamp and webhook-signature.

@@ -36,7 +36,7 @@ type VerifierConfig struct {
 }
 
 // Verifier checks the signature and timestamp of webhook requests under one scheme.
-// It is safe for concurrent use.
+// Create one with [NewVerifier]; it is safe for concurrent use.
 type Verifier struct {
 	scheme        Scheme
 	secretCount   int
