@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/spellcoven/gateway/internal/edgetest"
 	"math/big"
 	"net/http"
 	"strings"
@@ -61,7 +62,7 @@ func rsaPublicKeyPEM(t *testing.T, s *stack) []byte {
 
 func TestBadTokensAreRejected(t *testing.T) {
 	s := newStack(t, nil)
-	b := &batchBuilder{epoch: "ep1"}
+	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
 	now := time.Now()
 	mint := func(claims map[string]any) string {
@@ -72,7 +73,7 @@ func TestBadTokensAreRejected(t *testing.T) {
 		return tok
 	}
 	base := func(mod func(map[string]any)) map[string]any {
-		c := map[string]any{"iss": s.idp.URL(), "aud": audience, "sub": "mallory", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+		c := map[string]any{"iss": s.idp.URL(), "aud": edgetest.Audience, "sub": "mallory", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
 		mod(c)
 		return c
 	}
@@ -106,35 +107,35 @@ func TestBadTokensAreRejected(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" over HTTP", func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
+			req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
 			req.Header.Set("Authorization", "Bearer "+tc.token)
-			status, body := do(t, req)
+			status, body := edgetest.Do(t, req)
 			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"code":"unauthorized"`) {
 				t.Fatalf("got %d %s", status, body)
 			}
 		})
 		t.Run(tc.name+" over WebSocket", func(t *testing.T) {
-			c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+			c, _, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Origin: edgetest.Origin})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.auth(tc.token, nil)
-			f := c.next(5 * time.Second)
+			c.Auth(tc.token, nil)
+			f := c.Next(5 * time.Second)
 			if f.Type != "error" || f.Code != "unauthorized" || !strings.Contains(f.Message, tc.reason) {
-				t.Fatalf("got %s, want an unauthorized error naming %s", f.raw, tc.reason)
+				t.Fatalf("got %s, want an unauthorized error naming %s", f.Raw, tc.reason)
 			}
-			if code := c.closeStatus(5 * time.Second); code != tc.close {
+			if code := c.CloseStatus(5 * time.Second); code != tc.close {
 				t.Fatalf("closed with %d, want %d", code, tc.close)
 			}
 		})
 	}
 	// The valid token still works, over both.
-	req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
+	req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
 	req.Header.Set("Authorization", "Bearer "+s.token(t, "alice", time.Minute))
-	if status, body := do(t, req); status != 200 || string(body) != "hello alice" {
+	if status, body := edgetest.Do(t, req); status != 200 || string(body) != "hello alice" {
 		t.Fatalf("valid token: %d %s", status, body)
 	}
-	metrics := get(t, s.edge.url("/metrics"))
+	metrics := get(t, s.edge.URL("/metrics"))
 	for _, want := range []string{`coven_auth_failures_total{reason="expired",source="ws"} 1`, `coven_auth_failures_total{reason="alg_not_allowed",source="http"} 2`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -144,7 +145,7 @@ func TestBadTokensAreRejected(t *testing.T) {
 
 func TestJWKSKeyRotation(t *testing.T) {
 	s := newStack(t, nil)
-	s.seed(t, &batchBuilder{epoch: "ep1"})
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
 	s.connect(t, "before-rotation", nil)
 	before := s.idp.JWKSRequests()
 	if _, err := s.idp.Rotate(); err != nil {
@@ -161,60 +162,60 @@ func TestJWKSKeyRotation(t *testing.T) {
 }
 
 func TestWebSocketProtocolLimits(t *testing.T) {
-	s := newStack(t, func(c *edgeConfig) { c.WS = "auth_timeout 500ms\nread_limit 1KiB" })
-	s.seed(t, &batchBuilder{epoch: "ep1"})
+	s := newStack(t, func(c *edgetest.Config) { c.WS = "auth_timeout 500ms\nread_limit 1KiB" })
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
 
 	t.Run("cross-origin upgrade is refused", func(t *testing.T) {
-		_, resp, err := dial(t, s.edge, dialOptions{origin: "https://evil.example"})
+		_, resp, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Origin: "https://evil.example"})
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("got %v %v, want 403", resp, err)
 		}
 	})
 	t.Run("no auth in time closes 4002", func(t *testing.T) {
-		c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+		c, _, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Origin: edgetest.Origin})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := c.next(5 * time.Second)
+		f := c.Next(5 * time.Second)
 		if f.Type != "error" || f.Code != "auth_timeout" {
-			t.Fatalf("got %s", f.raw)
+			t.Fatalf("got %s", f.Raw)
 		}
-		if code := c.closeStatus(5 * time.Second); code != 4002 {
+		if code := c.CloseStatus(5 * time.Second); code != 4002 {
 			t.Fatalf("closed with %d, want 4002", code)
 		}
 	})
 	t.Run("oversized frame closes 1009", func(t *testing.T) {
 		c, _ := s.connect(t, "alice", nil)
-		c.send(map[string]string{"type": "ping", "pad": strings.Repeat("x", 2048)})
-		if code := c.closeStatus(5 * time.Second); code != websocket.StatusMessageTooBig {
+		c.Send(map[string]string{"type": "ping", "pad": strings.Repeat("x", 2048)})
+		if code := c.CloseStatus(5 * time.Second); code != websocket.StatusMessageTooBig {
 			t.Fatalf("closed with %d, want 1009", code)
 		}
 	})
 	t.Run("ping is answered with pong", func(t *testing.T) {
 		c, _ := s.connect(t, "alice", nil)
-		c.send(map[string]string{"type": "ping"})
-		if f := c.next(5 * time.Second); f.Type != "pong" {
-			t.Fatalf("got %s", f.raw)
+		c.Send(map[string]string{"type": "ping"})
+		if f := c.Next(5 * time.Second); f.Type != "pong" {
+			t.Fatalf("got %s", f.Raw)
 		}
 	})
 	t.Run("unknown message closes with an error", func(t *testing.T) {
 		c, _ := s.connect(t, "alice", nil)
-		c.send(map[string]string{"type": "subscribe"})
-		if f := c.next(5 * time.Second); f.Type != "error" || f.Code != "bad_message" {
-			t.Fatalf("got %s", f.raw)
+		c.Send(map[string]string{"type": "subscribe"})
+		if f := c.Next(5 * time.Second); f.Type != "error" || f.Code != "bad_message" {
+			t.Fatalf("got %s", f.Raw)
 		}
-		if code := c.closeStatus(5 * time.Second); code != websocket.StatusPolicyViolation {
+		if code := c.CloseStatus(5 * time.Second); code != websocket.StatusPolicyViolation {
 			t.Fatalf("closed with %d, want 1008", code)
 		}
 	})
 	t.Run("bearer header authenticates the upgrade", func(t *testing.T) {
-		c, _, err := dial(t, s.edge, dialOptions{header: http.Header{"Authorization": {"Bearer " + s.token(t, "bot", time.Hour)}}})
+		c, _, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Header: http.Header{"Authorization": {"Bearer " + s.token(t, "bot", time.Hour)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.auth("", nil)
-		c.hello()
-		_, resp, err := dial(t, s.edge, dialOptions{header: http.Header{"Authorization": {"Bearer nope"}}})
+		c.Auth("", nil)
+		c.Hello()
+		_, resp, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Header: http.Header{"Authorization": {"Bearer nope"}}})
 		if err == nil || resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("bad bearer upgrade: %v %v", resp, err)
 		}
@@ -223,34 +224,34 @@ func TestWebSocketProtocolLimits(t *testing.T) {
 
 func TestTokenExpiryClosesUnlessReauthenticated(t *testing.T) {
 	s := newStack(t, nil)
-	b := &batchBuilder{epoch: "ep1"}
+	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
-	short := func(sub string) *wsClient {
-		c, _, err := dial(t, s.edge, dialOptions{origin: "http://app.coven.test"})
+	short := func(sub string) *edgetest.Client {
+		c, _, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Origin: edgetest.Origin})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.auth(s.token(t, sub, 2*time.Second), nil)
-		c.hello()
+		c.Auth(s.token(t, sub, 2*time.Second), nil)
+		c.Hello()
 		return c
 	}
 	stays, expires := short("alice"), short("bob")
 	time.Sleep(time.Second)
-	stays.auth(s.token(t, "alice", time.Hour), nil)
-	f := expires.next(5 * time.Second)
+	stays.Auth(s.token(t, "alice", time.Hour), nil)
+	f := expires.Next(5 * time.Second)
 	if f.Type != "error" || f.Code != "token_expired" {
-		t.Fatalf("got %s", f.raw)
+		t.Fatalf("got %s", f.Raw)
 	}
-	if code := expires.closeStatus(5 * time.Second); code != 4003 {
+	if code := expires.CloseStatus(5 * time.Second); code != 4003 {
 		t.Fatalf("closed with %d, want 4003", code)
 	}
-	s.edge.post(encodeBatch(t, "ep1", joinEvent(t, b, 1)))
-	stays.expectEvents(2, 1, 5*time.Second)
+	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 1)))
+	stays.ExpectEvents(2, 1, 5*time.Second)
 
 	// Re-authenticating as someone else is refused.
-	stays.auth(s.token(t, "mallory", time.Hour), nil)
-	if f := stays.next(5 * time.Second); f.Type != "error" || f.Code != "unauthorized" {
-		t.Fatalf("got %s", f.raw)
+	stays.Auth(s.token(t, "mallory", time.Hour), nil)
+	if f := stays.Next(5 * time.Second); f.Type != "error" || f.Code != "unauthorized" {
+		t.Fatalf("got %s", f.Raw)
 	}
 }
 

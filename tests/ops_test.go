@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"github.com/spellcoven/gateway/internal/edgetest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,13 +18,13 @@ import (
 )
 
 func TestSlowClientIsEvictedWhileOthersKeepUp(t *testing.T) {
-	s := newStack(t, func(c *edgeConfig) { c.Global = "queue_length 16\nwrite_timeout 2s" })
-	b := &batchBuilder{epoch: "ep1"}
+	s := newStack(t, func(c *edgetest.Config) { c.Global = "queue_length 16\nwrite_timeout 2s" })
+	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
 
 	// The slow client authenticates, then never reads again: its socket buffers fill up, its writes
 	// stall, its queue fills, and the edge closes it.
-	slow, _, err := websocket.Dial(contextFor(t, 10*time.Second), s.edge.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://app.coven.test"}}})
+	slow, _, err := websocket.Dial(contextFor(t, 10*time.Second), s.edge.WSURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {edgetest.Origin}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +45,15 @@ func TestSlowClientIsEvictedWhileOthersKeepUp(t *testing.T) {
 		for j := 0; j < perBatch; j++ {
 			m := member(i*perBatch + j)
 			m.Username, m.GlobalName, m.Avatar = bigName, bigName, bigName
-			evs = append(evs, b.event(t, event.VoiceJoined, event.VoiceMemberPayload{RoomID: roomID, Member: m}))
+			evs = append(evs, b.Event(t, event.VoiceJoined, event.VoiceMemberPayload{RoomID: roomID, Member: m}))
 		}
-		if code, body := s.edge.post(encodeBatch(t, "ep1", evs...)); code != http.StatusOK {
+		if code, body := s.edge.Post(edgetest.EncodeBatch(t, "ep1", evs...)); code != http.StatusOK {
 			t.Fatalf("ingest: %d %s", code, body)
 		}
 		// The fast client keeps up with every batch while the slow one stalls.
-		fast.expectEvents(uint64(2+i*perBatch), perBatch, 5*time.Second)
+		fast.ExpectEvents(uint64(2+i*perBatch), perBatch, 5*time.Second)
 		var rep struct{ Hub struct{ Clients int } }
-		if err := json.Unmarshal([]byte(get(t, s.edge.url("/healthz"))), &rep); err != nil {
+		if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
 			t.Fatal(err)
 		}
 		evicted = rep.Hub.Clients == 1
@@ -70,55 +71,55 @@ func TestSlowClientIsEvictedWhileOthersKeepUp(t *testing.T) {
 			break
 		}
 	}
-	if m := get(t, s.edge.url("/metrics")); !strings.Contains(m, "coven_ws_evicted_total 1") {
+	if m := get(t, s.edge.URL("/metrics")); !strings.Contains(m, "coven_ws_evicted_total 1") {
 		t.Fatalf("metrics do not count the eviction")
 	}
 }
 
 func TestReloadKeepsClientsAndHistory(t *testing.T) {
 	s := newStack(t, nil)
-	b := &batchBuilder{epoch: "ep1"}
+	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
 	c, _ := s.connect(t, "alice", nil)
-	s.edge.post(encodeBatch(t, "ep1", joinEvent(t, b, 1)))
-	c.expectEvents(2, 1, 5*time.Second)
+	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 1)))
+	c.ExpectEvents(2, 1, 5*time.Second)
 
-	cfg := s.edge.cfg
+	cfg := s.edge.Cfg
 	cfg.Site = "respond /reloaded 204"
-	s.edge.reload(cfg)
-	if resp, err := http.Get(s.edge.url("/reloaded")); err != nil || resp.StatusCode != 204 {
+	s.edge.Reload(cfg)
+	if resp, err := http.Get(s.edge.URL("/reloaded")); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("new config not active: %v %v", resp, err)
 	}
 	// The connected client survived the reload and keeps receiving.
-	s.edge.post(encodeBatch(t, "ep1", joinEvent(t, b, 2)))
-	c.expectEvents(3, 1, 5*time.Second)
+	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 2)))
+	c.ExpectEvents(3, 1, 5*time.Second)
 	// A client that disconnected before the reload resumes from the same history.
 	c2, hello := s.connect(t, "bob", &event.Position{Epoch: "ep1", Seq: 1})
 	if !hello.Resumed {
-		t.Fatalf("hello after reload = %s", hello.raw)
+		t.Fatalf("hello after reload = %s", hello.Raw)
 	}
-	c2.expectEvents(2, 2, 5*time.Second)
+	c2.ExpectEvents(2, 2, 5*time.Second)
 
 	// A reload that changes the hub's settings starts a new hub: clients are told to reconnect (1012).
 	cfg.Global = "history_size 500"
-	s.edge.reload(cfg)
-	if code := c.closeStatus(10 * time.Second); code != websocket.StatusServiceRestart {
+	s.edge.Reload(cfg)
+	if code := c.CloseStatus(10 * time.Second); code != websocket.StatusServiceRestart {
 		t.Fatalf("closed with %d, want 1012", code)
 	}
 }
 
 func TestSecretsNeverReachTheLogs(t *testing.T) {
 	s := newStack(t, nil)
-	b := &batchBuilder{epoch: "ep1"}
+	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
 	c, _ := s.connect(t, "alice", nil)
 	tok := s.token(t, "alice", time.Hour)
-	c.auth(tok, nil)
-	s.edge.postSigned(encodeBatch(t, "ep1"), time.Now(), "wrong-secret-0123456789abcdef012")
-	req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
+	c.Auth(tok, nil)
+	s.edge.PostSigned(edgetest.EncodeBatch(t, "ep1"), time.Now(), "wrong-secret-0123456789abcdef012")
+	req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
 	req.Header.Set("Authorization", "Bearer "+tok+"x")
-	do(t, req)
-	cfg, err := http.Get("http://127.0.0.1:" + itoa(s.edge.adminPort) + "/config/")
+	edgetest.Do(t, req)
+	cfg, err := http.Get("http://127.0.0.1:" + itoa(s.edge.AdminPort) + "/config/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +133,12 @@ func TestSecretsNeverReachTheLogs(t *testing.T) {
 			break
 		}
 	}
-	s.edge.stop(15) // SIGTERM: graceful shutdown logs too
-	logs := s.edge.logs.String()
+	s.edge.Stop(15) // SIGTERM: graceful shutdown logs too
+	logs := s.edge.Logs.String()
 	if !strings.Contains(logs, `"level":"debug"`) {
 		t.Fatal("the edge logged nothing at debug level; the check below would prove nothing")
 	}
-	for name, secret := range map[string]string{"webhook secret": webhookSecret, "bot token": botToken, "user token": tok[strings.LastIndex(tok, ".")+1:]} {
+	for name, secret := range map[string]string{"webhook secret": edgetest.WebhookSecret, "bot token": edgetest.BotToken, "user token": tok[strings.LastIndex(tok, ".")+1:]} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the %s appears in the logs", name)
 		}
@@ -150,7 +151,7 @@ func TestSecretsNeverReachTheLogs(t *testing.T) {
 func TestCORS(t *testing.T) {
 	s := newStack(t, nil)
 	preflight := func(origin, method string) *http.Response {
-		req, _ := http.NewRequest(http.MethodOptions, s.edge.url("/api/rooms"), nil)
+		req, _ := http.NewRequest(http.MethodOptions, s.edge.URL("/api/rooms"), nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", method)
 		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
@@ -161,26 +162,26 @@ func TestCORS(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	ok := preflight("http://app.coven.test", "POST")
-	if ok.StatusCode != 204 || ok.Header.Get("Access-Control-Allow-Origin") != "http://app.coven.test" ||
+	ok := preflight(edgetest.Origin, "POST")
+	if ok.StatusCode != 204 || ok.Header.Get("Access-Control-Allow-Origin") != edgetest.Origin ||
 		!strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Fatalf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
 	}
 	if bad := preflight("https://evil.example", "POST"); bad.StatusCode != 403 || bad.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("foreign preflight: %d %v", bad.StatusCode, bad.Header)
 	}
-	if bad := preflight("http://app.coven.test", "PATCH"); bad.StatusCode != 403 {
+	if bad := preflight(edgetest.Origin, "PATCH"); bad.StatusCode != 403 {
 		t.Fatalf("disallowed method: %d", bad.StatusCode)
 	}
 	// An actual request from an allowed origin may read the answer, even a 401.
-	req, _ := http.NewRequest(http.MethodGet, s.edge.url("/api/me"), nil)
-	req.Header.Set("Origin", "http://app.coven.test")
+	req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
+	req.Header.Set("Origin", edgetest.Origin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != "http://app.coven.test" {
+	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != edgetest.Origin {
 		t.Fatalf("actual request: %d %v", resp.StatusCode, resp.Header)
 	}
 }
@@ -196,15 +197,15 @@ func TestHealthReportsHubJWKSAndWorker(t *testing.T) {
 			LastDelivery *time.Time `json:"last_delivery"`
 		}
 	}
-	if err := json.Unmarshal([]byte(get(t, s.edge.url("/healthz"))), &rep); err != nil {
+	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.Status != "degraded" || !rep.Worker.Stale || rep.Worker.LastDelivery != nil || !rep.Broker.OK {
 		t.Fatalf("before any delivery: %+v", rep)
 	}
-	s.seed(t, &batchBuilder{epoch: "ep1"})
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
 	s.connect(t, "alice", nil) // loads the JWKS
-	if err := json.Unmarshal([]byte(get(t, s.edge.url("/healthz"))), &rep); err != nil {
+	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.Status != "ok" || rep.Worker.Stale || rep.Worker.LastDelivery == nil || !rep.JWKS.Loaded {
@@ -220,14 +221,14 @@ func TestExampleCaddyfileAdaptsAndValidates(t *testing.T) {
 		cmd := exec.CommandContext(context.Background(), caddyBin, args...)
 		cmd.Env = append(os.Environ(),
 			"DISCORD_GUILD_ID=1100000000000000001", "DISCORD_CATEGORY_ID=1100000000000000002",
-			"DISCORD_BOT_TOKEN="+botToken, "COVEN_WEBHOOK_SECRET="+webhookSecret,
+			"DISCORD_BOT_TOKEN="+edgetest.BotToken, "COVEN_WEBHOOK_SECRET="+edgetest.WebhookSecret,
 			"IDP_JWKS_URL=https://idp.example.com/.well-known/jwks.json", "IDP_ISSUER=https://idp.example.com/",
 			"IDP_AUDIENCE=spell-coven", "SPELLCOVEN_ORIGIN=https://app.example.com", "HOME="+t.TempDir())
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("caddy %s: %v\n%s", args[0], err, out)
 		}
-		if strings.Contains(string(out), botToken) || strings.Contains(string(out), webhookSecret) {
+		if strings.Contains(string(out), edgetest.BotToken) || strings.Contains(string(out), edgetest.WebhookSecret) {
 			t.Fatalf("caddy %s printed a secret", args[0])
 		}
 	}
