@@ -3,10 +3,12 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/spellcoven/gateway/internal/edgetest"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,9 +216,43 @@ func TestHealthReportsHubJWKSAndWorker(t *testing.T) {
 }
 
 func TestExampleCaddyfileAdaptsAndValidates(t *testing.T) {
+	adaptAndValidate(t, "../Caddyfile")
+}
+
+// TestDocumentedCaddyfilesAdaptAndValidate checks every ```caddyfile block of the README and docs/.
+func TestDocumentedCaddyfilesAdaptAndValidate(t *testing.T) {
+	docs, _ := filepath.Glob("../docs/*.md")
+	docs = append(docs, "../README.md")
+	blocks := 0
+	for _, doc := range docs {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(string(text), "```caddyfile\n")
+		for i, part := range parts[1:] {
+			end := strings.Index(part, "```")
+			if end < 0 {
+				t.Fatalf("%s: unterminated caddyfile block", doc)
+			}
+			path := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(path, []byte(part[:end]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Run(fmt.Sprintf("%s#%d", filepath.Base(doc), i+1), func(t *testing.T) { adaptAndValidate(t, path) })
+			blocks++
+		}
+	}
+	if blocks == 0 {
+		t.Fatal("no caddyfile block found in the docs")
+	}
+}
+
+func adaptAndValidate(t *testing.T, caddyfile string) {
+	t.Helper()
 	for _, args := range [][]string{
-		{"adapt", "--config", "../Caddyfile", "--validate"},
-		{"validate", "--config", "../Caddyfile", "--adapter", "caddyfile"},
+		{"adapt", "--config", caddyfile, "--validate"},
+		{"validate", "--config", caddyfile, "--adapter", "caddyfile"},
 	} {
 		cmd := exec.CommandContext(context.Background(), caddyBin, args...)
 		cmd.Env = append(os.Environ(),
