@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"github.com/spellcoven/gateway/auth/authtest"
 	"github.com/spellcoven/gateway/internal/edgetest"
 	"math/big"
 	"net/http"
@@ -272,4 +274,45 @@ func get(t *testing.T, url string) string {
 		}
 	}
 	return sb.String()
+}
+
+func TestIdentityProviderDownAtStart(t *testing.T) {
+	// The edge starts while nothing listens at the JWKS URL; users are refused with a clear,
+	// retryable answer, and sign-in works within seconds of the identity provider coming up, not at
+	// the next refresh interval.
+	port := edgetest.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	idp, err := authtest.NewIssuer(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := edgetest.Start(t, edgetest.Config{Bin: caddyBin, JWKSURL: base + authtest.JWKSPath, Issuer: base})
+	tok, err := idp.MintFor("alice", edgetest.Audience, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := func() (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, e.URL("/api/me"), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return edgetest.Do(t, req)
+	}
+	if status, body := me(); status != http.StatusServiceUnavailable || !strings.Contains(string(body), "auth_unavailable") {
+		t.Fatalf("with the identity provider down: %d %s", status, body)
+	}
+	srv, err := idp.Start(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		status, body := me()
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sign-in still failing 45s after the identity provider came up: %d %s", status, body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
