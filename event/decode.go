@@ -101,8 +101,13 @@ func (e *Event) Validate() error {
 	if err := e.validateEnvelope(); err != nil {
 		return err
 	}
-	_, err := e.Payload()
-	return err
+	e.payload = nil
+	p, err := e.Payload()
+	if err != nil {
+		return err
+	}
+	e.payload = p
+	return nil
 }
 
 func (e *Event) validateEnvelope() error {
@@ -129,8 +134,12 @@ func (e *Event) validateEnvelope() error {
 
 // Payload decodes and validates the event's data into the payload type its Type carries:
 // *RoomPayload, *RoomDeletedPayload, *VoiceMemberPayload, *VoiceLeftPayload, *SnapshotPayload or
-// *SystemStatusPayload.
+// *SystemStatusPayload. After Validate it returns the payload Validate decoded; callers must not
+// modify it.
 func (e *Event) Payload() (any, error) {
+	if e.payload != nil {
+		return e.payload, nil
+	}
 	if len(e.Data) == 0 || string(e.Data) == "null" {
 		return nil, errAt("data", "required")
 	}

@@ -69,6 +69,10 @@ type Event struct {
 	TS      time.Time       `json:"ts"`
 	GuildID string          `json:"guild_id"`
 	Data    json.RawMessage `json:"data"`
+
+	// payload caches what Validate decoded from Data, so that applying a validated event does not
+	// decode it again. Code that changes Data must call Validate again.
+	payload any
 }
 
 // Position returns the event's identity.

@@ -27,8 +27,10 @@ const (
 type Config struct {
 	// HistorySize is how many recent events are kept for clients that resume (default 10000).
 	HistorySize int
-	// QueueLength is how many frames may wait for one subscriber before it is evicted as too slow
-	// (default 256). Missed events sent on resume wait outside this bound, once.
+	// QueueLength bounds the frames waiting for one subscriber (default 256): one that still has
+	// this many unwritten when more arrive is evicted as too slow. Memory per subscriber is one slot
+	// per waiting delivery, frames being shared, so a single batch larger than this reaches a client
+	// that keeps up. The hello and missed events sent on resume are not counted.
 	QueueLength int
 	// WriteTimeout evicts a subscriber whose single socket write takes longer (default 10s).
 	WriteTimeout time.Duration

@@ -17,13 +17,15 @@
 // # Delivery
 //
 // Each event is encoded once into a frame (its canonical JSON) shared read-only by every subscriber.
-// Subscribers are partitioned over a few fan-out workers (shards). A shard appends the frame to each of
-// its subscribers' bounded queues and, for a subscriber with no write in flight, starts one short-lived
-// writer goroutine that drains the queue, joining up to MaxCoalesce queued frames with '\n' into one
-// WebSocket message, and exits when the queue is empty. An idle subscriber therefore costs no goroutine
-// of the hub's, and a client that fell behind costs one write per batch of frames rather than one per
-// frame. The publisher never waits for a subscriber: a full queue or a write longer than WriteTimeout
-// evicts that subscriber with close code 4008, off the delivery path.
+// Subscribers are partitioned over a few fan-out workers (shards). A shard appends each delivery (the
+// new events of a batch, shared) to each of its subscribers' bounded queues and, for a subscriber with
+// no write in flight, starts one short-lived writer goroutine that drains the queue, joining up to
+// MaxCoalesce waiting frames with '\n' into one WebSocket message, and exits when the queue is empty.
+// An idle subscriber therefore costs no goroutine of the hub's, and a client that fell behind costs one
+// write per batch of frames rather than one per frame; the delivery path allocates nothing. The
+// publisher never waits for a subscriber: QueueLength frames left unwritten, or a write longer than
+// WriteTimeout, evicts that subscriber with close code 4008, and the close happens off the delivery
+// path.
 //
 // # Brokers
 //
@@ -34,7 +36,8 @@
 //
 // A Redis broker fits the same interface without reshaping the hub:
 //
-//   - Publish runs one Lua script that reads the shared position, applies the rules of [Admit], appends
+//   - Publish runs one Lua script that reads the shared position, applies the rules of [Admit]
+//     (restated in Lua, or [Admit] itself inside a WATCH/MULTI transaction), appends
 //     the new events' frames ([Record.Frame]) to a stream capped at the history size, and stores the new
 //     position, all atomically; it answers the counts, or the expected position for
 //     [*SnapshotRequiredError]. A connection failure is reported wrapped in [ErrUnavailable].

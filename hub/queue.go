@@ -2,7 +2,7 @@ package hub
 
 // initialQueueSlots is the capacity a subscriber's queue starts with. It doubles only for subscribers
 // that fall behind, so an idle connection holds a few slots rather than QueueLength of them.
-const initialQueueSlots = 8
+const initialQueueSlots = 4
 
 // runQueue is what waits for one subscriber: runs of records in order, each run being the records of
 // one delivery (an ingested batch, shared by every subscriber, or one control frame). A delivery costs
