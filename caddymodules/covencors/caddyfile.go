@@ -3,21 +3,13 @@ package covencors
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("coven_cors", parseCaddyfile)
 	// Preflights carry no credentials, so CORS runs before any authentication.
-	httpcaddyfile.RegisterDirectiveOrder("coven_cors", httpcaddyfile.Before, "basic_auth")
-}
-
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	return m, err
+	caddyfileopt.RegisterHandler[Handler]("coven_cors", httpcaddyfile.Before, "basic_auth")
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

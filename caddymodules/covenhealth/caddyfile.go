@@ -3,20 +3,12 @@ package covenhealth
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("coven_health", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("coven_health", httpcaddyfile.Before, "respond")
-}
-
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	return m, err
+	caddyfileopt.RegisterHandler[Handler]("coven_health", httpcaddyfile.Before, "respond")
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

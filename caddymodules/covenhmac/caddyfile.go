@@ -3,21 +3,13 @@ package covenhmac
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("coven_hmac", parseCaddyfile)
 	// Authentication comes before anything that acts on the request.
-	httpcaddyfile.RegisterDirectiveOrder("coven_hmac", httpcaddyfile.After, "basic_auth")
-}
-
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	return m, err
+	caddyfileopt.RegisterHandler[Handler]("coven_hmac", httpcaddyfile.After, "basic_auth")
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -3,27 +3,20 @@ package covenjwt
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("coven_jwt", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("coven_jwt", httpcaddyfile.After, "forward_auth")
+	caddyfileopt.RegisterHandler[Handler]("coven_jwt", httpcaddyfile.After, "forward_auth")
 }
 
-// parseCaddyfile sets up the coven_jwt middleware. Syntax:
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	coven_jwt [<matcher>]
 //
 // The verification settings (JWKS URL, issuer, audience, algorithms, leeway) live in the `coven`
 // global option's jwt block, shared with the WebSocket stream.
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	return m, err
-}
-
-// UnmarshalCaddyfile takes no options.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {

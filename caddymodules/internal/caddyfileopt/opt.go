@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 )
 
@@ -66,4 +68,22 @@ func Duration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	}
 	*dst = caddy.Duration(dur)
 	return nil
+}
+
+// Unmarshaler is a handler module that sets itself up from its directive's tokens.
+type Unmarshaler[T any] interface {
+	*T
+	caddyhttp.MiddlewareHandler
+	caddyfile.Unmarshaler
+}
+
+// RegisterHandler registers directive name for handler module T, placed in Caddy's directive order
+// relative to a standard directive, so that a Caddyfile needs no `order` option.
+func RegisterHandler[T any, PT Unmarshaler[T]](name string, position httpcaddyfile.Positional, anchor string) {
+	httpcaddyfile.RegisterHandlerDirective(name, func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := PT(new(T))
+		err := m.UnmarshalCaddyfile(h.Dispenser)
+		return m, err
+	})
+	httpcaddyfile.RegisterDirectiveOrder(name, position, anchor)
 }
