@@ -22,6 +22,6 @@ fi
 
 XCADDY_SKIP_CLEANUP=0 xcaddy build "$CADDY_VERSION" \
 	--output "$OUTPUT" \
-	--with "github.com/spellcoven/gateway=." \
+	--with "github.com/spellcoven/gateway@v0.0.0=." \
 	"$@"
 "$OUTPUT" list-modules | grep -E '^(coven|http\.handlers\.coven_|http\.authentication\.providers\.coven_)' >&2
