@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
+# redis-server, for the tests of edges sharing Redis (each test starts its own on a port it picks).
+if ! command -v redis-server >/dev/null; then
+	echo "test.sh: installing redis-server"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
 # Node modules of the independent clients the tests drive (pinned by package-lock.json).
 for dir in $(git ls-files '*package-lock.json' | xargs -r -n1 dirname); do
 	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/spellcoven/gateway/event"
@@ -62,6 +61,15 @@ type Config struct {
 	HTTPPort int
 	// Env holds extra environment variables for the process (KEY=value).
 	Env []string
+	// LogLevel is Caddy's log level (default DEBUG, which tests read to follow what happened).
+	LogLevel string
+	// NoAccessLog drops the site's access log, as a production edge under load would.
+	NoAccessLog bool
+	// NoHTTPMetrics drops Caddy's per-request HTTP metrics (the global metrics option), as the
+	// production Caddyfile does; /metrics still serves the Go runtime's and the coven_ series.
+	NoHTTPMetrics bool
+	// MaxBody bounds a webhook body at coven_hmac (default 64KiB).
+	MaxBody string
 }
 
 const caddyfileTemplate = `{
@@ -70,9 +78,9 @@ const caddyfileTemplate = `{
 	persist_config off
 	storage file_system {{.Dir}}/storage
 	log {
-		level DEBUG
+		level {{.LogLevel}}
 	}
-	metrics
+	{{if not .NoHTTPMetrics}}metrics{{end}}
 	coven {
 		guild {{.GuildID}}
 		bot_token {env.DISCORD_BOT_TOKEN}
@@ -87,7 +95,7 @@ const caddyfileTemplate = `{
 }
 
 http://127.0.0.1:{{.HTTPPort}} {
-	log
+	{{if not .NoAccessLog}}log{{end}}
 	coven_cors {{.Origin}}
 	coven_ws /ws {
 		origins {{.Origin}}
@@ -95,7 +103,7 @@ http://127.0.0.1:{{.HTTPPort}} {
 	}
 	route /internal/events {
 		coven_hmac {env.COVEN_WEBHOOK_SECRET} {
-			max_body 64KiB
+			max_body {{.MaxBody}}
 		}
 		coven_events
 	}
@@ -124,12 +132,21 @@ type Edge struct {
 // FreePort returns a port free on 127.0.0.1 at the time of the call.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := PickPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+// PickPort returns a port free on 127.0.0.1 at the time of the call, for callers without a test.
+func PickPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts Caddy with cfg, waits until its health endpoint answers, and kills it when the test
@@ -147,58 +164,24 @@ func Start(t testing.TB, cfg Config) *Edge {
 
 // Caddyfile returns the Caddyfile the edge runs with.
 func (e *Edge) Caddyfile() string {
-	var buf bytes.Buffer
-	tpl := template.Must(template.New("caddyfile").Parse(caddyfileTemplate))
-	err := tpl.Execute(&buf, map[string]any{
-		"AdminPort": e.AdminPort, "Dir": e.Dir, "HTTPPort": e.Port, "GuildID": GuildID,
-		"JWKSURL": e.Cfg.JWKSURL, "Issuer": e.Cfg.Issuer, "Audience": Audience, "Origin": Origin,
-		"Global": e.Cfg.Global, "WS": e.Cfg.WS, "Site": e.Cfg.Site,
-	})
+	s, err := RenderCaddyfile(e.Cfg, e.layout())
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return buf.String()
+	return s
 }
 
+func (e *Edge) layout() Layout { return Layout{Dir: e.Dir, Port: e.Port, AdminPort: e.AdminPort} }
+
 func (e *Edge) start() {
-	t := e.t
-	path := filepath.Join(e.Dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(e.Caddyfile()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if e.Logs == nil {
 		e.Logs = new(LockedBuffer)
 	}
-	e.cmd = exec.Command(e.Cfg.Bin, "run", "--config", path, "--adapter", "caddyfile")
-	e.cmd.Env = append(os.Environ(),
-		"COVEN_WEBHOOK_SECRET="+WebhookSecret,
-		"DISCORD_BOT_TOKEN="+BotToken,
-		"HOME="+e.Dir, "XDG_DATA_HOME="+e.Dir, "XDG_CONFIG_HOME="+e.Dir,
-	)
-	e.cmd.Env = append(e.cmd.Env, e.Cfg.Env...)
-	e.cmd.Stdout, e.cmd.Stderr = e.Logs, e.Logs
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
+	cmd, done, err := launch(e.Cfg, e.layout(), e.Logs)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	e.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(e.cmd, e.done)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(e.URL("/healthz"))
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case <-e.done:
-			t.Fatalf("caddy exited at start:\n%s", e.Logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not answer within 30s:\n%s", e.Logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	e.cmd, e.done = cmd, done
 }
 
 // Pid returns the process id of the running Caddy.

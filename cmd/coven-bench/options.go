@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spellcoven/gateway/event"
+)
+
+// Mode is what a run measures.
+type Mode string
+
+// The modes of a run.
+const (
+	// ModeFanout posts events at a steady rate to connected clients and measures delivery latency and
+	// the edge's CPU per delivery.
+	ModeFanout Mode = "fanout"
+	// ModeIdle holds connected clients without traffic, to measure the edge's memory per connection
+	// and that it keeps them all.
+	ModeIdle Mode = "idle"
+	// ModeIngest posts batches back to back and measures how many events per second the edge accepts.
+	ModeIngest Mode = "ingest"
+)
+
+// Defaults of Options. Clients and Batch depend on the mode.
+const (
+	DefaultClients        = 1000 // fanout and idle; ingest defaults to none
+	DefaultRate           = 50
+	DefaultDuration       = 10 * time.Second
+	DefaultFanoutBatch    = 1 // a worker posts events as Discord sends them, mostly one at a time
+	DefaultIngestBatch    = 100
+	DefaultDialParallel   = 32
+	DefaultConnectTimeout = 2 * time.Minute
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultSettle         = 2 * time.Second
+)
+
+// Bounds of Options. They keep a mistyped value from exhausting the machine.
+const (
+	MaxClients      = 100_000
+	MaxRate         = 1_000_000
+	MaxDuration     = time.Hour
+	MaxBatch        = event.DefaultMaxBatchEvents // what the edge accepts in one batch by default
+	MaxDialParallel = 1024
+	// MaxMeasuredEvents bounds rate x duration in fanout mode: the bench keeps a send time per event.
+	MaxMeasuredEvents = 10_000_000
+)
+
+// Options configure a run.
+type Options struct {
+	Mode Mode
+	// Clients is the number of WebSocket clients (0 is valid only for ingest).
+	Clients int
+	// Rate is the events per second posted in fanout mode (default 50).
+	Rate int
+	// Duration is the measured window: publishing in fanout and ingest, holding in idle (default 10s).
+	Duration time.Duration
+	// Batch is the events per webhook post (default 1 for fanout, 100 for ingest).
+	Batch int
+	// PayloadBytes is the size of each event's data (default 200).
+	PayloadBytes int
+	// Caddy is the edge binary; empty builds ./cmd/caddy of the enclosing module into a temporary
+	// directory.
+	Caddy string
+	// DialParallel is how many clients connect at once (default 32): the listen backlog of the
+	// edge is finite, and a storm of handshakes measures nothing useful.
+	DialParallel int
+	// ConnectTimeout bounds connecting every client and receiving every hello (default 2m).
+	ConnectTimeout time.Duration
+	// DrainTimeout bounds the wait for the last deliveries after the last post (default 10s).
+	DrainTimeout time.Duration
+	// Settle is the pause between the last hello and the memory sample (default 2s); idle mode
+	// samples at the end of its window instead.
+	Settle time.Duration
+	// HTTPMetrics turns on Caddy's per-request HTTP metrics in the edge (the global metrics option),
+	// which the production Caddyfile leaves off. They wrap every request, WebSocket upgrades included,
+	// in a recorder that the hijacked connection keeps alive.
+	HTTPMetrics bool
+	// EdgeProfile, if set, is a file to write the edge's CPU profile of the measured window to.
+	EdgeProfile string
+	// EdgeHeapProfile, if set, is a file to write the edge's heap profile to once every client is
+	// connected and idle.
+	EdgeHeapProfile string
+	// BenchProfile, if set, is a file to write the bench's own CPU profile of the measured window to.
+	BenchProfile string
+}
+
+// withDefaults fills the zero fields (Clients excepted) and validates the result.
+func (o Options) withDefaults() (Options, error) {
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Duration == 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultFanoutBatch
+		if o.Mode == ModeIngest {
+			o.Batch = DefaultIngestBatch
+		}
+	}
+	if o.PayloadBytes == 0 {
+		o.PayloadBytes = DefaultPayloadBytes
+	}
+	if o.DialParallel == 0 {
+		o.DialParallel = DefaultDialParallel
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
+	}
+	return o, o.validate()
+}
+
+func (o Options) validate() error {
+	switch o.Mode {
+	case ModeFanout, ModeIdle, ModeIngest:
+	default:
+		return fmt.Errorf("mode %q: want fanout, idle or ingest", o.Mode)
+	}
+	switch {
+	case o.Clients < 0 || o.Clients > MaxClients:
+		return fmt.Errorf("clients %d: want 0 to %d", o.Clients, MaxClients)
+	case o.Clients == 0 && o.Mode != ModeIngest:
+		return fmt.Errorf("%s mode needs at least one client", o.Mode)
+	case o.Rate < 0 || o.Rate > MaxRate:
+		return fmt.Errorf("rate %d: want 1 to %d events per second", o.Rate, MaxRate)
+	case o.Duration < 0 || o.Duration > MaxDuration:
+		return fmt.Errorf("duration %v: want more than 0 and at most %v", o.Duration, MaxDuration)
+	case o.Batch < 0 || o.Batch > MaxBatch:
+		return fmt.Errorf("batch %d: want 1 to %d events", o.Batch, MaxBatch)
+	case o.DialParallel < 0 || o.DialParallel > MaxDialParallel:
+		return fmt.Errorf("dial parallelism %d: want 1 to %d", o.DialParallel, MaxDialParallel)
+	case o.ConnectTimeout < 0, o.DrainTimeout < 0, o.Settle < 0:
+		return errors.New("timeouts must not be negative")
+	}
+	if o.Mode == ModeFanout {
+		events := o.measuredEvents()
+		switch {
+		case events < o.Batch:
+			return fmt.Errorf("rate %d for %v makes %d events, fewer than one batch of %d", o.Rate, o.Duration, events, o.Batch)
+		case events > MaxMeasuredEvents:
+			return fmt.Errorf("rate %d for %v makes %d events; at most %d per run", o.Rate, o.Duration, events, MaxMeasuredEvents)
+		}
+	}
+	_, err := newBatchEncoder(o.PayloadBytes)
+	return err
+}
+
+// measuredEvents is the number of events a fanout run posts: rate x duration, in whole batches.
+func (o Options) measuredEvents() int {
+	n := int(float64(o.Rate) * o.Duration.Seconds())
+	return n - n%max(o.Batch, 1)
+}
+
+// defaultClients is the number of clients a mode runs with when none is given.
+func defaultClients(m Mode) int {
+	if m == ModeIngest {
+		return 0
+	}
+	return DefaultClients
+}

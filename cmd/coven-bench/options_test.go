@@ -1,0 +1,93 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want Options
+	}{
+		{"fanout by default", nil, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch}},
+		{"ingest without clients", []string{"-mode", "ingest"}, Options{Mode: ModeIngest, Clients: 0, Batch: DefaultIngestBatch}},
+		{"ingest with clients", []string{"-mode", "ingest", "-clients", "3"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch}},
+		{"idle", []string{"-mode", "idle", "-clients", "10000"}, Options{Mode: ModeIdle, Clients: 10000, Batch: DefaultFanoutBatch}},
+		{"explicit batch", []string{"-batch", "10", "-rate", "500"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: 10, Rate: 500}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := parseFlags(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.want
+			if want.Rate == 0 {
+				want.Rate = DefaultRate
+			}
+			want.Duration, want.PayloadBytes = DefaultDuration, DefaultPayloadBytes
+			want.DialParallel, want.ConnectTimeout = DefaultDialParallel, DefaultConnectTimeout
+			want.DrainTimeout, want.Settle = DefaultDrainTimeout, DefaultSettle
+			if got != want {
+				t.Errorf("options\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown mode", []string{"-mode", "burst"}, `mode "burst"`},
+		{"no clients to fan out to", []string{"-clients", "0"}, "fanout mode needs at least one client"},
+		{"no clients to hold", []string{"-mode", "idle", "-clients", "0"}, "idle mode needs at least one client"},
+		{"negative clients", []string{"-clients", "-1"}, "clients -1"},
+		{"too many clients", []string{"-clients", "100001"}, "clients 100001: want 0 to 100000"},
+		{"zero rate", []string{"-rate", "0"}, "-rate must not be 0"},
+		{"rate too high", []string{"-rate", "1000001"}, "rate 1000001"},
+		{"zero duration", []string{"-duration", "0s"}, "-duration must not be 0"},
+		{"duration too long", []string{"-duration", "2h"}, "duration 2h0m0s"},
+		{"batch too large", []string{"-batch", "1001"}, "batch 1001: want 1 to 1000"},
+		{"zero batch", []string{"-batch", "0"}, "-batch must not be 0"},
+		{"fewer events than a batch", []string{"-rate", "5", "-duration", "1s", "-batch", "10"}, "fewer than one batch"},
+		{"too many events", []string{"-rate", "1000000", "-duration", "20s"}, "at most 10000000 per run"},
+		{"payload too small", []string{"-payload", "10"}, "payload size 10 bytes is out of range"},
+		{"dial parallelism too high", []string{"-dial-parallel", "5000"}, "dial parallelism 5000"},
+		{"negative timeout", []string{"-drain-timeout", "-1s"}, "must not be negative"},
+		{"stray argument", []string{"fanout"}, "unexpected arguments"},
+		{"unknown flag", []string{"-speed", "9"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := parseFlags(tt.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseFlags(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFanoutPostsWholeBatchesAtTheRate(t *testing.T) {
+	tests := []struct {
+		rate, batch int
+		duration    time.Duration
+		want        int
+	}{
+		{50, 1, 30 * time.Second, 1500},
+		{50, 7, 2 * time.Second, 98},
+		{1000, 100, 1500 * time.Millisecond, 1500},
+	}
+	for _, tt := range tests {
+		o := Options{Rate: tt.rate, Batch: tt.batch, Duration: tt.duration}
+		if got := o.measuredEvents(); got != tt.want {
+			t.Errorf("rate %d, batch %d, %v: %d events, want %d", tt.rate, tt.batch, tt.duration, got, tt.want)
+		}
+	}
+}

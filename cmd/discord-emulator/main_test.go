@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	botToken     = "emulator-bot-token.secret"
+	controlToken = "emulator-control-token.secret"
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func get(t *testing.T, url, auth string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "discord-emulator")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-listen", "127.0.0.1:0", "-users", "alice:Alice,bob", "-heartbeat-interval", "500ms")
+	cmd.Env = append(os.Environ(), "DISCORD_BOT_TOKEN="+botToken, "DISCORD_EMULATOR_CONTROL_TOKEN="+controlToken)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var base string
+	select {
+	case base = <-lines:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no URL printed; stderr:\n%s", stderr)
+	}
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("first line %q is not the URL; stderr:\n%s", base, stderr)
+	}
+
+	if code, body := get(t, base+"/api/v10/users/@me", "Bot "+botToken); code != 200 || !strings.Contains(string(body), `"bot":true`) {
+		t.Fatalf("GET /users/@me: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/api/v10/users/@me", "Bot wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	code, body := get(t, base+"/_emulator/state", "Bearer "+controlToken)
+	var state struct {
+		Users []struct {
+			Username   string `json:"username"`
+			GlobalName string `json:"global_name"`
+		} `json:"users"`
+	}
+	if err := json.Unmarshal(body, &state); code != 200 || err != nil || len(state.Users) != 2 || state.Users[0].GlobalName != "Alice" {
+		t.Fatalf("control state: %d %s", code, body)
+	}
+
+	dialCtx, dialCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dialCancel()
+	ws, _, err := websocket.Dial(dialCtx, "ws"+strings.TrimPrefix(base, "http")+"/gateway?v=10&encoding=json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hello, err := ws.Read(dialCtx)
+	if err != nil || !strings.Contains(string(hello), `"heartbeat_interval":500`) {
+		t.Fatalf("gateway hello %s, %v", hello, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// A graceful stop tells gateway clients to reconnect elsewhere.
+	_, reconnect, err := ws.Read(dialCtx)
+	if err != nil || !strings.Contains(string(reconnect), `"op":7`) {
+		t.Fatalf("after SIGTERM: %s, %v; want op 7", reconnect, err)
+	}
+	_ = ws.CloseNow()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr)
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, "emulator ready") || !strings.Contains(logs, "stopped") {
+		t.Fatalf("logs lack start or stop:\n%s", logs)
+	}
+	if strings.Contains(logs, botToken) || strings.Contains(logs, controlToken) {
+		t.Fatalf("logs reveal a token:\n%s", logs)
+	}
+}
+
+func TestRunRejectsBadSettings(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no token", nil, nil, "a bot token is required"},
+		{"empty token file", []string{"-token-file", empty}, nil, "file is empty"},
+		{"missing token file", []string{"-token-file", filepath.Join(dir, "nope")}, nil, "reading the bot token file"},
+		{"missing control token file", []string{"-control-token-file", filepath.Join(dir, "nope")},
+			map[string]string{"DISCORD_BOT_TOKEN": botToken}, "reading the control token file"},
+		{"same control and bot token", nil,
+			map[string]string{"DISCORD_BOT_TOKEN": botToken, "DISCORD_EMULATOR_CONTROL_TOKEN": botToken}, "must differ"},
+		{"bad users", []string{"-users", "alice,,bob"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "empty username"},
+		{"bad log level", []string{"-log-level", "loud"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "-log-level"},
+		{"bad guild ID", nil, map[string]string{"DISCORD_BOT_TOKEN": botToken, "DISCORD_GUILD_ID": "guild"}, "not a snowflake"},
+		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined"},
+		{"extra arguments", []string{"serve"}, nil, "unexpected arguments"},
+		{"negative heartbeat", []string{"-heartbeat-interval", "-1s"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "HeartbeatInterval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a usage error containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), botToken) || strings.Contains(stderr.String(), botToken) {
+				t.Fatal("the error reveals the token")
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("printed %q before failing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestRunWithTokenFileAndFixedIDs(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(botToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-token-file", tokenFile, "-guild-id", "1000000000000000001", "-category-id", "1000000000000000002",
+			"-shutdown-timeout", "1s"}, func(string) string { return "" }, pw, stderr)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no URL; stderr:\n%s", stderr)
+	}
+	base := sc.Text()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	code, body := get(t, base+"/api/v10/guilds/1000000000000000001/channels", "Bot "+botToken)
+	if code != 200 || !strings.Contains(string(body), `"id":"1000000000000000002"`) {
+		t.Fatalf("channels of the fixed guild: %d %s", code, body)
+	}
+	// Without a control token the control API is off.
+	if code, _ := get(t, base+"/_emulator/state", "Bearer anything"); code != 404 {
+		t.Fatalf("control API without a control token: %d, want 404", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+}

@@ -1,0 +1,133 @@
+package voiceserver
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"net"
+	"slices"
+
+	"github.com/spellcoven/gateway/voice"
+)
+
+// netUDPAddr is net.UDPAddr, named for the type assertion on the listener's address.
+type netUDPAddr = net.UDPAddr
+
+// selectProtocolLocked answers op 1 with a fresh random key in the chosen mode (4016 for a mode
+// not offered) and then tells the client who is already in the call.
+func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
+	s := c.srv
+	sess := c.sess
+	var sp struct {
+		Protocol string `json:"protocol"`
+		Data     struct {
+			Address string `json:"address"`
+			Port    int    `json:"port"`
+			Mode    string `json:"mode"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(d, &sp); err != nil {
+		c.closeWith(closeDecodeError, "Failed to decode payload.")
+		return
+	}
+	if sp.Protocol != "udp" {
+		c.closeWith(closeUnknownProtocol, "Unknown protocol.")
+		return
+	}
+	if !slices.Contains(s.cfg.Modes, sp.Data.Mode) {
+		c.closeWith(closeUnknownEncryptionMode, "Unknown encryption mode.")
+		return
+	}
+	ip := net.ParseIP(sp.Data.Address)
+	if ip == nil || sp.Data.Port <= 0 || sp.Data.Port > 65535 {
+		c.closeWith(closeDecodeError, "Failed to decode payload.")
+		return
+	}
+	key := make([]byte, voice.KeySize)
+	_, _ = rand.Read(key)
+	sealer, err := voice.NewSealer(voice.Mode(sp.Data.Mode), key)
+	if err != nil {
+		c.closeWith(closeUnknownEncryptionMode, "Unknown encryption mode.")
+		return
+	}
+	opener, _ := voice.NewOpener(voice.Mode(sp.Data.Mode), key)
+	sess.sendMu.Lock()
+	sess.sealer = sealer
+	sess.sendMu.Unlock()
+	sess.opener = opener
+	sess.mode = sp.Data.Mode
+	sess.botAddr = &net.UDPAddr{IP: ip, Port: sp.Data.Port}
+	keyInts := make([]int, len(key))
+	for i, b := range key {
+		keyInts[i] = int(b)
+	}
+	s.sendLocked(sess, opSessionDescription, map[string]any{
+		"mode":                  sp.Data.Mode,
+		"secret_key":            keyInts,
+		"audio_codec":           "opus",
+		"video_codec":           "VP8",
+		"media_session_id":      randomID(),
+		"dave_protocol_version": 0,
+	})
+	// Who is already in the call: emulated users, then other bots.
+	var ids []string
+	for id := range s.calls[grantKey(sess.guildID, sess.channelID)] {
+		ids = append(ids, id)
+	}
+	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
+		if other != sess {
+			ids = append(ids, other.bot)
+		}
+	}
+	if len(ids) > 0 {
+		slices.Sort(ids)
+		s.sendLocked(sess, opClientsConnect, map[string]any{"user_ids": ids})
+	}
+	for _, u := range s.calls[grantKey(sess.guildID, sess.channelID)] {
+		if u.speaking != 0 {
+			s.sendLocked(sess, opSpeaking, map[string]any{"user_id": u.ID, "ssrc": u.SSRC, "speaking": u.speaking})
+		}
+	}
+	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
+		if other != sess {
+			s.sendLocked(other, opClientsConnect, map[string]any{"user_ids": []string{sess.bot}})
+		}
+	}
+}
+
+// speakingLocked records the bot's speaking state and relays it to the other bots in the call.
+func (c *wsConn) speakingLocked(d json.RawMessage) {
+	s := c.srv
+	sess := c.sess
+	var sp struct {
+		Speaking *int   `json:"speaking"`
+		SSRC     uint32 `json:"ssrc"`
+	}
+	if err := json.Unmarshal(d, &sp); err != nil || sp.Speaking == nil {
+		c.closeWith(closeDecodeError, "Failed to decode payload.")
+		return
+	}
+	sess.speaking = *sp.Speaking
+	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
+		if other != sess {
+			s.sendLocked(other, opSpeaking, map[string]any{"user_id": sess.bot, "ssrc": sess.ssrc, "speaking": sess.speaking})
+		}
+	}
+}
+
+// videoLocked records the bot's video announcement and relays it with its user ID.
+func (c *wsConn) videoLocked(d json.RawMessage) {
+	s := c.srv
+	sess := c.sess
+	var v map[string]any
+	if err := json.Unmarshal(d, &v); err != nil {
+		c.closeWith(closeDecodeError, "Failed to decode payload.")
+		return
+	}
+	sess.video = append(json.RawMessage(nil), d...)
+	v["user_id"] = sess.bot
+	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
+		if other != sess {
+			s.sendLocked(other, opVideo, v)
+		}
+	}
+}

@@ -1,0 +1,341 @@
+package worker
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/deadletter"
+	"github.com/spellcoven/gateway/worker/delivery"
+	"github.com/spellcoven/gateway/worker/gateway"
+	"github.com/spellcoven/gateway/worker/outbox"
+)
+
+// Config is the worker's configuration. Load reads it from flags and the environment; every field
+// has a flag, an environment variable and, except the identities and secrets, a default.
+type Config struct {
+	// Token is the bot token (secret). TokenFile, if set instead, is a file holding it.
+	Token, TokenFile string
+	// GuildID is the guild the worker watches; CategoryID the category whose voice channels are rooms.
+	GuildID, CategoryID string
+	// EdgeURL is the edge's webhook ingest, e.g. https://app.example.com/internal/events.
+	EdgeURL string
+	// WebhookSecret signs deliveries (secret). WebhookSecretFile, if set instead, holds it.
+	WebhookSecret, WebhookSecretFile string
+	// WebhookScheme is "coven" (X-Coven-Signature, the default) or "standard" (Standard Webhooks).
+	WebhookScheme string
+	// OutboxDir holds the outbox; DeadLetterDir the dead-letter store (default OutboxDir/deadletter).
+	OutboxDir, DeadLetterDir string
+	// Listen is the address of /healthz, /readyz and /metrics.
+	Listen string
+	// DiscordAPI replaces https://discord.com for the emulator or the sandbox; empty means Discord.
+	DiscordAPI string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+
+	// Delivery limits: see delivery.Config.
+	MaxBatchEvents  int
+	MaxBatchBytes   int64
+	DeliveryTimeout time.Duration
+	BackoffInitial  time.Duration
+	BackoffMax      time.Duration
+	Keepalive       time.Duration
+	// EdgeStaleAfter is how long without a 2xx from the edge before /readyz fails.
+	EdgeStaleAfter time.Duration
+
+	// Outbox limits: see outbox.Options. MaxDeadLetters bounds the dead-letter store.
+	MaxPendingEvents int
+	MaxPendingBytes  int64
+	SegmentBytes     int64
+	MaxDeadLetters   int
+
+	// Gateway timings: see gateway.Config.
+	GatewayOpenTimeout time.Duration
+	ReconnectInitial   time.Duration
+	ReconnectMax       time.Duration
+
+	// ShutdownTimeout bounds a graceful stop: the last deliveries after SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults returns a Config with every default set.
+func Defaults() Config {
+	return Config{
+		WebhookScheme:      string(webhook.SchemeCoven),
+		Listen:             "127.0.0.1:9464",
+		LogLevel:           "info",
+		MaxBatchEvents:     delivery.DefaultMaxBatchEvents,
+		MaxBatchBytes:      delivery.DefaultMaxBatchBytes,
+		DeliveryTimeout:    delivery.DefaultTimeout,
+		BackoffInitial:     delivery.DefaultBackoffInitial,
+		BackoffMax:         delivery.DefaultBackoffMax,
+		Keepalive:          delivery.DefaultKeepalive,
+		EdgeStaleAfter:     2 * time.Minute,
+		MaxPendingEvents:   outbox.DefaultMaxPendingEvents,
+		MaxPendingBytes:    outbox.DefaultMaxPendingBytes,
+		SegmentBytes:       outbox.DefaultSegmentBytes,
+		MaxDeadLetters:     deadletter.DefaultMaxLetters,
+		GatewayOpenTimeout: gateway.DefaultOpenTimeout,
+		ReconnectInitial:   gateway.DefaultReconnectInitial,
+		ReconnectMax:       gateway.DefaultReconnectMax,
+		ShutdownTimeout:    10 * time.Second,
+	}
+}
+
+// setting ties a flag to its environment variable.
+type setting struct {
+	flag, env string
+}
+
+// register defines every flag on fs, bound to cfg, and returns the settings in order.
+func register(fs *flag.FlagSet, cfg *Config) []setting {
+	var out []setting
+	str := func(p *string, name, env, usage string) {
+		fs.StringVar(p, name, *p, usage)
+		out = append(out, setting{name, env})
+	}
+	num := func(p *int, name, env, usage string) {
+		fs.IntVar(p, name, *p, usage)
+		out = append(out, setting{name, env})
+	}
+	num64 := func(p *int64, name, env, usage string) {
+		fs.Int64Var(p, name, *p, usage)
+		out = append(out, setting{name, env})
+	}
+	dur := func(p *time.Duration, name, env, usage string) {
+		fs.DurationVar(p, name, *p, usage)
+		out = append(out, setting{name, env})
+	}
+	str(&cfg.Token, "token", "DISCORD_BOT_TOKEN", "bot token (prefer -token-file)")
+	str(&cfg.TokenFile, "token-file", "DISCORD_BOT_TOKEN_FILE", "file holding the bot token")
+	str(&cfg.GuildID, "guild", "DISCORD_GUILD_ID", "guild id")
+	str(&cfg.CategoryID, "category", "DISCORD_CATEGORY_ID", "id of the category whose voice channels are rooms")
+	str(&cfg.EdgeURL, "edge-url", "COVEN_EDGE_URL", "URL of the edge's event ingest (https://host/internal/events)")
+	str(&cfg.WebhookSecret, "webhook-secret", "COVEN_WEBHOOK_SECRET", "webhook signing secret (prefer -webhook-secret-file)")
+	str(&cfg.WebhookSecretFile, "webhook-secret-file", "COVEN_WEBHOOK_SECRET_FILE", "file holding the webhook signing secret")
+	str(&cfg.WebhookScheme, "webhook-scheme", "COVEN_WEBHOOK_SCHEME", "signature scheme: coven or standard")
+	str(&cfg.OutboxDir, "outbox", "COVEN_WORKER_OUTBOX_DIR", "directory of the durable outbox")
+	str(&cfg.DeadLetterDir, "dead-letter-dir", "COVEN_WORKER_DEAD_LETTER_DIR", "directory of the dead-letter store (default <outbox>/deadletter)")
+	str(&cfg.Listen, "listen", "COVEN_WORKER_LISTEN", "address of /healthz, /readyz and /metrics")
+	str(&cfg.DiscordAPI, "discord-api", "DISCORD_API_URL", "Discord API base URL override (emulator, sandbox)")
+	str(&cfg.LogLevel, "log-level", "COVEN_WORKER_LOG_LEVEL", "debug, info, warn or error")
+	num(&cfg.MaxBatchEvents, "max-batch-events", "COVEN_WORKER_MAX_BATCH_EVENTS", "most events in one delivery")
+	num64(&cfg.MaxBatchBytes, "max-batch-bytes", "COVEN_WORKER_MAX_BATCH_BYTES", "most bytes of events in one delivery")
+	dur(&cfg.DeliveryTimeout, "delivery-timeout", "COVEN_WORKER_DELIVERY_TIMEOUT", "bound of one delivery attempt")
+	dur(&cfg.BackoffInitial, "backoff-initial", "COVEN_WORKER_BACKOFF_INITIAL", "first delivery retry delay")
+	dur(&cfg.BackoffMax, "backoff-max", "COVEN_WORKER_BACKOFF_MAX", "longest delivery retry delay")
+	dur(&cfg.Keepalive, "keepalive", "COVEN_WORKER_KEEPALIVE", "empty delivery after this long without one")
+	dur(&cfg.EdgeStaleAfter, "edge-stale-after", "COVEN_WORKER_EDGE_STALE_AFTER", "not ready after this long without a delivery accepted")
+	num(&cfg.MaxPendingEvents, "max-pending-events", "COVEN_WORKER_MAX_PENDING_EVENTS", "outbox bound: undelivered events")
+	num64(&cfg.MaxPendingBytes, "max-pending-bytes", "COVEN_WORKER_MAX_PENDING_BYTES", "outbox bound: bytes of undelivered events")
+	num64(&cfg.SegmentBytes, "segment-bytes", "COVEN_WORKER_SEGMENT_BYTES", "outbox segment file size")
+	num(&cfg.MaxDeadLetters, "max-dead-letters", "COVEN_WORKER_MAX_DEAD_LETTERS", "most letters in the dead-letter store")
+	dur(&cfg.GatewayOpenTimeout, "gateway-open-timeout", "COVEN_WORKER_GATEWAY_OPEN_TIMEOUT", "bound of one gateway connection attempt")
+	dur(&cfg.ReconnectInitial, "reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", "first gateway reconnection delay")
+	dur(&cfg.ReconnectMax, "reconnect-max", "COVEN_WORKER_RECONNECT_MAX", "longest gateway reconnection delay")
+	dur(&cfg.ShutdownTimeout, "shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", "bound of the last deliveries on SIGTERM")
+	return out
+}
+
+// Usage writes the flags, their environment variables and defaults to w.
+func Usage(w io.Writer) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet("coven-worker", flag.ContinueOnError)
+	settings := register(fs, &cfg)
+	fmt.Fprintln(w, "Usage: coven-worker [flags]\n       coven-worker deadletter list|replay [-outbox DIR] [-dead-letter-dir DIR] [ID...]\n\nFlags (each also read from the environment variable shown):")
+	for _, s := range settings {
+		f := fs.Lookup(s.flag)
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" {
+			def = " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  -%s  $%s\n    \t%s%s\n", s.flag, s.env, f.Usage, def)
+	}
+}
+
+// Load reads the configuration from args (flags, without the program name) and getenv, flags
+// winning over the environment, reads the token and secret files, and validates the result.
+// Errors name the setting (flag and environment variable) and never quote a secret.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet("coven-worker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	settings := register(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	for _, s := range settings {
+		if onCommandLine[s.flag] {
+			continue
+		}
+		if v := getenv(s.env); v != "" {
+			if err := fs.Set(s.flag, v); err != nil {
+				return Config{}, fmt.Errorf("$%s: invalid value for -%s", s.env, s.flag)
+			}
+		}
+	}
+	var err error
+	if cfg.Token, err = secretValue(cfg.Token, cfg.TokenFile, "token", "DISCORD_BOT_TOKEN"); err != nil {
+		return Config{}, err
+	}
+	if cfg.WebhookSecret, err = secretValue(cfg.WebhookSecret, cfg.WebhookSecretFile, "webhook-secret", "COVEN_WEBHOOK_SECRET"); err != nil {
+		return Config{}, err
+	}
+	if cfg.DeadLetterDir == "" && cfg.OutboxDir != "" {
+		cfg.DeadLetterDir = filepath.Join(cfg.OutboxDir, "deadletter")
+	}
+	return cfg, cfg.Validate()
+}
+
+// secretValue returns the secret given directly or read from its file: exactly one must be set.
+// A file's trailing line break is removed.
+func secretValue(direct, file, name, env string) (string, error) {
+	switch {
+	case direct != "" && file != "":
+		return "", fmt.Errorf("-%s ($%s) and -%s-file ($%s_FILE): set one, not both", name, env, name, env)
+	case file != "":
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("-%s-file ($%s_FILE): %v", name, env, err)
+		}
+		v := strings.TrimRight(string(raw), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("-%s-file ($%s_FILE): %s is empty", name, env, file)
+		}
+		return v, nil
+	case direct == "":
+		return "", fmt.Errorf("-%s ($%s) or -%s-file ($%s_FILE): required", name, env, name, env)
+	}
+	return direct, nil
+}
+
+// Validate checks every field; the error names the first bad setting.
+func (c Config) Validate() error {
+	bad := func(flagName, env, format string, args ...any) error {
+		return fmt.Errorf("-%s ($%s): %s", flagName, env, fmt.Sprintf(format, args...))
+	}
+	if strings.ContainsAny(c.Token, " \t\r\n") {
+		return bad("token", "DISCORD_BOT_TOKEN", "contains white space")
+	}
+	if !event.ValidSnowflake(c.GuildID) {
+		return bad("guild", "DISCORD_GUILD_ID", "required: a Discord snowflake (decimal digits)")
+	}
+	if !event.ValidSnowflake(c.CategoryID) {
+		return bad("category", "DISCORD_CATEGORY_ID", "required: a Discord snowflake (decimal digits)")
+	}
+	if u, err := url.Parse(c.EdgeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("edge-url", "COVEN_EDGE_URL", "required: an http or https URL such as https://app.example.com/internal/events")
+	}
+	scheme, err := webhook.ParseScheme(c.WebhookScheme)
+	if err != nil {
+		return bad("webhook-scheme", "COVEN_WEBHOOK_SCHEME", "must be coven or standard")
+	}
+	if _, err := webhook.NewSigner(scheme, c.WebhookSecret); err != nil {
+		// The signer's errors describe the secret's shape, never its content.
+		return bad("webhook-secret", "COVEN_WEBHOOK_SECRET", "%s", strings.TrimPrefix(err.Error(), "webhook: "))
+	}
+	if c.OutboxDir == "" {
+		return bad("outbox", "COVEN_WORKER_OUTBOX_DIR", "required: a directory for the outbox")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "COVEN_WORKER_LISTEN", "must be host:port, such as 127.0.0.1:9464")
+	}
+	if c.DiscordAPI != "" {
+		if u, err := url.Parse(c.DiscordAPI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return bad("discord-api", "DISCORD_API_URL", "must be an http or https URL without query")
+		}
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		return bad("log-level", "COVEN_WORKER_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	ints := []struct {
+		flag, env string
+		v, lo, hi int64
+	}{
+		{"max-batch-events", "COVEN_WORKER_MAX_BATCH_EVENTS", int64(c.MaxBatchEvents), 1, event.DefaultMaxBatchEvents},
+		{"max-batch-bytes", "COVEN_WORKER_MAX_BATCH_BYTES", c.MaxBatchBytes, 1 << 10, 64 << 20},
+		{"max-pending-events", "COVEN_WORKER_MAX_PENDING_EVENTS", int64(c.MaxPendingEvents), 10, 100_000_000},
+		{"max-pending-bytes", "COVEN_WORKER_MAX_PENDING_BYTES", c.MaxPendingBytes, 64 << 10, 1 << 40},
+		{"segment-bytes", "COVEN_WORKER_SEGMENT_BYTES", c.SegmentBytes, 4 << 10, 1 << 30},
+		{"max-dead-letters", "COVEN_WORKER_MAX_DEAD_LETTERS", int64(c.MaxDeadLetters), 1, 10_000_000},
+	}
+	for _, n := range ints {
+		if n.v < n.lo || n.v > n.hi {
+			return bad(n.flag, n.env, "must be between %d and %d", n.lo, n.hi)
+		}
+	}
+	durations := []struct {
+		flag, env string
+		v, lo, hi time.Duration
+	}{
+		{"delivery-timeout", "COVEN_WORKER_DELIVERY_TIMEOUT", c.DeliveryTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"backoff-initial", "COVEN_WORKER_BACKOFF_INITIAL", c.BackoffInitial, time.Millisecond, time.Hour},
+		{"backoff-max", "COVEN_WORKER_BACKOFF_MAX", c.BackoffMax, c.BackoffInitial, time.Hour},
+		{"keepalive", "COVEN_WORKER_KEEPALIVE", c.Keepalive, 10 * time.Millisecond, 10 * time.Minute},
+		{"edge-stale-after", "COVEN_WORKER_EDGE_STALE_AFTER", c.EdgeStaleAfter, c.Keepalive, 24 * time.Hour},
+		{"gateway-open-timeout", "COVEN_WORKER_GATEWAY_OPEN_TIMEOUT", c.GatewayOpenTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", c.ReconnectInitial, time.Millisecond, time.Hour},
+		{"reconnect-max", "COVEN_WORKER_RECONNECT_MAX", c.ReconnectMax, c.ReconnectInitial, time.Hour},
+		{"shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, 10 * time.Minute},
+	}
+	for _, d := range durations {
+		if d.v < d.lo || d.v > d.hi {
+			return bad(d.flag, d.env, "must be between %v and %v", d.lo, d.hi)
+		}
+	}
+	return nil
+}
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// Level returns the slog level of LogLevel.
+func (c Config) Level() slog.Level { return logLevels[c.LogLevel] }
+
+// LogValue describes the configuration for logs, secrets left out.
+func (c Config) LogValue() slog.Value {
+	redacted := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	return slog.GroupValue(
+		slog.String("token", redacted(c.Token)),
+		slog.String("guild", c.GuildID),
+		slog.String("category", c.CategoryID),
+		slog.String("edge_url", c.EdgeURL),
+		slog.String("webhook_secret", redacted(c.WebhookSecret)),
+		slog.String("webhook_scheme", c.WebhookScheme),
+		slog.String("outbox", c.OutboxDir),
+		slog.String("dead_letter_dir", c.DeadLetterDir),
+		slog.String("listen", c.Listen),
+		slog.String("discord_api", c.DiscordAPI),
+		slog.Int("max_batch_events", c.MaxBatchEvents),
+		slog.Int64("max_batch_bytes", c.MaxBatchBytes),
+		slog.Duration("backoff_initial", c.BackoffInitial),
+		slog.Duration("backoff_max", c.BackoffMax),
+		slog.Duration("keepalive", c.Keepalive),
+		slog.Int("max_pending_events", c.MaxPendingEvents),
+		slog.Int64("max_pending_bytes", c.MaxPendingBytes),
+	)
+}
+
+// String describes the configuration without its secrets, so a printed Config leaks nothing.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return c.String() }

@@ -1,0 +1,312 @@
+// Package gateway holds the worker's Discord gateway session: discordgo v0.29.0 with the intents
+// GUILDS | GUILD_VOICE_STATES, its dispatches handed in order to the worker, and the reconnection
+// policy the worker needs rather than discordgo's own.
+//
+// discordgo reconnects by itself after any read error, with a backoff up to ten minutes, and even
+// after close codes that mean it never should (4004 authentication failed, 4010-4014). The session
+// therefore turns discordgo's reconnection off and supervises the connection itself: it reopens
+// (resuming when discordgo holds a session) with its own bounded backoff, and stops with a
+// [*FatalCloseError] on a fatal close code. Close codes are read from the WebSocket framing of the
+// socket discordgo reads (see observedConn), since discordgo reports them only in its logs.
+//
+// Handlers run in discordgo's reading goroutine (SyncEvents), so dispatches reach the worker in the
+// order Discord sent them.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	gorilla "github.com/gorilla/websocket"
+
+	"github.com/spellcoven/gateway/worker/backoff"
+	"github.com/spellcoven/gateway/worker/metrics"
+)
+
+// Defaults of Config.
+const (
+	DefaultOpenTimeout      = 30 * time.Second
+	DefaultReconnectInitial = time.Second
+	DefaultReconnectMax     = 60 * time.Second
+)
+
+// Intents are the gateway intents the worker asks for: guilds (channels) and voice states.
+const Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildVoiceStates
+
+// Config configures a session.
+type Config struct {
+	// Token is the bot token, with or without the "Bot " prefix.
+	Token string
+	// APIBase replaces https://discord.com for REST calls (the emulator, the sandbox); empty
+	// means Discord. The gateway URL is whatever that API's GET /gateway announces.
+	APIBase string
+	// OpenTimeout bounds one connection attempt, from the dial to READY or RESUMED (default 30 s).
+	OpenTimeout time.Duration
+	// Reconnect spaces reconnection attempts after a lost connection (default 1 s doubling to 60 s).
+	Reconnect backoff.Policy
+	// Logger receives the session's logs. Nil discards.
+	Logger *slog.Logger
+	// Metrics receives close codes, reconnects, heartbeat latency and dispatch counts. Required.
+	Metrics *metrics.Metrics
+	// LibraryLogLevel is discordgo's own log level: discordgo.LogError (the zero value),
+	// LogWarning..., or -1 for none. discordgo logs through its package-level Logger.
+	LibraryLogLevel int
+}
+
+// Handler receives what the session learns.
+type Handler interface {
+	// HandleDispatch receives every dispatch as discordgo decoded it (*discordgo.Ready,
+	// *discordgo.Resumed, *discordgo.GuildCreate, *discordgo.ChannelCreate, ...), in order, from
+	// one goroutine at a time.
+	HandleDispatch(typ string, ev any)
+	// LinkDown is called when the connection is lost and the session starts reconnecting.
+	LinkDown()
+}
+
+// FatalCloseError reports a close code after which reconnecting cannot help.
+type FatalCloseError struct {
+	Code int
+}
+
+// fatalCodes are Discord's close codes that mean "do not reconnect", with what the operator must do.
+var fatalCodes = map[int]string{
+	4004: "authentication failed: the bot token is invalid or was reset",
+	4010: "invalid shard",
+	4011: "sharding required: the bot is in too many guilds for one session",
+	4012: "invalid API version",
+	4013: "invalid intents",
+	4014: "disallowed intents: enable them for the bot in the developer portal, or ask for fewer",
+}
+
+func (e *FatalCloseError) Error() string {
+	return fmt.Sprintf("gateway: Discord closed the session with code %d (%s); not reconnecting", e.Code, fatalCodes[e.Code])
+}
+
+// Session is the worker's gateway session.
+type Session struct {
+	cfg Config
+	h   Handler
+	dg  *discordgo.Session
+	log *slog.Logger
+
+	connected    atomic.Bool
+	lastClose    atomic.Int64 // close code received on the current attempt, 0 for none
+	current      atomic.Pointer[observedConn]
+	attemptCtx   atomic.Pointer[context.Context]
+	disconnected chan struct{}
+	http         *http.Transport
+}
+
+// New prepares a session; Run connects it.
+func New(cfg Config, h Handler) (*Session, error) {
+	if cfg.Token == "" || h == nil || cfg.Metrics == nil {
+		return nil, errors.New("gateway: a token, a handler and metrics are required")
+	}
+	if cfg.OpenTimeout <= 0 {
+		cfg.OpenTimeout = DefaultOpenTimeout
+	}
+	if cfg.Reconnect.Initial <= 0 {
+		cfg.Reconnect.Initial = DefaultReconnectInitial
+	}
+	if cfg.Reconnect.Max <= 0 {
+		cfg.Reconnect.Max = DefaultReconnectMax
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	token := cfg.Token
+	if !strings.HasPrefix(token, "Bot ") {
+		token = "Bot " + token
+	}
+	dg, err := discordgo.New(token)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s := &Session{cfg: cfg, h: h, dg: dg, log: cfg.Logger, disconnected: make(chan struct{}, 1)}
+
+	s.http = http.DefaultTransport.(*http.Transport).Clone()
+	var transport http.RoundTripper = s.http
+	if cfg.APIBase != "" {
+		base, err := parseAPIBase(cfg.APIBase)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		transport = apiRewrite{base: base, next: transport}
+	}
+	dg.Client = &http.Client{Transport: transport, Timeout: cfg.OpenTimeout}
+	plain, secure := dialers(cfg.OpenTimeout, s.observe)
+	dg.Dialer = &gorilla.Dialer{
+		HandshakeTimeout:  cfg.OpenTimeout,
+		NetDialContext:    s.abortable(plain),
+		NetDialTLSContext: s.abortable(secure),
+	}
+	dg.Identify.Intents = Intents
+	dg.ShouldReconnectOnError = false
+	dg.ShouldReconnectVoiceOnSessionError = false
+	dg.StateEnabled = false
+	dg.SyncEvents = true
+	dg.LogLevel = cfg.LibraryLogLevel
+	dg.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) {
+		if e.Type == "" {
+			return
+		}
+		cfg.Metrics.DiscordEvents.WithLabelValues(e.Type).Inc()
+		if e.Struct != nil {
+			h.HandleDispatch(e.Type, e.Struct)
+		}
+	})
+	dg.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) {
+		select {
+		case s.disconnected <- struct{}{}:
+		default:
+		}
+	})
+	return s, nil
+}
+
+// Connected reports whether the session is connected to the gateway.
+func (s *Session) Connected() bool { return s.connected.Load() }
+
+// Run connects and keeps the session connected until ctx ends (it then closes the session and
+// returns nil) or Discord closes it with a fatal code (it returns a *FatalCloseError).
+func (s *Session) Run(ctx context.Context) error {
+	attempt := 0
+	for {
+		err := s.open(ctx)
+		if ctx.Err() != nil {
+			s.shutdown()
+			return nil
+		}
+		if err == nil {
+			attempt = 0
+			s.setConnected(true)
+			s.log.Info("gateway: connected")
+			select {
+			case <-ctx.Done():
+				s.shutdown()
+				return nil
+			case <-s.disconnected:
+			}
+			s.setConnected(false)
+		}
+		if code := s.fatalCode(err); code != 0 {
+			s.shutdown()
+			return &FatalCloseError{Code: code}
+		}
+		s.h.LinkDown()
+		wait := s.cfg.Reconnect.Delay(attempt)
+		attempt++
+		args := []any{"retry_in", wait.Round(time.Millisecond), "attempt", attempt}
+		if err != nil {
+			args = append(args, "error", err.Error())
+		}
+		if code := s.lastClose.Load(); code != 0 {
+			args = append(args, "close_code", code)
+		}
+		s.log.Warn("gateway: connection lost; reconnecting", args...)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.shutdown()
+			return nil
+		case <-t.C:
+		}
+		s.cfg.Metrics.Reconnects.Inc()
+	}
+}
+
+// open makes one connection attempt, bounded by OpenTimeout and abandoned when ctx ends.
+func (s *Session) open(ctx context.Context) error {
+	s.lastClose.Store(0)
+	select {
+	case <-s.disconnected:
+	default:
+	}
+	actx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
+	defer cancel()
+	s.current.Store(nil)
+	s.attemptCtx.Store(&actx)
+	// discordgo reads Hello and READY without a deadline: closing the socket ends a stuck attempt.
+	stop := context.AfterFunc(actx, func() {
+		if c := s.current.Load(); c != nil {
+			c.Close()
+		}
+	})
+	err := s.dg.Open()
+	if !stop() && err == nil {
+		// The attempt timed out just as it succeeded: the socket is closed, the reader notices.
+		s.log.Warn("gateway: connection attempt timed out at the last moment")
+	}
+	return err
+}
+
+// abortable makes a dial give up when the current attempt is abandoned, not only at gorilla's
+// handshake timeout.
+func (s *Session) abortable(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if p := s.attemptCtx.Load(); p != nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer context.AfterFunc(*p, cancel)()
+			defer cancel()
+		}
+		return dial(ctx, network, addr)
+	}
+}
+
+// observe wraps a new gateway socket.
+func (s *Session) observe(c net.Conn) net.Conn {
+	oc := &observedConn{
+		Conn: c,
+		onClose: func(code int) {
+			s.lastClose.Store(int64(code))
+			s.cfg.Metrics.CloseCode(code)
+			s.log.Info("gateway: Discord sent a close frame", "code", code)
+		},
+		onAck: func(rtt time.Duration) { s.cfg.Metrics.HeartbeatLatency.Set(rtt.Seconds()) },
+	}
+	s.current.Store(oc)
+	return oc
+}
+
+// fatalCode returns the fatal close code that ended the attempt, if any.
+func (s *Session) fatalCode(err error) int {
+	var ce *gorilla.CloseError
+	if errors.As(err, &ce) {
+		if _, fatal := fatalCodes[ce.Code]; fatal {
+			return ce.Code
+		}
+	}
+	if code := int(s.lastClose.Load()); fatalCodes[code] != "" {
+		return code
+	}
+	return 0
+}
+
+func (s *Session) setConnected(up bool) {
+	s.connected.Store(up)
+	v := 0.0
+	if up {
+		v = 1
+	}
+	s.cfg.Metrics.GatewayConnected.Set(v)
+}
+
+// shutdown closes the session with 1000: no process will resume it (discordgo cannot be given a
+// session id to resume), so Discord may as well end it now.
+func (s *Session) shutdown() {
+	s.setConnected(false)
+	if err := s.dg.Close(); err != nil {
+		s.log.Debug("gateway: closing", "error", err.Error())
+	}
+	s.http.CloseIdleConnections()
+}
