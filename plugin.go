@@ -12,5 +12,6 @@ import (
 	_ "github.com/spellcoven/gateway/caddymodules/covenhealth"
 	_ "github.com/spellcoven/gateway/caddymodules/covenhmac"
 	_ "github.com/spellcoven/gateway/caddymodules/covenjwt"
+	_ "github.com/spellcoven/gateway/caddymodules/covenrooms"
 	_ "github.com/spellcoven/gateway/caddymodules/covenws"
 )

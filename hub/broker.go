@@ -37,6 +37,9 @@ type Sink interface {
 	// State returns the receiver's current state, for a broker to checkpoint or to restore another
 	// sink from.
 	State() State
+	// BrokerStatus tells the receiver whether the broker can publish and deliver: false once it has
+	// lost its connection, true once it delivers again. Subscribers stay connected and are told.
+	BrokerStatus(available bool)
 }
 
 // State is a hub's state at one position, as brokers save and restore it.

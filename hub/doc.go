@@ -50,5 +50,8 @@
 //     checkpoint and the stream entries up to it as history ([Sink.Restore]), then applies the entries
 //     after it and follows the stream. If it ever finds its last entry trimmed away, it restores again;
 //     the hub then closes its subscribers with 1012 so that they resume from the restored history.
-//   - Err reports the connection state, which feeds [Hub.Health].
+//   - Err reports the connection state, which feeds [Hub.Health]; [Sink.BrokerStatus] tells the hub when
+//     delivery stops and resumes, and the hub tells its subscribers with a status frame.
+//
+// The package redisbroker is that broker.
 package hub

@@ -47,6 +47,9 @@ type Hub struct {
 	proj    projection
 	history history
 	hello   *Record // snapshot hello at last, encoded once for every client that connects; nil when stale
+	// brokerDown is set while the broker reports itself unavailable; subscribers that connect
+	// meanwhile get brokerUnavailableFrame after their hello.
+	brokerDown bool
 
 	shards    []*shard
 	nextShard atomic.Uint32

@@ -96,6 +96,7 @@ type frame struct {
 	Seq      uint64                 `json:"seq"`
 	Snapshot *event.SnapshotPayload `json:"snapshot"`
 	Data     json.RawMessage        `json:"data"`
+	Broker   string                 `json:"broker"` // of a status frame
 }
 
 func (f frame) String() string {

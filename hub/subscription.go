@@ -72,6 +72,9 @@ func (h *Hub) Subscribe(resume *event.Position, c Conn) (*Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.brokerDown {
+		opening = append(opening, brokerUnavailableFrame)
+	}
 	sh := h.shards[int(h.nextShard.Add(1)-1)%len(h.shards)]
 	s := &Subscription{hub: h, shard: sh, conn: c, exempt: len(opening), writing: true}
 	s.drain = s.writeAll

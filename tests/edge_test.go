@@ -22,7 +22,7 @@ type stack struct {
 	edge *edgetest.Edge
 }
 
-func newStack(t *testing.T, tweak func(*edgetest.Config)) *stack {
+func newStack(t testing.TB, tweak func(*edgetest.Config)) *stack {
 	t.Helper()
 	srv := authtest.NewTestServer(t)
 	idp := srv.Issuer

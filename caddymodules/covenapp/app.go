@@ -1,5 +1,6 @@
 // Package covenapp is the Caddy app `coven`: the long-lived state that the Spell Coven HTTP handlers
-// share — the event hub (projection, history, fan-out), the JWT verifier and the metrics.
+// share — the event hub (projection, history, fan-out), the JWT verifier, the Discord REST client of
+// the rooms API and the metrics.
 //
 // The state lives in a usage pool keyed by its configuration, so a `caddy reload` that keeps the same
 // hub and JWT settings keeps the same hub (and so every connected WebSocket client, its history and its
@@ -10,6 +11,7 @@ package covenapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,6 +24,8 @@ import (
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/hub/redisbroker"
+	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
 func init() {
@@ -46,13 +50,22 @@ type App struct {
 	// Hub configures the event hub.
 	Hub HubConfig `json:"hub,omitempty"`
 
+	// Broker selects how events are sequenced and shared between edge instances (default: memory,
+	// one instance).
+	Broker *BrokerConfig `json:"broker,omitempty"`
+
 	// MaxBatchEvents bounds the events of one webhook delivery (default 1000).
 	MaxBatchEvents int `json:"max_batch_events,omitempty"`
 
-	botToken string
-	state    *sharedState
-	stateKey string
-	logger   *zap.Logger
+	// Discord configures the Discord REST client that coven_rooms uses with the bot token.
+	Discord DiscordConfig `json:"discord,omitempty"`
+
+	botToken   string
+	discord    *discordrest.Client
+	discordKey string
+	state      *sharedState
+	stateKey   string
+	logger     *zap.Logger
 }
 
 // JWTConfig is the JSON form of auth.Config.
@@ -64,6 +77,22 @@ type JWTConfig struct {
 	Leeway          caddy.Duration `json:"leeway,omitempty"`
 	FetchTimeout    caddy.Duration `json:"fetch_timeout,omitempty"`
 	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
+}
+
+// DiscordConfig is the JSON form of discordrest.Config (the token aside). Zero values select the
+// defaults.
+type DiscordConfig struct {
+	// APIURL is Discord's REST API base (default https://discord.com/api/v10); tests and the sandbox
+	// point it at the emulator.
+	APIURL string `json:"api_url,omitempty"`
+	// GlobalRequests is how many requests may start per second (default 50, Discord's global limit).
+	GlobalRequests int `json:"global_requests,omitempty"`
+	// InvalidRequests is how many 401/403/429 answers within 10 minutes make the client stop calling
+	// Discord until the count falls (default 1000; Discord bans the address at 10,000).
+	InvalidRequests int `json:"invalid_requests,omitempty"`
+	// BackoffBase and BackoffMax bound the exponential backoff between retries (default 1s to 32s).
+	BackoffBase caddy.Duration `json:"backoff_base,omitempty"`
+	BackoffMax  caddy.Duration `json:"backoff_max,omitempty"`
 }
 
 // HubConfig is the JSON form of hub.Config.
@@ -111,22 +140,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 		QueueLength:  a.Hub.QueueLength,
 		WriteTimeout: time.Duration(a.Hub.WriteTimeout),
 	}
+	brokerCfg, err := a.Broker.redisConfig(repl, a.Hub.HistorySize)
+	if err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
+	// The key holds the resolved broker settings, so that a reload with the same Redis keeps the hub and
+	// its connections; it stays in memory and is never logged.
 	key, err := json.Marshal(struct {
-		Hub HubConfig
-		JWT *JWTConfig
-	}{a.Hub, jwtCfg})
+		Hub    HubConfig
+		JWT    *JWTConfig
+		Broker *redisbroker.Config
+	}{a.Hub, jwtCfg, brokerCfg})
 	if err != nil {
 		return err
 	}
 	a.stateKey = string(key)
 	v, _, err := pool.LoadOrNew(a.stateKey, func() (caddy.Destructor, error) {
-		return newSharedState(hubCfg, jwtCfg, a.logger)
+		return newSharedState(hubCfg, jwtCfg, brokerCfg, a.logger)
 	})
 	if err != nil {
 		return fmt.Errorf("coven: %w", err)
 	}
 	a.state = v.(*sharedState)
-	registerMetrics(ctx.GetMetricsRegistry(), a.state)
+	if err := a.provisionDiscord(repl); err != nil {
+		return err
+	}
+	registerMetrics(ctx.GetMetricsRegistry(), a.state, a.discord)
 	return nil
 }
 
@@ -177,6 +216,12 @@ func (a *App) Validate() error {
 	if a.MaxBatchEvents < 0 {
 		return fmt.Errorf("coven: max_batch_events must not be negative")
 	}
+	if err := a.Broker.validate(); err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
+	if a.Discord.GlobalRequests < 0 || a.Discord.InvalidRequests < 0 || a.Discord.BackoffBase < 0 || a.Discord.BackoffMax < 0 {
+		return fmt.Errorf("coven: discord_limits must not be negative")
+	}
 	return nil
 }
 
@@ -190,6 +235,11 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup releases this configuration's hold on the shared state.
 func (a *App) Cleanup() error {
+	if a.discordKey != "" {
+		if _, err := pool.Delete(a.discordKey); err != nil {
+			return err
+		}
+	}
 	if a.stateKey == "" {
 		return nil
 	}
@@ -206,6 +256,11 @@ func (a *App) Verifier() *auth.Verifier { return a.state.verifier }
 // DiscordBotToken returns the resolved Discord bot token. It must never be logged.
 func (a *App) DiscordBotToken() string { return a.botToken }
 
+// DiscordREST returns the Discord REST client for the bot token, or nil when no bot token is
+// configured. It is shared by every configuration with the same token and settings, so that rate
+// limits and the invalid-request count survive reloads.
+func (a *App) DiscordREST() *discordrest.Client { return a.discord }
+
 // FromContext returns the `coven` app of the configuration being provisioned, with a clear error
 // when the Caddyfile lacks the `coven` global option.
 func FromContext(ctx caddy.Context) (*App, error) {
@@ -221,6 +276,7 @@ var pool = caddy.NewUsagePool()
 // sharedState is what survives reloads.
 type sharedState struct {
 	hub      *hub.Hub
+	broker   *redisbroker.Broker // nil for the memory broker
 	verifier *auth.Verifier
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -228,12 +284,25 @@ type sharedState struct {
 	startErr error
 }
 
-func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, logger *zap.Logger) (*sharedState, error) {
-	h, err := hub.New(hcfg, nil, logger.Named("hub"))
+func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.Config, logger *zap.Logger) (*sharedState, error) {
+	s := &sharedState{}
+	var broker hub.Broker
+	if brokerCfg != nil {
+		// No I/O here: the broker connects when the hub starts (App.Start).
+		b, err := redisbroker.New(*brokerCfg, logger.Named("broker"))
+		if err != nil {
+			return nil, fmt.Errorf("broker redis: %w", err)
+		}
+		s.broker, broker = b, b
+	}
+	h, err := hub.New(hcfg, broker, logger.Named("hub"))
 	if err != nil {
+		if s.broker != nil {
+			s.broker.Close()
+		}
 		return nil, err
 	}
-	s := &sharedState{hub: h}
+	s.hub = h
 	if jwtCfg != nil {
 		v, err := auth.New(jwtCfg.authConfig())
 		if err != nil {
@@ -264,7 +333,11 @@ func (s *sharedState) Destruct() error {
 	if s.verifier != nil {
 		s.verifier.Stop()
 	}
-	return s.hub.Close()
+	err := s.hub.Close()
+	if s.broker != nil {
+		err = errors.Join(err, s.broker.Close())
+	}
+	return err
 }
 
 // Interface guards

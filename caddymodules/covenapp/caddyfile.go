@@ -32,6 +32,20 @@ func init() {
 //		queue_length     <n>              # default 256
 //		write_timeout    <duration>       # default 10s
 //		max_batch_events <n>              # default 1000
+//		broker           memory|redis <url> {   # default memory; see BrokerConfig
+//			key_prefix          <prefix>      # default coven:
+//			stream_length       <n>           # default: history_size
+//			checkpoint_interval <n>           # default 1000
+//			dial_timeout        <duration>    # default 2s
+//			read_timeout        <duration>    # default 2s
+//		}
+//		discord_api      <url>            # default https://discord.com/api/v10
+//		discord_limits {
+//			global_requests  <n>          # per second, default 50
+//			invalid_requests <n>          # 401/403/429 answers per 10m before refusing, default 1000
+//			backoff_base     <duration>   # default 1s
+//			backoff_max      <duration>   # default 32s
+//		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -69,6 +83,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &a.Hub.WriteTimeout)
 		case "max_batch_events":
 			err = caddyfileopt.Int(d, &a.MaxBatchEvents)
+		case "broker":
+			a.Broker = new(BrokerConfig)
+			err = a.Broker.unmarshalCaddyfile(d)
+		case "discord_api":
+			err = caddyfileopt.String(d, &a.Discord.APIURL)
+		case "discord_limits":
+			err = a.Discord.unmarshalCaddyfile(d)
 		default:
 			return d.Errf("coven: unknown option %q", d.Val())
 		}
@@ -108,6 +129,31 @@ func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &c.RefreshInterval)
 		default:
 			return d.Errf("coven jwt: unknown option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *DiscordConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "global_requests":
+			err = caddyfileopt.Int(d, &c.GlobalRequests)
+		case "invalid_requests":
+			err = caddyfileopt.Int(d, &c.InvalidRequests)
+		case "backoff_base":
+			err = caddyfileopt.Duration(d, &c.BackoffBase)
+		case "backoff_max":
+			err = caddyfileopt.Duration(d, &c.BackoffMax)
+		default:
+			return d.Errf("coven discord_limits: unknown option %q", d.Val())
 		}
 		if err != nil {
 			return err

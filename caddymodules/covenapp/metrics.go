@@ -2,9 +2,12 @@ package covenapp
 
 import (
 	"errors"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
 // Metrics are the counters that handlers increment. They are created once per process and registered
@@ -88,9 +91,43 @@ func SharedMetrics(ctx caddy.Context) *Metrics {
 	return metrics
 }
 
-// registerMetrics registers the process-wide counters and a collector of s's hub on reg.
-func registerMetrics(reg *prometheus.Registry, s *sharedState) {
+// registerMetrics registers the process-wide counters and collectors of s's hub and of the Discord
+// client d (if any) on reg.
+func registerMetrics(reg *prometheus.Registry, s *sharedState, d *discordrest.Client) {
 	registerCollectors(reg, metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, newHubCollector(s))
+	if d != nil {
+		registerCollectors(reg, newDiscordCollector(d))
+	}
+}
+
+// discordCollector reads the Discord REST client's counts at scrape time.
+type discordCollector struct {
+	client           *discordrest.Client
+	requests, budget *prometheus.Desc
+}
+
+func newDiscordCollector(c *discordrest.Client) *discordCollector {
+	return &discordCollector{
+		client: c,
+		requests: prometheus.NewDesc("coven_discord_requests_total",
+			"Discord REST calls by route and result (ok, rate_limited, server_error, not_sent...), one per attempt.",
+			[]string{"route", "result"}, nil),
+		budget: prometheus.NewDesc("coven_discord_invalid_requests",
+			"Discord's 401, 403 and 429 answers within the last 10 minutes (Discord bans the address at 10,000).", nil, nil),
+	}
+}
+
+func (c *discordCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.requests
+	ch <- c.budget
+}
+
+func (c *discordCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, cc := range c.client.Calls() {
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(cc.Count), cc.Route, cc.Result)
+	}
+	st := c.client.Status(time.Now())
+	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(st.InvalidRequests))
 }
 
 func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) {

@@ -18,6 +18,7 @@ import (
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
 func init() {
@@ -61,13 +62,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Report is the health document.
 type Report struct {
 	// Status is "ok", "degraded" (serving, but something needs attention) or "down" (503).
-	Status   string         `json:"status"`
-	Problems []string       `json:"problems,omitempty"`
-	Hub      HubReport      `json:"hub"`
-	Broker   BrokerReport   `json:"broker"`
-	JWKS     *JWKSReport    `json:"jwks,omitempty"`
-	Worker   WorkerReport   `json:"worker"`
-	Position event.Position `json:"position"`
+	Status   string       `json:"status"`
+	Problems []string     `json:"problems,omitempty"`
+	Hub      HubReport    `json:"hub"`
+	Broker   BrokerReport `json:"broker"`
+	JWKS     *JWKSReport  `json:"jwks,omitempty"`
+	// Discord describes the rooms API's link to Discord's REST API, when a bot token is configured.
+	Discord  *discordrest.Status `json:"discord,omitempty"`
+	Worker   WorkerReport        `json:"worker"`
+	Position event.Position      `json:"position"`
 }
 
 // HubReport describes the hub.
@@ -131,6 +134,16 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 		r.JWKS = j
 		if !vs.KeysLoaded {
 			r.Problems = append(r.Problems, "JWKS not loaded: users cannot sign in")
+		}
+	}
+	if d := h.app.DiscordREST(); d != nil {
+		ds := d.Status(now)
+		r.Discord = &ds
+		switch {
+		case ds.TokenRejected:
+			r.Problems = append(r.Problems, "Discord rejected the bot token: rooms cannot be created or deleted")
+		case ds.Refusing:
+			r.Problems = append(r.Problems, "not calling Discord: "+ds.Refusal)
 		}
 	}
 	if !st.LastIngest.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -333,7 +334,7 @@ func (c *wsConn) identifyLocked(d json.RawMessage) {
 	c.sess = sess
 	sess.identifies++
 	sess.ops = append(sess.ops, Op{Op: opIdentify, D: redactToken(d)})
-	udp := s.udp.LocalAddr().(*netUDPAddr)
+	udp := s.udp.LocalAddr().(*net.UDPAddr)
 	s.sendLocked(sess, opReady, map[string]any{
 		"ssrc":  sess.ssrc,
 		"ip":    udp.IP.String(),

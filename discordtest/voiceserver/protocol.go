@@ -9,9 +9,6 @@ import (
 	"github.com/spellcoven/gateway/voice"
 )
 
-// netUDPAddr is net.UDPAddr, named for the type assertion on the listener's address.
-type netUDPAddr = net.UDPAddr
-
 // selectProtocolLocked answers op 1 with a fresh random key in the chosen mode (4016 for a mode
 // not offered) and then tells the client who is already in the call.
 func (c *wsConn) selectProtocolLocked(d json.RawMessage) {

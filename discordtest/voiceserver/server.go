@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -299,7 +298,7 @@ func (s *Server) allocSSRCsLocked() (audio, video, rtx uint32) {
 func randomID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return strconv.FormatUint(uint64(b[0])<<56|uint64(b[1])<<48|uint64(b[2])<<40|uint64(b[3])<<32|uint64(b[4])<<24|uint64(b[5])<<16|uint64(b[6])<<8|uint64(b[7]), 36)
+	return hex.EncodeToString(b)
 }
 
 // Interface guard.

@@ -1,0 +1,283 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/rooms/discordrest"
+)
+
+// Defaults of Config's limits.
+const (
+	DefaultMaxBodyBytes     = 4 << 10
+	DefaultRequestTimeout   = 10 * time.Second
+	DefaultMaxOwnedRooms    = 3
+	DefaultCreationLimit    = 5
+	DefaultCreationWindow   = time.Minute
+	DefaultIdempotencyTTL   = 24 * time.Hour
+	DefaultIdempotencyKeys  = 10000
+	DefaultCreatedRoomGrace = 5 * time.Minute
+	DefaultCategoryRefresh  = 5 * time.Minute
+)
+
+// Config configures a Service. The zero value of each limit selects its default.
+type Config struct {
+	// GuildID and CategoryID say where rooms live. Both are required snowflakes.
+	GuildID, CategoryID string
+	// MaxBodyBytes bounds a request body (default 4 KiB; over it, 413).
+	MaxBodyBytes int64
+	// RequestTimeout bounds the handling of one request, Discord's retries and waits included
+	// (default 10s); past it the answer is 503 with Retry-After.
+	RequestTimeout time.Duration
+	// MaxOwnedRooms is how many rooms one user may own at once (default 3).
+	MaxOwnedRooms int
+	// CreationLimit is how many rooms one user may create per CreationWindow (default 5 per 1m).
+	CreationLimit  int
+	CreationWindow time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed (default 24h), and
+	// IdempotencyKeys how many answers are kept at most (default 10000).
+	IdempotencyTTL  time.Duration
+	IdempotencyKeys int
+	// CreatedRoomGrace is how long a room created here counts towards its owner's MaxOwnedRooms while
+	// the projection does not show it yet (default 5m).
+	CreatedRoomGrace time.Duration
+	// CategoryRefresh is how often the category's permission overwrites, which new rooms copy, are
+	// read again (default 5m).
+	CategoryRefresh time.Duration
+	// Logger receives one line per room created or deleted, and Discord's failures. Nil discards.
+	Logger *zap.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if !event.ValidSnowflake(c.GuildID) {
+		return c, fmt.Errorf("rooms: guild %q is not a Discord snowflake", c.GuildID)
+	}
+	if !event.ValidSnowflake(c.CategoryID) {
+		return c, fmt.Errorf("rooms: category %q is not a Discord snowflake", c.CategoryID)
+	}
+	if c.MaxBodyBytes < 0 {
+		return c, errors.New("rooms: MaxBodyBytes must not be negative")
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	for _, f := range []struct {
+		v    *int
+		def  int
+		name string
+	}{
+		{&c.MaxOwnedRooms, DefaultMaxOwnedRooms, "MaxOwnedRooms"},
+		{&c.CreationLimit, DefaultCreationLimit, "CreationLimit"},
+		{&c.IdempotencyKeys, DefaultIdempotencyKeys, "IdempotencyKeys"},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("rooms: %s must not be negative", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	for _, f := range []struct {
+		v    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&c.RequestTimeout, DefaultRequestTimeout, "RequestTimeout"},
+		{&c.CreationWindow, DefaultCreationWindow, "CreationWindow"},
+		{&c.IdempotencyTTL, DefaultIdempotencyTTL, "IdempotencyTTL"},
+		{&c.CreatedRoomGrace, DefaultCreatedRoomGrace, "CreatedRoomGrace"},
+		{&c.CategoryRefresh, DefaultCategoryRefresh, "CategoryRefresh"},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("rooms: %s must not be negative", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c, nil
+}
+
+// Discord is what the service needs of Discord's REST API; *discordrest.Client provides it.
+type Discord interface {
+	CreateChannel(ctx context.Context, guildID string, p discordrest.CreateChannel, auditReason string) (*discordrest.Channel, error)
+	GetChannel(ctx context.Context, channelID string) (*discordrest.Channel, error)
+	DeleteChannel(ctx context.Context, channelID, auditReason string) error
+}
+
+// Directory is the projection of the rooms that reads answer from; *hub.Hub provides it.
+type Directory interface {
+	Snapshot() (event.Position, *event.SnapshotPayload)
+	Room(id string) (event.RoomState, bool)
+}
+
+// Caller is who makes a request, from their verified token.
+type Caller struct {
+	// Subject is the token's subject.
+	Subject string
+	// DiscordID is the caller's Discord user id, or "" when the token names none: such a caller
+	// may read rooms but not own one.
+	DiscordID string
+	// Admin callers may delete any room.
+	Admin bool
+}
+
+// Service carries out the rooms API's operations. It is safe for concurrent use.
+type Service struct {
+	cfg      Config
+	discord  Discord
+	dir      Directory
+	category *categoryCache
+	quotas   *quotas
+	idem     *idempotencyStore
+	logger   *zap.Logger
+}
+
+// NewService returns a service over d and dir. It does no I/O.
+func NewService(cfg Config, d Discord, dir Directory) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		cfg:      cfg,
+		discord:  d,
+		dir:      dir,
+		category: newCategoryCache(d, cfg.GuildID, cfg.CategoryID, cfg.CategoryRefresh),
+		quotas:   newQuotas(cfg.MaxOwnedRooms, cfg.CreationLimit, cfg.CreationWindow, cfg.CreatedRoomGrace),
+		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys),
+		logger:   cfg.Logger,
+	}, nil
+}
+
+// Config returns the service's configuration with defaults applied.
+func (s *Service) Config() Config { return s.cfg }
+
+// List answers every room of the projection.
+func (s *Service) List() Response {
+	pos, snap := s.dir.Snapshot()
+	list := RoomList{Rooms: make([]Room, 0, len(snap.Rooms)), AsOf: pos}
+	for _, rs := range snap.Rooms {
+		list.Rooms = append(list.Rooms, roomOf(rs))
+	}
+	return Response{Status: http.StatusOK, Body: list}
+}
+
+// Get answers one room of the projection with its members.
+func (s *Service) Get(id string) Response {
+	rs, ok := s.dir.Room(id)
+	if !ok {
+		return errorResponse(errRoomNotFound)
+	}
+	return Response{Status: http.StatusOK, Body: RoomDetail{Room: roomOf(rs), Members: rs.Members}}
+}
+
+var errRoomNotFound = &Error{Status: http.StatusNotFound, Code: "room_not_found", Message: "no such room"}
+
+// Create creates a room owned by the caller. idempotencyKey, if not empty, makes retries of the same
+// request replay the first answer.
+func (s *Service) Create(ctx context.Context, caller Caller, req CreateRequest, idempotencyKey string) Response {
+	if caller.DiscordID == "" {
+		return errorResponse(&Error{Status: http.StatusForbidden, Code: "discord_account_required",
+			Message: "creating a room needs a Discord account linked to your sign-in"})
+	}
+	if idempotencyKey == "" {
+		return s.create(ctx, caller, req)
+	}
+	e, leader, refused := s.idem.begin(caller.Subject, idempotencyKey, req.fingerprint(), time.Now())
+	switch {
+	case refused != nil:
+		return errorResponse(refused)
+	case !leader:
+		return s.idem.wait(ctx, e)
+	}
+	resp := s.create(ctx, caller, req)
+	s.idem.finish(e, resp)
+	return resp
+}
+
+func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) Response {
+	owned := make(map[string]bool)
+	_, snap := s.dir.Snapshot()
+	for _, rs := range snap.Rooms {
+		if rs.OwnerID == caller.DiscordID {
+			owned[rs.ID] = true
+		}
+	}
+	if refused := s.quotas.reserve(caller.DiscordID, owned, time.Now()); refused != nil {
+		return errorResponse(refused)
+	}
+	roomID, refund := "", true
+	defer func() { s.quotas.finish(caller.DiscordID, roomID, refund, time.Now()) }()
+
+	overwrites, err := s.category.get(ctx)
+	if err != nil {
+		return errorResponse(s.discordFailure("reading the rooms category", err))
+	}
+	overwrites = withOwner(overwrites, caller.DiscordID)
+	ch, err := s.discord.CreateChannel(ctx, s.cfg.GuildID, discordrest.CreateChannel{
+		Name: req.Name, Type: discordrest.ChannelTypeGuildVoice, ParentID: s.cfg.CategoryID,
+		UserLimit: req.UserLimit, PermissionOverwrites: overwrites,
+	}, "Spell Coven room created for Discord user "+caller.DiscordID)
+	if err != nil {
+		// A 5xx or a timeout may hide a room that Discord did create: it still counts.
+		switch discordrest.KindOf(err) {
+		case discordrest.KindServerError, discordrest.KindTimeout:
+			refund = false
+		}
+		if ownerErr := ownerRefused(err, len(overwrites)-1); ownerErr != nil {
+			return errorResponse(ownerErr)
+		}
+		return errorResponse(s.discordFailure("creating a room", err))
+	}
+	roomID, refund = ch.ID, false
+	s.logger.Info("room created", zap.String("room", ch.ID), zap.String("owner", caller.DiscordID))
+	room := Room{ID: ch.ID, Name: ch.Name, UserLimit: ch.UserLimit, Position: ch.Position, OwnerID: caller.DiscordID}
+	return Response{Status: http.StatusCreated, Body: room}
+}
+
+// Delete deletes a room, if the caller owns it or is an administrator. Channels outside the
+// category are answered as not found, as if they did not exist.
+func (s *Service) Delete(ctx context.Context, caller Caller, id string) Response {
+	if !event.ValidSnowflake(id) {
+		return errorResponse(errRoomNotFound)
+	}
+	ch, err := s.discord.GetChannel(ctx, id)
+	if discordrest.KindOf(err) == discordrest.KindNotFound {
+		return errorResponse(errRoomNotFound)
+	}
+	if err != nil {
+		return errorResponse(s.discordFailure("reading a room", err))
+	}
+	if ch.GuildID != s.cfg.GuildID || ch.ParentID != s.cfg.CategoryID || ch.Type != discordrest.ChannelTypeGuildVoice {
+		return errorResponse(errRoomNotFound)
+	}
+	owner := OwnerID(ch.PermissionOverwrites)
+	isOwner := caller.DiscordID != "" && owner == caller.DiscordID
+	if !isOwner && !caller.Admin {
+		return errorResponse(&Error{Status: http.StatusForbidden, Code: "not_owner",
+			Message: "only the room's owner or an administrator may delete it"})
+	}
+	reason := "Spell Coven room deleted by its owner, Discord user " + caller.DiscordID
+	if !isOwner {
+		reason = "Spell Coven room deleted by an administrator"
+	}
+	err = s.discord.DeleteChannel(ctx, id, reason)
+	if err != nil && discordrest.KindOf(err) != discordrest.KindNotFound { // gone already: done
+		return errorResponse(s.discordFailure("deleting a room", err))
+	}
+	if owner != "" {
+		s.quotas.forget(owner, id)
+	}
+	s.logger.Info("room deleted", zap.String("room", id), zap.String("owner", owner), zap.Bool("by_admin", !isOwner))
+	return Response{Status: http.StatusNoContent}
+}
