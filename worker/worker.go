@@ -25,6 +25,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/spellcoven/gateway/rooms"
+	"github.com/spellcoven/gateway/rooms/discordrest"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/backoff"
 	"github.com/spellcoven/gateway/worker/deadletter"
@@ -80,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 	if w.dl, err = deadletter.Open(cfg.DeadLetterDir, cfg.MaxDeadLetters); err != nil {
 		return fail(err)
 	}
-	w.prod = NewProducer(translate.Config{GuildID: cfg.GuildID, CategoryID: cfg.CategoryID}, w.ob, w.dl, w.m, log)
+	w.prod = NewProducer(translate.Config{GuildID: cfg.GuildID, CategoryID: cfg.CategoryID, Owner: roomOwner}, w.ob, w.dl, w.m, log)
 	scheme, _ := webhook.ParseScheme(cfg.WebhookScheme)
 	signer, err := webhook.NewSigner(scheme, cfg.WebhookSecret)
 	if err != nil {
@@ -191,4 +195,17 @@ func libraryLogLevel(l slog.Level) int {
 		return 1 // discordgo.LogWarning
 	}
 	return 0 // discordgo.LogError
+}
+
+// roomOwner reads a room's owner from the member permission overwrite the rooms API records at
+// creation (rooms.OwnerID states the rule), so owners survive restarts of both processes.
+func roomOwner(c *discordgo.Channel) string {
+	ows := make([]discordrest.Overwrite, 0, len(c.PermissionOverwrites))
+	for _, o := range c.PermissionOverwrites {
+		ows = append(ows, discordrest.Overwrite{
+			ID: o.ID, Type: int(o.Type),
+			Allow: discordrest.Permissions(o.Allow), Deny: discordrest.Permissions(o.Deny),
+		})
+	}
+	return rooms.OwnerID(ows)
 }

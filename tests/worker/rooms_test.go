@@ -75,6 +75,10 @@ func TestRoomsAPIChangesReachBrowsers(t *testing.T) {
 	if err := json.Unmarshal(f.Data, &created); err != nil || created.Room.ID != room.ID || created.Room.Name != "Table from the API" || created.Room.UserLimit != 4 {
 		t.Fatalf("room.created %s (%v), want room %s", f.Raw, err, room.ID)
 	}
+	// The owner recorded in Discord by the rooms API comes back through the worker.
+	if created.Room.OwnerID != alice.ID {
+		t.Fatalf("room.created owner_id = %q, want the creator %s", created.Room.OwnerID, alice.ID)
+	}
 	// Once reported, the room is listed.
 	if code, body := call("GET", "/api/rooms/"+room.ID, ""); code != http.StatusOK {
 		t.Fatalf("get: %d %s", code, body)
