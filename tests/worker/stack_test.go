@@ -40,6 +40,8 @@ type stackOptions struct {
 	workerArgs []string
 	// heartbeat is the emulator's heartbeat interval (default 200 ms).
 	heartbeat time.Duration
+	// edgeGlobal holds extra lines of the edge's coven global option (e.g. a Redis broker).
+	edgeGlobal string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -67,7 +69,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir()}
 	s.edge = edgetest.Start(t, edgetest.Config{
 		Bin: caddyBin, JWKSURL: srv.JWKSURL(), Issuer: srv.Issuer.URL(),
-		LogLevel: "INFO", NoAccessLog: true, MaxBody: "1MB",
+		LogLevel: "INFO", NoAccessLog: true, MaxBody: "1MB", Global: o.edgeGlobal,
 	})
 	// Registered after the edge's, so it runs before it: the worker stops, then the emulator.
 	t.Cleanup(func() { emu.Close() })
