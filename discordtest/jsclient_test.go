@@ -2,7 +2,6 @@ package discordtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,9 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/syncbuf"
 )
 
 // jsEvent is one line the node client reports.
@@ -37,26 +37,8 @@ type jsClient struct {
 	t      *testing.T
 	stdin  io.WriteCloser
 	events chan jsEvent
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan error
-}
-
-// lockedBuffer collects the node client's stderr while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func startJSClient(t *testing.T, s *Server, compression string) *jsClient {
@@ -86,7 +68,7 @@ func startJSClient(t *testing.T, s *Server, compression string) *jsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &jsClient{t: t, stdin: stdin, events: make(chan jsEvent, 256), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	c := &jsClient{t: t, stdin: stdin, events: make(chan jsEvent, 256), stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

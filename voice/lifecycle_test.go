@@ -1,17 +1,16 @@
 package voice_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/voice"
 )
 
@@ -385,28 +384,10 @@ func TestReceiveIgnoresRTCPAndForgeries(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestTokenNeverLogged runs a session through a resume, a refused dial and a close with debug
 // logs on both sides: the voice token appears in none of them.
 func TestTokenNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := newVoiceHarness(t, func(c *voiceserver.Config) { c.Logger = logger })
 	info := h.grant()

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/worker/gateway"
 	"github.com/spellcoven/gateway/worker/internal/testedge"
 	"github.com/spellcoven/gateway/worker/workertest"
@@ -23,31 +23,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// lockedBuffer collects logs written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // stack is an emulator, a test edge and a worker between them, in this process.
 type stack struct {
 	emu   *discordtest.Server
 	guild discordtest.Guild
 	edge  *testedge.Edge
 	w     *Worker
-	logs  *lockedBuffer
+	logs  *syncbuf.Buffer
 	done  chan error
 	stop  context.CancelFunc
 }
@@ -66,7 +48,7 @@ func startStack(t *testing.T, token string, mutate func(*Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Close() })
-	s := &stack{emu: emu, guild: emu.Guilds()[0], edge: testedge.Start(t), logs: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &stack{emu: emu, guild: emu.Guilds()[0], edge: testedge.Start(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cfg := Defaults()
 	cfg.Token, cfg.WebhookSecret = token, testedge.Secret
 	cfg.GuildID, cfg.CategoryID = s.guild.ID, s.guild.RoomsCategoryID

@@ -14,12 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/webhook"
 )
 
@@ -184,6 +184,9 @@ func (e *Edge) start() {
 	e.cmd, e.done = cmd, done
 }
 
+// LockedBuffer collects a process's output.
+type LockedBuffer = syncbuf.Buffer
+
 // Pid returns the process id of the running Caddy.
 func (e *Edge) Pid() int { return e.cmd.Process.Pid }
 
@@ -269,24 +272,6 @@ func Do(t testing.TB, req *http.Request) (int, []byte) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
-}
-
-// LockedBuffer collects a process's output.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Batches builds batches of consecutive events of one epoch.

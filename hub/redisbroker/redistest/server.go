@@ -13,10 +13,11 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/syncbuf"
 )
 
 // Binary is the redis-server executable, looked up in PATH.
@@ -35,7 +36,7 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs lockedBuffer
+	logs syncbuf.Buffer
 }
 
 // Start starts a redis-server with args added to its command line and stops it when the test ends.
@@ -166,21 +167,4 @@ func freePort() (int, error) {
 		return 0, errors.New("not a TCP address")
 	}
 	return addr.Port, nil
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
