@@ -1,286 +1,326 @@
-// Package sandbox runs the whole Spell Coven stack on one machine with no Discord account and no
-// internet: a development identity provider with demo users, and the edge (Caddy with this
-// repository's modules) serving HTTPS with a locally issued certificate.
+// Package sandbox runs the whole Spell Coven stack on one machine, with no Discord account and no
+// internet: the Discord emulator (in this process), a development identity provider with demo users
+// (in this process), the worker (a coven-worker process) and the edge (a Caddy process with this
+// repository's modules) serving the demo page over HTTPS with a locally issued certificate.
 //
-// `go run ./cmd/coven-sandbox` uses it; so do the browser tests, which need the same stack.
+// `go run ./cmd/coven-sandbox` uses it to give a newcomer the running product in minutes; the
+// browser tests (tests/browser) use it to drive the demo page in real Chromium against the same
+// stack, killing and restarting the edge on the way.
 package sandbox
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
-	"text/template"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spellcoven/gateway/auth/authtest"
+	"github.com/spellcoven/gateway/discordtest"
 )
 
-// Config configures the sandbox. The zero value of every field selects its default.
-type Config struct {
-	// Port is the HTTPS port of the edge (default 8443).
-	Port int
-	// CaddyBin is the Caddy binary with this repository's modules; default: build ./cmd/caddy of
-	// RepoRoot into Dir.
-	CaddyBin string
-	// RepoRoot is the repository's root (default ".").
-	RepoRoot string
-	// Dir holds the sandbox's state: Caddy's certificates, the Caddyfile (default: a new temp dir).
-	Dir string
-	// TokenTTL is the lifetime of demo users' tokens (default 10m).
-	TokenTTL time.Duration
-	// Log receives the processes' output (default: discarded).
-	Log io.Writer
-	// StartTimeout bounds the start of every part (default 60s).
-	StartTimeout time.Duration
-}
-
-// Audience is the audience of the sandbox's tokens.
-const Audience = "spell-coven-sandbox"
-
-// GuildID is the emulated Discord guild of the sandbox.
-const GuildID = "1100000000000000001"
-
-// Stack is a running sandbox.
+// Stack is a running sandbox. Its accessors are safe for concurrent use; KillEdge, StartEdge and
+// Close are meant to be called from one goroutine.
 type Stack struct {
-	// URL is the edge's HTTPS base URL, e.g. https://localhost:8443.
-	URL string
-	// IdPURL is the identity provider's base URL.
-	IdPURL string
-	// RootCA is the PEM file of the local certificate authority that signed the edge's certificate.
-	RootCA string
-	// Client is an HTTP client that trusts RootCA.
-	Client *http.Client
-
 	cfg     Config
-	idp     *idp
-	idpSrv  *http.Server
-	caddy   *exec.Cmd
-	done    chan struct{}
-	exitErr error
-	secret  string
+	runDir  string
+	storage string
+	rootCA  string
+	secrets secrets
+
+	caddyBin, workerBin string
+
+	sink                                        *logSink
+	log, discordLog, idpLog, edgeLog, workerLog *partLog
+
+	emu        *discordtest.Server
+	idp        *idp
+	idpSrv     *http.Server
+	idpURL     string
+	workerAddr string
+	client     *http.Client
+
+	mu     sync.Mutex
+	edge   *process
+	worker *process
+	// failed receives the first unexpected exit of a process.
+	failed chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Start starts the stack and waits until every part is healthy. On failure it stops what it started
-// and says which part failed and why.
+// secrets are generated for each run, handed to the processes in their environment, and never
+// printed or logged.
+type secrets struct {
+	botToken, webhookSecret, controlToken string
+}
+
+func newSecrets() secrets {
+	return secrets{
+		botToken:      "sandbox-bot." + randomHex(24),
+		webhookSecret: randomHex(32),
+		controlToken:  "sandbox-control." + randomHex(24),
+	}
+}
+
+// Start builds what it needs, starts every part in order (emulator, identity provider, edge,
+// worker) and returns once each is healthy and the edge has an up-to-date view of Discord. On
+// failure it stops what it started and the error says which part failed and why.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
-	if cfg.Port == 0 {
-		cfg.Port = 8443
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.RepoRoot == "" {
-		cfg.RepoRoot = "."
+	if err := checkPortFree(cfg.Port); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = 10 * time.Minute
+	sink := &logSink{w: cfg.Log, verbose: cfg.Verbose}
+	s := &Stack{
+		cfg: cfg, secrets: newSecrets(), sink: sink, failed: make(chan error, 1),
+		log: sink.part("sandbox"), discordLog: sink.part("discord"), idpLog: sink.part("idp"),
+		edgeLog: sink.part("edge", caddyRoutineWarnings...), workerLog: sink.part("worker"),
+		caddyBin: cfg.CaddyBin, workerBin: cfg.WorkerBin,
 	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 60 * time.Second
-	}
-	if cfg.Dir == "" {
-		d, err := os.MkdirTemp("", "coven-sandbox-")
-		if err != nil {
-			return nil, err
+	// Caddy's storage, and so the local CA, outlives the run.
+	s.storage = filepath.Join(cfg.Dir, "caddy")
+	s.rootCA = filepath.Join(s.storage, "pki", "authorities", "local", "root.crt")
+	for _, dir := range []string{cfg.Dir, s.storage} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
 		}
-		cfg.Dir = d
 	}
-	s := &Stack{cfg: cfg, URL: fmt.Sprintf("https://localhost:%d", cfg.Port), done: make(chan struct{})}
+	removeStaleRuns(cfg.Dir)
+	if s.runDir, err = os.MkdirTemp(cfg.Dir, "run-"); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.runDir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		os.RemoveAll(s.runDir)
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			s.Close()
+			_ = s.Close()
 		}
 	}()
-	if err := s.startIdP(); err != nil {
-		return nil, fmt.Errorf("identity provider: %w", err)
+	steps := []struct {
+		part string
+		run  func(context.Context) error
+	}{
+		{"building", s.buildBinaries},
+		{"the Discord emulator", s.startDiscord},
+		{"the identity provider", s.startIdP},
+		{"the edge", s.configureAndStartEdge},
+		{"the worker", s.startWorker},
+		{"the edge", s.waitEdgeServing},
 	}
-	if err := s.startEdge(ctx); err != nil {
-		return nil, fmt.Errorf("edge: %w", err)
+	for _, step := range steps {
+		if err := step.run(ctx); err != nil {
+			return nil, fmt.Errorf("sandbox: %s: %w", step.part, err)
+		}
 	}
+	s.log.say("every part is healthy")
 	ok = true
 	return s, nil
 }
 
-func (s *Stack) startIdP() error {
+func (s *Stack) buildBinaries(ctx context.Context) error {
+	bin := filepath.Join(s.cfg.Dir, "bin")
+	var err error
+	if s.caddyBin == "" {
+		s.log.say("building the edge (./cmd/caddy); the first build takes several minutes, later ones seconds")
+		if s.caddyBin, err = build(ctx, s.cfg.RepoRoot, "./cmd/caddy", bin, s.log); err != nil {
+			return err
+		}
+	}
+	if s.workerBin == "" {
+		s.log.say("building the worker (./cmd/coven-worker)")
+		if s.workerBin, err = build(ctx, s.cfg.RepoRoot, "./cmd/coven-worker", bin, s.log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stack) startDiscord(context.Context) error {
+	emu, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
+	if err != nil {
+		return err
+	}
+	s.emu = emu
+	s.discordLog.say("emulated Discord at " + emu.URL())
+	return nil
+}
+
+func (s *Stack) startIdP(context.Context) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	s.IdPURL = "http://" + ln.Addr().String()
-	issuer, err := authtest.NewIssuer(s.IdPURL)
+	s.idpURL = "http://" + ln.Addr().String()
+	issuer, err := authtest.NewIssuer(s.idpURL)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	s.idp = &idp{issuer: issuer, audience: Audience, ttl: s.cfg.TokenTTL}
+	s.idp = newIdP(issuer, s.cfg.TokenTTL, s.idpLog)
 	s.idpSrv = &http.Server{Handler: s.idp, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.idpSrv.Serve(ln) }()
+	s.idpLog.say("identity provider at " + s.idpURL)
 	return nil
 }
 
-// Issuer returns the identity provider's signing side (tests rotate its keys).
-func (s *Stack) Issuer() *authtest.Issuer { return s.idp.issuer }
-
-const caddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	persist_config off
-	storage file_system {{.Dir}}/data
-	skip_install_trust
-	auto_https disable_redirects
-	coven {
-		guild {{.GuildID}}
-		bot_token {env.DISCORD_BOT_TOKEN}
-		jwt {
-			jwks_url {{.IdP}}/.well-known/jwks.json
-			issuer {{.IdP}}
-			audience {{.Audience}}
-		}
+// configureAndStartEdge writes the edge's Caddyfile and starts it.
+func (s *Stack) configureAndStartEdge(ctx context.Context) error {
+	level := "WARN"
+	if s.cfg.Verbose {
+		level = "INFO"
 	}
-}
-
-https://localhost:{{.Port}} {
-	tls internal
-	coven_ws /ws
-	route /internal/events {
-		coven_hmac {env.COVEN_WEBHOOK_SECRET}
-		coven_events
-	}
-	coven_health /healthz
-	metrics /metrics
-	handle_path /dev-idp/* {
-		reverse_proxy {{.IdPHost}}
-	}
-	respond / "Spell Coven sandbox: the event stream is at /ws, health at /healthz." 200
-}
-`
-
-func (s *Stack) startEdge(ctx context.Context) error {
-	bin := s.cfg.CaddyBin
-	if bin == "" {
-		bin = filepath.Join(s.cfg.Dir, "caddy")
-		fmt.Fprintln(s.cfg.Log, "sandbox: building ./cmd/caddy (the first build takes several minutes)")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/caddy")
-		build.Dir = s.cfg.RepoRoot
-		build.Stdout, build.Stderr = s.cfg.Log, s.cfg.Log
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building caddy: %w", err)
-		}
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	var conf strings.Builder
-	err = template.Must(template.New("").Parse(caddyfile)).Execute(&conf, map[string]any{
-		"AdminPort": adminPort, "Dir": s.cfg.Dir, "GuildID": GuildID, "IdP": s.IdPURL,
-		"IdPHost": strings.TrimPrefix(s.IdPURL, "http://"), "Audience": Audience, "Port": s.cfg.Port,
+	conf, err := renderCaddyfile(edgeLayout{
+		Port: s.cfg.Port, Bind: loopbackBind(), Origin: s.URL(),
+		Storage: s.storage, LogLevel: level,
+		GuildID: GuildID, CategoryID: CategoryID, DiscordAPI: s.emu.URL() + "/api/v10",
+		IdP: s.idpURL, IdPAddr: s.idpURL[len("http://"):], DiscordAddr: s.emu.URL()[len("http://"):],
+		WebRoot: filepath.Join(s.cfg.RepoRoot, "web"), Audience: Audience,
 	})
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.cfg.Dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.runDir, "Caddyfile"), []byte(conf), 0o600); err != nil {
 		return err
 	}
-	s.secret = randomHex(32)
-	s.caddy = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
-	s.caddy.Env = append(os.Environ(),
-		"COVEN_WEBHOOK_SECRET="+s.secret,
-		"DISCORD_BOT_TOKEN=sandbox."+randomHex(24),
-		"XDG_DATA_HOME="+s.cfg.Dir, "XDG_CONFIG_HOME="+s.cfg.Dir,
-	)
-	// One writer for both streams: exec then never calls it from two goroutines at once.
-	out := prefixed(s.cfg.Log, "edge: ")
-	s.caddy.Stdout, s.caddy.Stderr = out, out
-	if err := s.caddy.Start(); err != nil {
-		return err
-	}
-	go func() { s.exitErr = s.caddy.Wait(); close(s.done) }()
+	return s.startEdge(ctx)
+}
 
-	s.RootCA = filepath.Join(s.cfg.Dir, "data", "pki", "authorities", "local", "root.crt")
-	deadline := time.Now().Add(s.cfg.StartTimeout)
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("caddy exited: %v (see its log above)", s.exitErr)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
+// URL is the edge's base URL, https://localhost:<port>: the demo page, /ws, /api/rooms, /healthz.
+func (s *Stack) URL() string { return "https://localhost:" + strconv.Itoa(s.cfg.Port) }
+
+// RootCA is the PEM file of the local certificate authority that signed the edge's certificate.
+// It stays the same across runs that share Config.Dir.
+func (s *Stack) RootCA() string { return s.rootCA }
+
+// Client returns an HTTP client that trusts RootCA.
+func (s *Stack) Client() *http.Client { return s.client }
+
+// IdPURL is the identity provider's own base URL (the page reaches it through the edge, at
+// /dev-idp/).
+func (s *Stack) IdPURL() string { return s.idpURL }
+
+// Issuer is the identity provider's signing side: tests mint tokens and rotate keys with it.
+func (s *Stack) Issuer() *authtest.Issuer { return s.idp.issuer }
+
+// TokensIssued is how many tokens the identity provider signed for a demo user (by subject).
+func (s *Stack) TokensIssued(sub string) int { return s.idp.tokensIssued(sub) }
+
+// Emulator is the emulated Discord. Its control methods change the world as Discord users would;
+// its State is the truth the page's view is compared with.
+func (s *Stack) Emulator() *discordtest.Server { return s.emu }
+
+// WorkerHealthURL is the base URL of the worker's /healthz, /readyz and /metrics.
+func (s *Stack) WorkerHealthURL() string { return "http://" + s.workerAddr }
+
+// Failed receives an error when the edge or the worker exits without being asked to.
+func (s *Stack) Failed() <-chan error { return s.failed }
+
+// partFailed reports an unexpected exit; only the first one is kept.
+func (s *Stack) partFailed(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+// KillEdge ends the edge with SIGKILL, as a crash would: it keeps nothing in memory, and the worker
+// keeps the events it could not deliver in its outbox until StartEdge.
+func (s *Stack) KillEdge() error {
+	s.mu.Lock()
+	p := s.edge
+	s.mu.Unlock()
+	if p == nil || p.exited() {
+		return errors.New("sandbox: the edge is not running")
+	}
+	s.log.say("killing the edge (SIGKILL)")
+	p.kill()
+	return nil
+}
+
+// StartEdge starts the edge again after KillEdge, on the same port and certificate, and returns once
+// it holds Discord's state again: the worker has delivered its snapshot.
+func (s *Stack) StartEdge(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.edge
+	s.mu.Unlock()
+	if p != nil && !p.exited() {
+		return errors.New("sandbox: the edge is already running")
+	}
+	if err := s.startEdge(ctx); err != nil {
+		return fmt.Errorf("sandbox: the edge: %w", err)
+	}
+	if err := s.waitEdgeServing(ctx); err != nil {
+		return fmt.Errorf("sandbox: the edge: %w", err)
+	}
+	return nil
+}
+
+// Close stops every part, in order: the worker (SIGTERM: it delivers what it holds), the edge
+// (SIGTERM), the emulator, the identity provider. It removes the run's directory and returns what
+// did not stop cleanly. Calling it again returns the same result.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		worker, edge := s.worker, s.edge
+		s.mu.Unlock()
+		var errs []error
+		if worker != nil {
+			errs = append(errs, worker.stop(s.cfg.StopTimeout))
 		}
-		if s.Client == nil {
-			s.Client, _ = clientTrusting(s.RootCA)
+		// An edge that is not running was killed by KillEdge, or its exit was reported already.
+		if edge != nil && !edge.exited() {
+			errs = append(errs, edge.stop(s.cfg.StopTimeout))
 		}
-		if s.Client != nil {
-			resp, err := s.Client.Get(s.URL + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				return nil
+		if s.emu != nil {
+			if err := stopDiscord(s.emu, s.cfg.StopTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, fmt.Errorf("the Discord emulator: %w", err))
 			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy within %v", s.cfg.StartTimeout)
+		if s.idpSrv != nil {
+			errs = append(errs, s.idpSrv.Close())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// WebhookSecret returns the secret the edge's ingest verifies (for the worker and tests).
-func (s *Stack) WebhookSecret() string { return s.secret }
-
-// Done is closed when the edge process exits.
-func (s *Stack) Done() <-chan struct{} { return s.done }
-
-// Close stops every part.
-func (s *Stack) Close() {
-	if s.caddy != nil && s.caddy.Process != nil {
-		_ = s.caddy.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = s.caddy.Process.Kill()
-			<-s.done
+		if s.client != nil {
+			s.client.CloseIdleConnections()
 		}
-	}
-	if s.idpSrv != nil {
-		_ = s.idpSrv.Close()
-	}
+		if s.runDir != "" {
+			errs = append(errs, os.RemoveAll(s.runDir))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
-func clientTrusting(rootPEM string) (*http.Client, error) {
-	pem, err := os.ReadFile(rootPEM)
-	if err != nil {
-		return nil, err
+// removeStaleRuns removes the run directories of sandboxes that died without Close (killed, or
+// the machine stopped). A run directory names its sandbox's process in its "pid" file; one whose
+// process is alive belongs to a sandbox still running and is left alone.
+func removeStaleRuns(dir string) {
+	runs, _ := filepath.Glob(filepath.Join(dir, "run-*"))
+	for _, run := range runs {
+		b, err := os.ReadFile(filepath.Join(run, "pid"))
+		if err != nil {
+			continue // being created, or not a run directory of ours
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(run)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no certificate in " + rootPEM)
-	}
-	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomHex(n int) string {

@@ -13,6 +13,13 @@ if ! command -v redis-server >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
+# Headless Chromium, for the browser tests of the demo page (tests/browser).
+if [ ! -x /usr/bin/chromium ]; then
+	echo "test.sh: installing chromium"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # Node modules of the independent clients the tests drive (pinned by package-lock.json).
 for dir in $(git ls-files '*package-lock.json' | xargs -r -n1 dirname); do
 	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

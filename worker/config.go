@@ -18,6 +18,7 @@ import (
 	"github.com/spellcoven/gateway/worker/delivery"
 	"github.com/spellcoven/gateway/worker/gateway"
 	"github.com/spellcoven/gateway/worker/outbox"
+	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
 // Config is the worker's configuration. Load reads it from flags and the environment; every field
@@ -65,6 +66,18 @@ type Config struct {
 
 	// ShutdownTimeout bounds a graceful stop: the last deliveries after SIGTERM.
 	ShutdownTimeout time.Duration
+
+	// Voice (package voicectl). VoiceMediaDir holds the Ogg Opus files the bot may play and
+	// VoiceRecordingsDir receives recordings; empty turns either off. VoiceGatewayScheme is
+	// the voice gateway's URL scheme: wss, or ws for the emulator.
+	VoiceMediaDir, VoiceRecordingsDir string
+	VoiceGatewayScheme                string
+	// Voice limits: see voicectl.Config, voicectl.HandlerConfig and voice.Config.
+	VoiceJoinTimeout       time.Duration
+	VoiceHandshakeTimeout  time.Duration
+	VoiceMaxRecordingBytes int64
+	VoiceMaxRequestBytes   int64
+	VoiceMaxRecentRequests int
 }
 
 // Defaults returns a Config with every default set.
@@ -88,6 +101,13 @@ func Defaults() Config {
 		ReconnectInitial:   gateway.DefaultReconnectInitial,
 		ReconnectMax:       gateway.DefaultReconnectMax,
 		ShutdownTimeout:    10 * time.Second,
+
+		VoiceGatewayScheme:     "wss",
+		VoiceJoinTimeout:       voicectl.DefaultJoinTimeout,
+		VoiceHandshakeTimeout:  10 * time.Second,
+		VoiceMaxRecordingBytes: voicectl.DefaultMaxRecordingBytes,
+		VoiceMaxRequestBytes:   voicectl.DefaultMaxRequestBytes,
+		VoiceMaxRecentRequests: voicectl.DefaultMaxRecentRequests,
 	}
 }
 
@@ -143,6 +163,14 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	dur(&cfg.ReconnectInitial, "reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", "first gateway reconnection delay")
 	dur(&cfg.ReconnectMax, "reconnect-max", "COVEN_WORKER_RECONNECT_MAX", "longest gateway reconnection delay")
 	dur(&cfg.ShutdownTimeout, "shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", "bound of the last deliveries on SIGTERM")
+	str(&cfg.VoiceMediaDir, "voice-media-dir", "COVEN_WORKER_VOICE_MEDIA_DIR", "directory of the Ogg Opus files the bot may play (empty: playing off)")
+	str(&cfg.VoiceRecordingsDir, "voice-recordings-dir", "COVEN_WORKER_VOICE_RECORDINGS_DIR", "directory recordings are written under (empty: recording off)")
+	str(&cfg.VoiceGatewayScheme, "voice-gateway-scheme", "COVEN_WORKER_VOICE_GATEWAY_SCHEME", "voice gateway URL scheme: wss, or ws for the emulator")
+	dur(&cfg.VoiceJoinTimeout, "voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", "bound of the wait for Discord's answer to a voice join")
+	dur(&cfg.VoiceHandshakeTimeout, "voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", "bound of one voice gateway handshake")
+	num64(&cfg.VoiceMaxRecordingBytes, "voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", "most media bytes in one recording")
+	num64(&cfg.VoiceMaxRequestBytes, "voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", "largest body of a voice control request")
+	num(&cfg.VoiceMaxRecentRequests, "voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", "voice control request ids remembered against replays")
 	return out
 }
 
@@ -151,7 +179,7 @@ func Usage(w io.Writer) {
 	cfg := Defaults()
 	fs := flag.NewFlagSet("coven-worker", flag.ContinueOnError)
 	settings := register(fs, &cfg)
-	fmt.Fprintln(w, "Usage: coven-worker [flags]\n       coven-worker deadletter list|replay [-outbox DIR] [-dead-letter-dir DIR] [ID...]\n\nFlags (each also read from the environment variable shown):")
+	fmt.Fprintln(w, "Usage: coven-worker [flags]\n       coven-worker deadletter list|replay [-outbox DIR] [-dead-letter-dir DIR] [ID...]\n       coven-worker voice join|leave|play|record|status ... (coven-worker voice -h)\n\nFlags (each also read from the environment variable shown):")
 	for _, s := range settings {
 		f := fs.Lookup(s.flag)
 		def := ""
@@ -262,6 +290,20 @@ func (c Config) Validate() error {
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return bad("log-level", "COVEN_WORKER_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	for _, d := range []struct{ flag, env, path string }{
+		{"voice-media-dir", "COVEN_WORKER_VOICE_MEDIA_DIR", c.VoiceMediaDir},
+		{"voice-recordings-dir", "COVEN_WORKER_VOICE_RECORDINGS_DIR", c.VoiceRecordingsDir},
+	} {
+		if d.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.path); err != nil || !fi.IsDir() {
+			return bad(d.flag, d.env, "%s is not a directory", d.path)
+		}
+	}
+	if c.VoiceGatewayScheme != "wss" && c.VoiceGatewayScheme != "ws" {
+		return bad("voice-gateway-scheme", "COVEN_WORKER_VOICE_GATEWAY_SCHEME", "must be wss, or ws for the emulator")
+	}
 	ints := []struct {
 		flag, env string
 		v, lo, hi int64
@@ -272,6 +314,9 @@ func (c Config) Validate() error {
 		{"max-pending-bytes", "COVEN_WORKER_MAX_PENDING_BYTES", c.MaxPendingBytes, 64 << 10, 1 << 40},
 		{"segment-bytes", "COVEN_WORKER_SEGMENT_BYTES", c.SegmentBytes, 4 << 10, 1 << 30},
 		{"max-dead-letters", "COVEN_WORKER_MAX_DEAD_LETTERS", int64(c.MaxDeadLetters), 1, 10_000_000},
+		{"voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", c.VoiceMaxRecordingBytes, 1 << 10, 1 << 40},
+		{"voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", c.VoiceMaxRequestBytes, 256, 1 << 20},
+		{"voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", int64(c.VoiceMaxRecentRequests), 1, 10_000_000},
 	}
 	for _, n := range ints {
 		if n.v < n.lo || n.v > n.hi {
@@ -291,6 +336,8 @@ func (c Config) Validate() error {
 		{"reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", c.ReconnectInitial, time.Millisecond, time.Hour},
 		{"reconnect-max", "COVEN_WORKER_RECONNECT_MAX", c.ReconnectMax, c.ReconnectInitial, time.Hour},
 		{"shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, 10 * time.Minute},
+		{"voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", c.VoiceJoinTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", c.VoiceHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
 	}
 	for _, d := range durations {
 		if d.v < d.lo || d.v > d.hi {
@@ -331,6 +378,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("keepalive", c.Keepalive),
 		slog.Int("max_pending_events", c.MaxPendingEvents),
 		slog.Int64("max_pending_bytes", c.MaxPendingBytes),
+		slog.String("voice_media_dir", c.VoiceMediaDir),
+		slog.String("voice_recordings_dir", c.VoiceRecordingsDir),
+		slog.String("voice_gateway_scheme", c.VoiceGatewayScheme),
 	)
 }
 

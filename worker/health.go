@@ -72,6 +72,8 @@ func (w *Worker) routes() http.Handler {
 		writeJSON(rw, code, r)
 	})
 	mux.Handle("GET /metrics", w.m.Handler())
+	mux.Handle("/voice", w.voiceControl)
+	mux.Handle("/voice/", w.voiceControl)
 	return mux
 }
 

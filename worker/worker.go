@@ -10,9 +10,11 @@
 //	delivery/   the loop that signs and posts batches to the edge and acts on its answers
 //	deadletter/ the events the edge refused for good, and their replay
 //	metrics/    the Prometheus collectors
+//	voicectl/   the bot's voice: joining rooms, playing and recording, and its control endpoint
 //
 // This package holds the configuration, the [Producer] that ties the gateway to the outbox, and
-// [Worker], which runs everything and serves /healthz, /readyz and /metrics.
+// [Worker], which runs everything and serves /healthz, /readyz, /metrics and the voice control
+// endpoint (/voice, signed with the webhook secret; see package voicectl).
 package worker
 
 import (
@@ -37,6 +39,7 @@ import (
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"
 	"github.com/spellcoven/gateway/worker/translate"
+	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
 // replayPoll is how often the worker looks for dead letters asked for replay.
@@ -54,6 +57,10 @@ type Worker struct {
 	gw   *gateway.Session
 	ln   net.Listener
 	srv  *http.Server
+
+	// voice is the bot's voice, voiceControl its control endpoint.
+	voice        *voicectl.Controller
+	voiceControl *voicectl.Handler
 }
 
 // New opens the outbox and the dead-letter store, prepares the gateway session and the delivery
@@ -111,9 +118,12 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		Logger:          log,
 		Metrics:         w.m,
 		LibraryLogLevel: libraryLogLevel(cfg.Level()),
-	}, w.prod)
+	}, dispatchers{w})
 	if err != nil {
 		return fail(err)
+	}
+	if err := w.newVoice(scheme, log); err != nil {
+		return fail(fmt.Errorf("voice: %w", err))
 	}
 	w.registerGauges()
 	if w.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -148,6 +158,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	loopsDone.Go(func() { w.replayLoop(loops) })
 
 	err := w.gw.Run(ctx)
+	// The call ends with the gateway session: recordings are finished, the connection closed.
+	w.voice.Close()
 	var fatal *gateway.FatalCloseError
 	if errors.As(err, &fatal) {
 		w.log.Error("stopping: "+err.Error(), "close_code", fatal.Code)

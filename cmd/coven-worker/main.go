@@ -7,9 +7,16 @@
 //	coven-worker [flags]                          run the worker (flags: coven-worker -h)
 //	coven-worker deadletter list [ID...]          list the events the edge refused for good
 //	coven-worker deadletter replay [-all | ID...] append them to the outbox again
+//	coven-worker voice join|leave|play|record|status ...
+//	                                              drive the bot's voice in a running worker
 //
 // Every flag can be given as an environment variable instead (coven-worker -h lists them). The
 // worker stops gracefully on SIGTERM or SIGINT.
+//
+// The voice commands (coven-worker voice -h) send one request, signed with the webhook secret, to
+// the control endpoint of a running worker (its -listen address): join or leave a room, play an
+// Ogg Opus file of its -voice-media-dir, record each member of the call into -voice-recordings-dir,
+// or show the status. They exit 1 when the worker refuses, with its reason.
 //
 // Exit status: 0 after a graceful stop, 1 on a runtime failure, 2 on bad usage or configuration,
 // 3 when Discord ended the session for good (close codes 4004 and 4010-4014: a bad token,
@@ -48,6 +55,9 @@ func main() {
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "deadletter" {
 		return deadLetterCommand(args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "voice" {
+		return voiceCommand(args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := worker.Load(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {

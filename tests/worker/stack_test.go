@@ -42,6 +42,8 @@ type stackOptions struct {
 	heartbeat time.Duration
 	// edgeGlobal holds extra lines of the edge's coven global option (e.g. a Redis broker).
 	edgeGlobal string
+	// voice is the emulator's voice backend (default: none announced).
+	voice discordtest.VoiceBackend
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -58,6 +60,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 			IdentifyMaxConcurrency: 100,
 			OutboundQueue:          8192,
 		},
+		Voice: o.voice,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -175,6 +175,27 @@ func New(cfg Config, h Handler) (*Session, error) {
 // Connected reports whether the session is connected to the gateway.
 func (s *Session) Connected() bool { return s.connected.Load() }
 
+// ErrNotConnected means the session has no connection to the gateway at the moment.
+var ErrNotConnected = errors.New("gateway: not connected to the Discord gateway")
+
+// UpdateVoiceState sends op 4 (Update Voice State): the bot joins channelID in guildID, or
+// leaves voice there when channelID is "". Only op 4 goes out (discordgo's
+// ChannelVoiceJoinManual): the voice connection itself is package voice's, since discordgo's
+// own voice code cannot connect to today's Discord.
+func (s *Session) UpdateVoiceState(guildID, channelID string, selfMute, selfDeaf bool) (err error) {
+	if !s.connected.Load() {
+		return ErrNotConnected
+	}
+	defer func() {
+		// discordgo writes to its socket without checking that it still has one, and drops
+		// it when the connection is lost: a loss at this very moment would panic.
+		if recover() != nil {
+			err = ErrNotConnected
+		}
+	}()
+	return s.dg.ChannelVoiceJoinManual(guildID, channelID, selfMute, selfDeaf)
+}
+
 // Run connects and keeps the session connected until ctx ends (it then closes the session and
 // returns nil) or Discord closes it with a fatal code (it returns a *FatalCloseError).
 func (s *Session) Run(ctx context.Context) error {

@@ -119,6 +119,12 @@ func (g *Guild) Snapshot() event.SnapshotPayload {
 // Rooms returns how many rooms the mirror holds.
 func (g *Guild) Rooms() int { return len(g.rooms) }
 
+// Room returns the room whose channel id is id, and false when that channel is not a room.
+func (g *Guild) Room(id string) (event.Room, bool) {
+	r, ok := g.rooms[id]
+	return r, ok
+}
+
 // ChannelCreate handles CHANNEL_CREATE.
 func (g *Guild) ChannelCreate(c *discordgo.Channel) []Change { return g.channelChanged(c, false) }
 

@@ -1,0 +1,120 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// startWorker starts the worker process: the emulated Discord's gateway on one side, the edge's
+// ingest on the other, its outbox in the run's directory. It trusts the sandbox's local CA, which
+// signed the edge's certificate, and waits until the worker is ready.
+func (s *Stack) startWorker(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.workerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	level := "warn"
+	if s.cfg.Verbose {
+		level = "info"
+	}
+	args := []string{
+		"-guild", GuildID, "-category", CategoryID,
+		"-discord-api", s.emu.URL(),
+		"-edge-url", s.URL() + "/internal/events",
+		"-outbox", filepath.Join(s.runDir, "outbox"),
+		"-listen", s.workerAddr,
+		// An edge restarted by hand gets the events it missed within two seconds.
+		"-backoff-max", "2s",
+		"-reconnect-max", "5s",
+		"-shutdown-timeout", "5s",
+		"-log-level", level,
+	}
+	env := append(baseEnv(),
+		"DISCORD_BOT_TOKEN="+s.secrets.botToken,
+		"COVEN_WEBHOOK_SECRET="+s.secrets.webhookSecret,
+		// Go's crypto/x509 reads its roots from this file (and the system's certificate directories).
+		"SSL_CERT_FILE="+s.rootCA,
+	)
+	s.workerLog.say("starting the worker")
+	p, err := startProcess("coven-worker", s.workerBin, args, env, s.workerLog, s.partFailed)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.worker = p
+	s.mu.Unlock()
+	return s.waitWorkerReady(ctx, p)
+}
+
+// workerReadiness is the worker's /readyz body.
+type workerReadiness struct {
+	Ready  bool `json:"ready"`
+	Checks map[string]struct {
+		OK     bool   `json:"ok"`
+		Detail string `json:"detail"`
+	} `json:"checks"`
+}
+
+// waitWorkerReady waits until the worker's /readyz says it is connected to Discord and delivering
+// to the edge.
+func (s *Stack) waitWorkerReady(ctx context.Context, p *process) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(s.cfg.StartTimeout)
+	var last workerReadiness
+	for {
+		if p.exited() {
+			return p.exitError()
+		}
+		if r, err := readiness(ctx, c, s.WorkerHealthURL()+"/readyz"); err == nil {
+			if r.Ready {
+				return nil
+			}
+			last = r
+		}
+		if time.Now().After(deadline) {
+			var failing []string
+			for name, c := range last.Checks {
+				if !c.OK {
+					failing = append(failing, name+": "+c.Detail)
+				}
+			}
+			return fmt.Errorf("the worker is not ready within %v (%s); its last lines:\n%s",
+				s.cfg.StartTimeout, strings.Join(failing, "; "), s.workerLog.lastLines())
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func readiness(ctx context.Context, c *http.Client, url string) (workerReadiness, error) {
+	var r workerReadiness
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return r, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

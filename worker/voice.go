@@ -1,0 +1,67 @@
+package worker
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/voice"
+	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/voicectl"
+)
+
+// dispatchers hands each gateway dispatch to the producer, then to the voice controller, so
+// that the controller sees the mirror of the guild already updated (a room deleted, a room
+// created).
+type dispatchers struct{ w *Worker }
+
+func (d dispatchers) HandleDispatch(typ string, ev any) {
+	d.w.prod.HandleDispatch(typ, ev)
+	d.w.voice.HandleDispatch(typ, ev)
+}
+
+func (d dispatchers) LinkDown() { d.w.prod.LinkDown() }
+
+// LookupRoom returns the room whose channel id is id (voicectl.Rooms).
+func (p *Producer) LookupRoom(id string) (event.Room, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced {
+		return event.Room{}, false, ErrNotSynced
+	}
+	r, ok := p.guild.Room(id)
+	return r, ok, nil
+}
+
+// newVoice creates the voice controller and its control endpoint, authenticated with the
+// webhook secret and scheme the worker delivers events with.
+func (w *Worker) newVoice(scheme webhook.Scheme, log *slog.Logger) error {
+	cfg := w.cfg
+	var err error
+	w.voice, err = voicectl.New(voicectl.Config{
+		GuildID:           cfg.GuildID,
+		Gateway:           w.gw,
+		Rooms:             w.prod,
+		MediaDir:          cfg.VoiceMediaDir,
+		RecordingsDir:     cfg.VoiceRecordingsDir,
+		JoinTimeout:       cfg.VoiceJoinTimeout,
+		MaxRecordingBytes: cfg.VoiceMaxRecordingBytes,
+		Voice:             voice.Config{Scheme: cfg.VoiceGatewayScheme, HandshakeTimeout: cfg.VoiceHandshakeTimeout},
+		Metrics:           w.m.Registry,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	verifier, err := webhook.NewVerifier(webhook.VerifierConfig{Scheme: scheme, Secrets: []string{cfg.WebhookSecret}})
+	if err != nil {
+		return fmt.Errorf("webhook secret: %s", err.Error())
+	}
+	w.voiceControl, err = voicectl.NewHandler(w.voice, voicectl.HandlerConfig{
+		Verifier:          verifier,
+		MaxRequestBytes:   cfg.VoiceMaxRequestBytes,
+		MaxRecentRequests: cfg.VoiceMaxRecentRequests,
+		Logger:            log,
+	})
+	return err
+}

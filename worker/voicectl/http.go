@@ -1,0 +1,240 @@
+package voicectl
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/spellcoven/gateway/webhook"
+)
+
+// Defaults of HandlerConfig.
+const (
+	DefaultMaxRequestBytes   = 4 << 10
+	DefaultMaxRecentRequests = 4096
+	DefaultReadTimeout       = 5 * time.Second
+)
+
+// HandlerConfig configures the control endpoint.
+type HandlerConfig struct {
+	// Verifier checks the signatures: the worker's webhook scheme and secret. Required.
+	Verifier *webhook.Verifier
+	// MaxRequestBytes is the largest body accepted (default 4 KiB; larger: 413).
+	MaxRequestBytes int64
+	// MaxRecentRequests is how many accepted request ids are remembered, to refuse replays,
+	// for as long as their signatures stay valid (default 4096; past it: 429).
+	MaxRecentRequests int
+	// ReadTimeout bounds reading a request's body (default 5 s).
+	ReadTimeout time.Duration
+	// Logger receives refused requests (default: discarded).
+	Logger *slog.Logger
+}
+
+// Handler serves the control endpoint of a Controller:
+//
+//	GET  /voice          the Status
+//	POST /voice/join     {"room_id": "..."}
+//	POST /voice/leave    (no body, or {})
+//	POST /voice/play     {"file": "..."} or {"action": "stop"}
+//	POST /voice/record   {"action": "start", "dir": "..."} or {"action": "stop"}
+//
+// Every request is signed (see SignRequest); each success answers 200 with the Status, each
+// failure {"error": {"code", "message"}} with the Error's status.
+type Handler struct {
+	ctl  *Controller
+	cfg  HandlerConfig
+	auth *requestAuth
+	log  *slog.Logger
+}
+
+// NewHandler returns the control endpoint of ctl.
+func NewHandler(ctl *Controller, cfg HandlerConfig) (*Handler, error) {
+	if ctl == nil || cfg.Verifier == nil {
+		return nil, errors.New("voicectl: a controller and a verifier are required")
+	}
+	if cfg.MaxRequestBytes < 0 || cfg.MaxRecentRequests < 0 || cfg.ReadTimeout < 0 {
+		return nil, errors.New("voicectl: handler limits must not be negative")
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.MaxRecentRequests == 0 {
+		cfg.MaxRecentRequests = DefaultMaxRecentRequests
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{ctl: ctl, cfg: cfg, auth: newRequestAuth(cfg.Verifier, cfg.MaxRecentRequests), log: cfg.Logger}, nil
+}
+
+// routes maps each path to its method and operation.
+var routes = map[string]struct {
+	method string
+	op     func(h *Handler, body []byte) (Status, error)
+}{
+	"/voice":        {http.MethodGet, (*Handler).status},
+	"/voice/join":   {http.MethodPost, (*Handler).join},
+	"/voice/leave":  {http.MethodPost, (*Handler).leave},
+	"/voice/play":   {http.MethodPost, (*Handler).play},
+	"/voice/record": {http.MethodPost, (*Handler).record},
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Authentication comes first, so that an unsigned caller learns nothing, not even which
+	// paths exist.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
+	body, e := h.readBody(r)
+	if e != nil {
+		h.refuse(w, r, e.Code, e)
+		return
+	}
+	if reason, e := h.auth.check(r, body, time.Now()); e != nil {
+		h.refuse(w, r, reason, e)
+		return
+	}
+	route, ok := routes[r.URL.Path]
+	switch {
+	case !ok:
+		writeError(w, newError(http.StatusNotFound, CodeNotFound, "no control operation at %s", r.URL.Path))
+		return
+	case r.Method != route.method:
+		w.Header().Set("Allow", route.method)
+		writeError(w, newError(http.StatusMethodNotAllowed, CodeBadRequest, "%s takes %s", r.URL.Path, route.method))
+		return
+	case r.URL.RawQuery != "":
+		// The query is not signed: it must carry nothing.
+		writeError(w, badRequest("the control endpoint takes no query parameters"))
+		return
+	}
+	st, err := route.op(h, body)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = newError(http.StatusInternalServerError, CodeInternal, "%v", err)
+		}
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// readBody reads the body under MaxRequestBytes.
+func (h *Handler) readBody(r *http.Request) ([]byte, *Error) {
+	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body exceeds %d bytes", h.cfg.MaxRequestBytes)
+	if r.ContentLength > h.cfg.MaxRequestBytes {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBytes+1))
+	if err != nil {
+		return nil, badRequest("reading the body: %v", err)
+	}
+	if int64(len(body)) > h.cfg.MaxRequestBytes {
+		return nil, tooLarge
+	}
+	return body, nil
+}
+
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, reason string, e *Error) {
+	h.ctl.metrics.rejected.WithLabelValues(reason).Inc()
+	h.log.Info("voice control request refused", "reason", reason, "path", r.URL.Path, "remote", r.RemoteAddr)
+	writeError(w, e)
+}
+
+func (h *Handler) status([]byte) (Status, error) { return h.ctl.Status(), nil }
+
+func (h *Handler) join(body []byte) (Status, error) {
+	var req JoinRequest
+	if err := decode(body, &req, false); err != nil {
+		return Status{}, err
+	}
+	return h.ctl.Join(req.RoomID)
+}
+
+func (h *Handler) leave(body []byte) (Status, error) {
+	var req struct{}
+	if err := decode(body, &req, true); err != nil {
+		return Status{}, err
+	}
+	return h.ctl.Leave()
+}
+
+func (h *Handler) play(body []byte) (Status, error) {
+	var req PlayRequest
+	if err := decode(body, &req, false); err != nil {
+		return Status{}, err
+	}
+	switch req.Action {
+	case "", ActionStart:
+		return h.ctl.Play(req.File)
+	case ActionStop:
+		if req.File != "" {
+			return Status{}, badRequest(`"stop" takes no file`)
+		}
+		return h.ctl.StopPlayback()
+	}
+	return Status{}, badRequest(`action must be "start" or "stop"`)
+}
+
+func (h *Handler) record(body []byte) (Status, error) {
+	var req RecordRequest
+	if err := decode(body, &req, false); err != nil {
+		return Status{}, err
+	}
+	switch req.Action {
+	case ActionStart:
+		return h.ctl.StartRecording(req.Dir)
+	case ActionStop:
+		if req.Dir != "" {
+			return Status{}, badRequest(`"stop" takes no dir`)
+		}
+		return h.ctl.StopRecording()
+	}
+	return Status{}, badRequest(`action must be "start" or "stop"`)
+}
+
+// decode reads one JSON object into v, refusing unknown fields and trailing data; an empty
+// body is allowed when emptyOK.
+func decode(body []byte, v any, emptyOK bool) *Error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return badRequest("a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("invalid JSON body: data after the object")
+	}
+	return nil
+}
+
+// errorBody is the shape of every error answer.
+type errorBody struct {
+	Error *Error `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, e *Error) { writeJSON(w, e.Status, errorBody{e}) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+var _ http.Handler = (*Handler)(nil)
