@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/spellcoven/gateway/voice/dave"
 )
 
 // ServerInfo is what the main gateway says about the voice connection to open: the session ID
@@ -14,9 +17,10 @@ import (
 type ServerInfo struct {
 	// GuildID is the guild (the voice identify's server_id).
 	GuildID string
-	// ChannelID is the voice channel joined; informational (the token binds the channel).
+	// ChannelID is the voice channel joined (DAVE's group ID; the token binds the channel).
+	// Required unless Config.TransportOnly.
 	ChannelID string
-	// UserID is the bot's user ID.
+	// UserID is the bot's user ID (a snowflake: DAVE's member identity).
 	UserID string
 	// SessionID is the main gateway session's voice session ID (VOICE_STATE_UPDATE).
 	SessionID string
@@ -42,6 +46,16 @@ func (s ServerInfo) validate() error {
 	return nil
 }
 
+// validateE2EE checks what DAVE needs: numeric user and channel IDs.
+func (s ServerInfo) validateE2EE() error {
+	for _, f := range []struct{ name, v string }{{"UserID", s.UserID}, {"ChannelID", s.ChannelID}} {
+		if n, err := strconv.ParseUint(f.v, 10, 64); err != nil || n == 0 {
+			return fmt.Errorf("voice: server info %s %q is not a Discord ID, which end-to-end encryption (DAVE) needs (Config.TransportOnly turns it off for stage channels)", f.name, f.v)
+		}
+	}
+	return nil
+}
+
 // Config tunes a Conn. The zero value works against Discord; every limit has a named field.
 type Config struct {
 	// Modes is the order of preference of transport encryption modes (default DefaultModes:
@@ -52,8 +66,13 @@ type Config struct {
 	AllowLegacyEncryption bool
 	// Scheme is the voice gateway's URL scheme: "wss" (default) or "ws" for a local emulator.
 	Scheme string
-	// MaxDAVEProtocolVersion is sent in identify. 0 until DAVE is implemented.
-	MaxDAVEProtocolVersion int
+	// TransportOnly turns end-to-end encryption (DAVE) off: identify announces
+	// max_dave_protocol_version 0 and media is protected by transport encryption alone.
+	// Discord accepts that in stage channels only; elsewhere it closes with 4017.
+	TransportOnly bool
+	// DAVE tunes end-to-end encryption (its limits and signing key); UserID and ChannelID
+	// come from ServerInfo. Ignored with TransportOnly.
+	DAVE dave.Config
 
 	// HandshakeTimeout bounds each connection attempt, from dialing to the session
 	// description (or RESUMED) (default 10 s).
@@ -106,8 +125,8 @@ type Config struct {
 	// Media receives other users' audio and video, in order per sender, from the UDP reader
 	// goroutine; nil discards them.
 	Media MediaHandler
-	// FrameEncryptor and FrameDecryptor, when set, transform media frames between codec and
-	// transport: the place of DAVE's end-to-end encryption.
+	// FrameEncryptor and FrameDecryptor, when set, replace the connection's own DAVE frame
+	// encryption between codec and transport (nil: DAVE, or nothing with TransportOnly).
 	FrameEncryptor FrameEncryptor
 	FrameDecryptor FrameDecryptor
 
@@ -139,9 +158,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AllowLegacyEncryption && !slices.Contains(c.Modes, ModeXSalsa20Poly1305) {
 		c.Modes = append(c.Modes, ModeXSalsa20Poly1305)
-	}
-	if c.MaxDAVEProtocolVersion < 0 {
-		return c, errors.New("voice: MaxDAVEProtocolVersion must not be negative")
 	}
 	durations := []struct {
 		v    *time.Duration

@@ -23,7 +23,6 @@ func TestConfigLimits(t *testing.T) {
 		{"packet size below the minimum", Config{MaxPacketSize: 100}, "MaxPacketSize"},
 		{"video MTU above the packet size", Config{VideoMTU: 1400, MaxPacketSize: 1300}, "VideoMTU"},
 		{"negative message size", Config{MaxMessageBytes: -1}, "MaxMessageBytes"},
-		{"negative DAVE version", Config{MaxDAVEProtocolVersion: -1}, "MaxDAVEProtocolVersion"},
 		{"jitter depth too large", Config{Jitter: JitterConfig{Depth: 5000}}, "Depth"},
 		{"negative grace", Config{UnmappedGrace: -1}, "UnmappedGrace"},
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/spellcoven/gateway/voice/dave"
 )
 
 // Conn is a voice connection: one voice session with its WebSocket and UDP transport, kept
@@ -44,6 +45,11 @@ type Conn struct {
 	usersVersion atomic.Uint64
 
 	eventMu sync.Mutex
+
+	// e2ee is the current voice session's DAVE session (nil with TransportOnly); e2eeState
+	// is what was last reported of it, touched by the gateway reader only.
+	e2ee      atomic.Pointer[dave.Session]
+	e2eeState E2EEEvent
 
 	send  sendState
 	stats connStats
@@ -97,6 +103,11 @@ func Dial(ctx context.Context, info ServerInfo, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.TransportOnly {
+		if err := info.validateE2EE(); err != nil {
+			return nil, err
+		}
+	}
 	c := &Conn{
 		cfg:       cfg,
 		log:       cfg.Logger.With("guild_id", info.GuildID),
@@ -104,6 +115,14 @@ func Dial(ctx context.Context, info ServerInfo, cfg Config) (*Conn, error) {
 		info:      info,
 		updates:   make(chan ServerInfo, 1),
 		ssrcUsers: make(map[uint32]string),
+	}
+	if !cfg.TransportOnly {
+		if c.cfg.FrameEncryptor == nil {
+			c.cfg.FrameEncryptor = e2eeFrames{c}
+		}
+		if c.cfg.FrameDecryptor == nil {
+			c.cfg.FrameDecryptor = e2eeFrames{c}
+		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.lastSeq.Store(-1)
@@ -127,6 +146,12 @@ func (c *Conn) connect(ctx context.Context, resume bool) error {
 	c.mu.Lock()
 	info := c.info
 	c.mu.Unlock()
+	if !resume {
+		// A new voice session is a new DAVE member; set up before the reader runs.
+		if err := c.newE2EE(info); err != nil {
+			return err
+		}
+	}
 	s, err := c.dialSession(ctx, info.Endpoint)
 	if err != nil {
 		return err

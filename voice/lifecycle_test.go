@@ -104,7 +104,9 @@ func closeName(code int) string {
 func TestResumeReplaysMissedMessages(t *testing.T) {
 	h := newVoiceHarness(t, nil)
 	events := newEventLog()
-	conn := h.dial(voice.Config{OnEvent: events.record})
+	// Transport only: with DAVE the join also brings the group's messages (see
+	// TestResumeReplaysDAVEMessages), and this test counts messages exactly.
+	conn := h.dial(voice.Config{OnEvent: events.record, TransportOnly: true})
 	if err := h.vs.PauseDelivery(testGuild, testBot); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +305,8 @@ func TestDialFailures(t *testing.T) {
 	}{
 		{name: "wrong token", info: func(i voice.ServerInfo) voice.ServerInfo { i.Token = "wrong-token-secret"; return i }, code: 4004},
 		{name: "wrong session", info: func(i voice.ServerInfo) voice.ServerInfo { i.SessionID = "other"; return i }, code: 4004},
-		{name: "DAVE required", server: func(c *voiceserver.Config) { c.RequireDAVE = true }, code: 4017},
+		{name: "DAVE required, transport only", server: func(c *voiceserver.Config) { c.RequireDAVE = true }, cfg: voice.Config{TransportOnly: true}, code: 4017},
+		{name: "channel ID not a snowflake", info: func(i voice.ServerInfo) voice.ServerInfo { i.ChannelID = "lobby"; return i }, wantErr: "ChannelID \"lobby\" is not a Discord ID"},
 		{name: "only the legacy mode offered", server: func(c *voiceserver.Config) { c.Modes = []string{voiceserver.ModeXSalsa20Poly1305} }, wantErr: "no common encryption mode"},
 		{name: "no IP discovery answer", fault: func(h *voiceHarness) { h.vs.SetUDPDrop(true, true) }, cfg: voice.Config{IPDiscoveryAttempts: 2, IPDiscoveryTimeout: 50 * time.Millisecond}, wantErr: "ip discovery"},
 		{name: "nothing listening", info: func(i voice.ServerInfo) voice.ServerInfo { i.Endpoint = "127.0.0.1:1"; return i }, wantErr: "dial voice gateway"},

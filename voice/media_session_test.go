@@ -128,7 +128,7 @@ func TestReceiveUsersWithLossAndReordering(t *testing.T) {
 			events := newEventLog()
 			cfg := mc.client
 			cfg.Media, cfg.OnEvent = rec, events.record
-			h.dial(cfg)
+			conn := h.dial(cfg)
 			var wg sync.WaitGroup
 			reports := make([]voiceserver.SendReport, len(users))
 			packets := make([][][]byte, len(users))
@@ -169,7 +169,7 @@ func TestReceiveUsersWithLossAndReordering(t *testing.T) {
 						wantLost++
 					}
 				}
-				waitFor(t, fmt.Sprintf("user %d's audio (%d of %d packets, %+v)", i, len(rec.Audio(u.id)), len(want), rec.Users()), 5*time.Second, func() bool { return len(rec.Audio(u.id)) >= len(want) })
+				waitFor(t, fmt.Sprintf("user %d's audio (%d of %d packets, %+v) %+v", i, len(rec.Audio(u.id)), len(want), rec.Users(), conn.Stats()), 5*time.Second, func() bool { return len(rec.Audio(u.id)) >= len(want) })
 				got := rec.Audio(u.id)
 				if !slices.EqualFunc(got, want, bytes.Equal) {
 					t.Fatalf("user %d: received %d packets, want %d (or out of order)", i, len(got), len(want))

@@ -229,6 +229,7 @@ func (st *recvStream) deliver(p *BufferedPacket) {
 			out, err := dec.DecryptFrame(MediaAudio, st.userID, st.decBuf[:0], frame)
 			if err != nil {
 				c.stats.undecryptable.Add(1)
+				c.log.Debug("voice: frame decryption failed", "kind", "audio", "user_id", st.userID, "ssrc", st.ssrc, "sequence", p.Sequence, "error", err)
 				return
 			}
 			st.decBuf, frame = out, out
@@ -250,6 +251,7 @@ func (st *recvStream) deliver(p *BufferedPacket) {
 			out, err := dec.DecryptFrame(MediaVideo, st.userID, st.decBuf[:0], frame)
 			if err != nil {
 				c.stats.undecryptable.Add(1)
+				c.log.Debug("voice: frame decryption failed", "kind", "video", "user_id", st.userID, "ssrc", st.ssrc, "timestamp", p.Timestamp, "error", err)
 				return
 			}
 			st.decBuf, frame = out, out

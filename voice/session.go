@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/spellcoven/gateway/voice/dave"
 )
 
 // wsSession is one WebSocket connection to the voice gateway. A voice session outlives it when
@@ -91,8 +92,7 @@ func (s *wsSession) readLoop() {
 			return
 		}
 		if typ == websocket.MessageBinary {
-			// DAVE's binary opcodes; not negotiated (max_dave_protocol_version 0).
-			s.c.log.Debug("voice gateway: ignoring binary message", "bytes", len(data))
+			s.daveBinary(data) // DAVE's binary opcodes
 			continue
 		}
 		var env envelope
@@ -130,13 +130,19 @@ func (s *wsSession) handle(env *envelope) {
 			s.fail(fmt.Errorf("voice gateway: bad session description: %w", err))
 			return
 		}
+		s.daveStart(d.DAVEProtocolVersion)
 		offer(s.desc, d)
 	case opResumed:
 		offer(s.resumed, struct{}{})
 	case opHeartbeatAck:
 		s.acked.Store(s.sent.Load())
-	case opSpeaking, opClientsConnect, opClientDisconnect, opVideo:
+	case opClientsConnect, opClientDisconnect:
+		s.daveClients(env.Op, env.D)
 		s.c.handleEvent(env.Op, env.D)
+	case opSpeaking, opVideo:
+		s.c.handleEvent(env.Op, env.D)
+	case opDAVEPrepareTransition, opDAVEExecuteTransition, opDAVEPrepareEpoch:
+		s.daveJSON(env.Op, env.D)
 	default:
 		s.c.log.Debug("voice gateway: ignoring opcode", "op", env.Op)
 	}
@@ -156,12 +162,17 @@ func (s *wsSession) send(op int, d any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.c.cfg.WriteTimeout)
-	defer cancel()
-	if err := s.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := s.write(websocket.MessageText, b); err != nil {
 		return fmt.Errorf("voice gateway: write op %d: %w", op, err)
 	}
 	return nil
+}
+
+// write writes one WebSocket message, bounded by WriteTimeout.
+func (s *wsSession) write(typ websocket.MessageType, b []byte) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.c.cfg.WriteTimeout)
+	defer cancel()
+	return s.ws.Write(ctx, typ, b)
 }
 
 // await waits for a handshake message, the connection's end, or ctx.
@@ -229,7 +240,7 @@ func (s *wsSession) identify(ctx context.Context, info ServerInfo) (*mediaSessio
 		UserID:                 info.UserID,
 		SessionID:              info.SessionID,
 		Token:                  info.Token,
-		MaxDAVEProtocolVersion: c.cfg.MaxDAVEProtocolVersion,
+		MaxDAVEProtocolVersion: c.maxDAVEVersion(),
 	})
 	if err != nil {
 		return nil, err
@@ -282,6 +293,14 @@ func (s *wsSession) resume(ctx context.Context, info ServerInfo) error {
 	}
 	_, err = await(ctx, s, s.resumed, "resumed")
 	return err
+}
+
+// maxDAVEVersion is identify's max_dave_protocol_version.
+func (c *Conn) maxDAVEVersion() int {
+	if c.cfg.TransportOnly {
+		return 0
+	}
+	return dave.ProtocolVersion
 }
 
 func offeredCodecs() []codecDesc {

@@ -72,6 +72,9 @@ type Config struct {
 	// the voice gateway's URL scheme: wss, or ws for the emulator.
 	VoiceMediaDir, VoiceRecordingsDir string
 	VoiceGatewayScheme                string
+	// VoiceTransportOnly turns end-to-end encryption (DAVE) off in voice calls, for stage
+	// channels: Discord refuses it in other channels (4017).
+	VoiceTransportOnly bool
 	// Voice limits: see voicectl.Config, voicectl.HandlerConfig and voice.Config.
 	VoiceJoinTimeout       time.Duration
 	VoiceHandshakeTimeout  time.Duration
@@ -135,6 +138,10 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 		fs.DurationVar(p, name, *p, usage)
 		out = append(out, setting{name, env})
 	}
+	boolean := func(p *bool, name, env, usage string) {
+		fs.BoolVar(p, name, *p, usage)
+		out = append(out, setting{name, env})
+	}
 	str(&cfg.Token, "token", "DISCORD_BOT_TOKEN", "bot token (prefer -token-file)")
 	str(&cfg.TokenFile, "token-file", "DISCORD_BOT_TOKEN_FILE", "file holding the bot token")
 	str(&cfg.GuildID, "guild", "DISCORD_GUILD_ID", "guild id")
@@ -166,6 +173,7 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	str(&cfg.VoiceMediaDir, "voice-media-dir", "COVEN_WORKER_VOICE_MEDIA_DIR", "directory of the Ogg Opus files the bot may play (empty: playing off)")
 	str(&cfg.VoiceRecordingsDir, "voice-recordings-dir", "COVEN_WORKER_VOICE_RECORDINGS_DIR", "directory recordings are written under (empty: recording off)")
 	str(&cfg.VoiceGatewayScheme, "voice-gateway-scheme", "COVEN_WORKER_VOICE_GATEWAY_SCHEME", "voice gateway URL scheme: wss, or ws for the emulator")
+	boolean(&cfg.VoiceTransportOnly, "voice-transport-only", "COVEN_WORKER_VOICE_TRANSPORT_ONLY", "voice without end-to-end encryption (DAVE), for stage channels only")
 	dur(&cfg.VoiceJoinTimeout, "voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", "bound of the wait for Discord's answer to a voice join")
 	dur(&cfg.VoiceHandshakeTimeout, "voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", "bound of one voice gateway handshake")
 	num64(&cfg.VoiceMaxRecordingBytes, "voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", "most media bytes in one recording")

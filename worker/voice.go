@@ -46,7 +46,7 @@ func (w *Worker) newVoice(scheme webhook.Scheme, log *slog.Logger) error {
 		RecordingsDir:     cfg.VoiceRecordingsDir,
 		JoinTimeout:       cfg.VoiceJoinTimeout,
 		MaxRecordingBytes: cfg.VoiceMaxRecordingBytes,
-		Voice:             voice.Config{Scheme: cfg.VoiceGatewayScheme, HandshakeTimeout: cfg.VoiceHandshakeTimeout},
+		Voice:             voice.Config{Scheme: cfg.VoiceGatewayScheme, HandshakeTimeout: cfg.VoiceHandshakeTimeout, TransportOnly: cfg.VoiceTransportOnly},
 		Metrics:           w.m.Registry,
 		Logger:            log,
 	})

@@ -43,9 +43,19 @@ type Config struct {
 	// MaxRecordedPackets bounds the packets recorded per SSRC (default 100000).
 	MaxRecordedPackets int
 	// RequireDAVE closes identifies without max_dave_protocol_version >= 1 with 4017, as
-	// Discord does for non-stage channels since 2026-03-01. Off by default: DAVE is not
-	// emulated yet.
+	// Discord does for non-stage channels since 2026-03-01. Off by default, so that
+	// transport-only clients (stage channels) can be tested.
 	RequireDAVE bool
+	// DisableDAVE emulates a voice server from before DAVE: session descriptions say
+	// dave_protocol_version 0 whatever the client offers. By default a client that offers
+	// DAVE gets version 1, and the server runs the call's group as its external sender.
+	DisableDAVE bool
+	// DAVETransitionTimeout is how long a DAVE transition waits for every member's ready
+	// before it executes anyway (default 2 s).
+	DAVETransitionTimeout time.Duration
+	// DAVEReadyTimeout bounds how long an emulated user's SendOpus or SendVP8 waits for its
+	// DAVE group to be ready before sending (default 10 s).
+	DAVEReadyTimeout time.Duration
 	// Logger receives the server's logs (default: discarded). Tokens are never logged.
 	Logger *slog.Logger
 }
@@ -75,6 +85,8 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.HeartbeatInterval, 13750 * time.Millisecond, "HeartbeatInterval"},
 		{&c.HandshakeTimeout, 10 * time.Second, "HandshakeTimeout"},
 		{&c.ResumeWindow, 60 * time.Second, "ResumeWindow"},
+		{&c.DAVETransitionTimeout, 2 * time.Second, "DAVETransitionTimeout"},
+		{&c.DAVEReadyTimeout, 10 * time.Second, "DAVEReadyTimeout"},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

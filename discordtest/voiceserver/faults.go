@@ -128,6 +128,10 @@ type SessionInfo struct {
 	SSRC, VideoSSRC, RTXSSRC uint32
 	// Mode is the encryption mode selected ("" before select protocol).
 	Mode string
+	// DAVEProtocolVersion is what the session description chose (0: transport encryption
+	// only); DAVEMember says whether the session is in its call's DAVE group.
+	DAVEProtocolVersion int
+	DAVEMember          bool
 	// BotAddress is the UDP address the bot gave in select protocol.
 	BotAddress string
 	// Connected reports whether a WebSocket is attached.
@@ -158,7 +162,7 @@ func (s *Server) Session(guildID, userID string) (SessionInfo, bool) {
 		SSRC: sess.ssrc, VideoSSRC: sess.videoSSRC, RTXSSRC: sess.rtxSSRC, Mode: sess.mode,
 		Connected: sess.conn != nil, Speaking: sess.speaking, Video: slices.Clone(sess.video),
 		Heartbeats: sess.heartbeats, LastSeqAck: sess.lastSeqAck, Identifies: sess.identifies,
-		Resumes: sess.resumes, Seq: sess.seq,
+		Resumes: sess.resumes, Seq: sess.seq, DAVEProtocolVersion: sess.daveVersion, DAVEMember: sess.daveMember,
 	}
 	if sess.botAddr != nil {
 		info.BotAddress = sess.botAddr.String()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/spellcoven/gateway/voice/dave"
 )
 
 // Voice gateway opcodes.
@@ -66,6 +67,7 @@ type wsConn struct {
 
 type outFrame struct {
 	payload   []byte
+	binary    bool
 	closeCode int
 	reason    string
 }
@@ -104,8 +106,13 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 // enqueue queues a payload; a client too slow to drain its queue is dropped (its session stays
 // resumable).
 func (c *wsConn) enqueue(payload []byte) {
+	c.enqueueMsg(outMsg{payload: payload})
+}
+
+// enqueueMsg queues a text or binary message.
+func (c *wsConn) enqueueMsg(m outMsg) {
 	select {
-	case c.out <- outFrame{payload: payload}:
+	case c.out <- outFrame{payload: m.payload, binary: m.binary}:
 	default:
 		c.drop()
 	}
@@ -149,7 +156,11 @@ func (c *wsConn) writeLoop() {
 				c.drop()
 				return
 			}
-			err := c.ws.Write(ctx, websocket.MessageText, f.payload)
+			typ := websocket.MessageText
+			if f.binary {
+				typ = websocket.MessageBinary
+			}
+			err := c.ws.Write(ctx, typ, f.payload)
 			cancel()
 			if err != nil {
 				c.drop()
@@ -190,9 +201,8 @@ func (c *wsConn) readLoop() {
 		case len(data) > s.cfg.MaxMessageBytes:
 			c.closeWith(closeDecodeError, "Failed to decode payload.")
 		case typ == websocket.MessageBinary:
-			// DAVE's binary opcodes are not emulated; a client that did not negotiate DAVE
-			// must not send them.
-			c.closeWith(closeDecodeError, "Failed to decode payload.")
+			// DAVE's binary opcodes, from a client that negotiated DAVE only.
+			c.daveBinaryLocked(data)
 		default:
 			c.handleLocked(data)
 		}
@@ -265,6 +275,8 @@ func (c *wsConn) handleLocked(data []byte) {
 		c.speakingLocked(env.D)
 	case opVideo:
 		c.videoLocked(env.D)
+	case int(dave.OpTransitionReady), int(dave.OpInvalidCommitWelcome):
+		c.daveJSONLocked(op, env.D)
 	default:
 		c.closeWith(closeUnknownOpcode, "Unknown opcode.")
 	}
@@ -331,6 +343,7 @@ func (c *wsConn) identifyLocked(d json.RawMessage) {
 	for _, ssrc := range []uint32{sess.ssrc, sess.videoSSRC, sess.rtxSSRC} {
 		s.bySSRC[ssrc] = sess
 	}
+	sess.maxDAVE = id.MaxDAVEProtocolVersion
 	c.sess = sess
 	sess.identifies++
 	sess.ops = append(sess.ops, Op{Op: opIdentify, D: redactToken(d)})
@@ -408,7 +421,7 @@ func (c *wsConn) resumeLocked(d json.RawMessage) {
 	sess.ops = append(sess.ops, Op{Op: opResume, D: redactToken(d)})
 	for _, m := range sess.replay {
 		if m.seq > ack {
-			c.enqueue(m.payload)
+			c.enqueueMsg(m)
 		}
 	}
 	resumed, _ := json.Marshal(map[string]any{"op": opResumed, "d": nil})

@@ -53,6 +53,7 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 	sess.opener = opener
 	sess.mode = sp.Data.Mode
 	sess.botAddr = &net.UDPAddr{IP: ip, Port: sp.Data.Port}
+	sess.daveVersion = s.daveVersionFor(sess)
 	keyInts := make([]int, len(key))
 	for i, b := range key {
 		keyInts[i] = int(b)
@@ -63,7 +64,7 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 		"audio_codec":           "opus",
 		"video_codec":           "VP8",
 		"media_session_id":      randomID(),
-		"dave_protocol_version": 0,
+		"dave_protocol_version": sess.daveVersion,
 	})
 	// Who is already in the call: emulated users, then other bots.
 	var ids []string
@@ -88,6 +89,9 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 		if other != sess {
 			s.sendLocked(other, opClientsConnect, map[string]any{"user_ids": []string{sess.bot}})
 		}
+	}
+	if sess.daveVersion > 0 && !sess.daveMember {
+		s.daveJoinBotLocked(sess)
 	}
 }
 

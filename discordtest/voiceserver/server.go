@@ -21,22 +21,24 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	grants   map[string]discordtest.VoiceGrant // by guild/user
-	sessions map[string]*session               // by guild/user
-	bySSRC   map[uint32]*session
-	calls    map[string]map[string]*User // by guild/channel, then user ID
-	conns    map[*wsConn]struct{}
-	nextSSRC uint32
-	recorded map[uint32][]ReceivedPacket
-	faults   faults
-	counters Counters
+	mu        sync.Mutex
+	grants    map[string]discordtest.VoiceGrant // by guild/user
+	sessions  map[string]*session               // by guild/user
+	bySSRC    map[uint32]*session
+	calls     map[string]map[string]*User // by guild/channel, then user ID
+	daveCalls map[string]*daveCall        // by guild/channel
+	conns     map[*wsConn]struct{}
+	nextSSRC  uint32
+	recorded  map[uint32][]ReceivedPacket
+	faults    faults
+	counters  Counters
 
 	httpSrv  *http.Server
 	ln       net.Listener
 	udp      *net.UDPConn
 	wg       sync.WaitGroup
 	serveErr chan error
+	stop     chan struct{} // closed by Close
 	closed   bool
 }
 
@@ -53,6 +55,11 @@ type Counters struct {
 	Undecryptable int
 	// DroppedUDP counts datagrams dropped by the UDP faults.
 	DroppedUDP int
+	// DAVEErrors counts DAVE messages the delivery service refused (a malformed key package
+	// or commit, for instance).
+	DAVEErrors int
+	// DAVEInvalidCommits counts opcode 31 reports from members.
+	DAVEInvalidCommits int
 }
 
 // session is one bot's voice session in a guild. It outlives its WebSocket when resumed.
@@ -61,6 +68,11 @@ type session struct {
 	guildID, channelID, bot  string
 	token                    string
 	ssrc, videoSSRC, rtxSSRC uint32
+
+	// maxDAVE is identify's max_dave_protocol_version; daveVersion what the session
+	// description chose; daveMember is set while the session is in its call's DAVE group.
+	maxDAVE, daveVersion int
+	daveMember           bool
 
 	conn       *wsConn // nil while detached
 	detachedAt time.Time
@@ -92,6 +104,7 @@ type session struct {
 type outMsg struct {
 	seq     int64
 	payload []byte
+	binary  bool
 }
 
 // Op is a message the bot sent, as received.
@@ -107,15 +120,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		grants:   make(map[string]discordtest.VoiceGrant),
-		sessions: make(map[string]*session),
-		bySSRC:   make(map[uint32]*session),
-		calls:    make(map[string]map[string]*User),
-		conns:    make(map[*wsConn]struct{}),
-		recorded: make(map[uint32][]ReceivedPacket),
-		nextSSRC: 1000,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		grants:    make(map[string]discordtest.VoiceGrant),
+		sessions:  make(map[string]*session),
+		bySSRC:    make(map[uint32]*session),
+		calls:     make(map[string]map[string]*User),
+		daveCalls: make(map[string]*daveCall),
+		stop:      make(chan struct{}),
+		conns:     make(map[*wsConn]struct{}),
+		recorded:  make(map[uint32][]ReceivedPacket),
+		nextSSRC:  1000,
 	}, nil
 }
 
@@ -143,8 +158,9 @@ func (s *Server) Start() error {
 	s.httpSrv = &http.Server{Handler: http.HandlerFunc(s.serveGateway), ReadHeaderTimeout: 10 * time.Second}
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.httpSrv.Serve(ln) }()
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.udpLoop()
+	go s.daveTicker()
 	s.log.Info("voice server listening", "endpoint", ln.Addr().String(), "udp", udp.LocalAddr().String())
 	return nil
 }
@@ -178,6 +194,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	conns := make([]*wsConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -258,6 +275,10 @@ func (s *Server) endSessionLocked(sess *session, code int, reason string) {
 	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
 		s.sendLocked(other, opClientDisconnect, map[string]any{"user_id": sess.bot})
 	}
+	if sess.daveMember {
+		sess.daveMember = false
+		s.daveLeaveLocked(sess.guildID, sess.channelID, sess.bot)
+	}
 }
 
 // sessionsInCallLocked returns the bot sessions in a channel that have a key (media set up).
@@ -274,18 +295,23 @@ func (s *Server) sessionsInCallLocked(guildID, channelID string) []*session {
 // sendLocked sends a message to a session's client: it gets the next seq and is kept for
 // replay, and goes out now when the client is connected.
 func (s *Server) sendLocked(sess *session, op int, d any) {
-	sess.seq++
-	payload, err := json.Marshal(map[string]any{"op": op, "d": d, "seq": sess.seq})
+	payload, err := json.Marshal(map[string]any{"op": op, "d": d, "seq": sess.seq + 1})
 	if err != nil {
 		s.log.Error("voiceserver: encode", "op", op, "error", err)
 		return
 	}
-	sess.replay = append(sess.replay, outMsg{seq: sess.seq, payload: payload})
+	sess.seq++
+	s.queueLocked(sess, outMsg{seq: sess.seq, payload: payload})
+}
+
+// queueLocked keeps a message for replay and sends it now when the client is connected.
+func (s *Server) queueLocked(sess *session, m outMsg) {
+	sess.replay = append(sess.replay, m)
 	if over := len(sess.replay) - s.cfg.ReplayBufferSize; over > 0 {
 		sess.replay = append(sess.replay[:0], sess.replay[over:]...)
 	}
 	if sess.conn != nil && !sess.paused {
-		sess.conn.enqueue(payload)
+		sess.conn.enqueueMsg(m)
 	}
 }
 

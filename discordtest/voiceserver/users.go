@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtp/codecs"
 	"github.com/spellcoven/gateway/voice"
+	"github.com/spellcoven/gateway/voice/dave"
 )
 
 // User is an emulated person in a voice call: the bots in the call see them connect, speak,
@@ -25,6 +26,7 @@ type User struct {
 	// Guarded by srv.mu.
 	speaking int
 	left     bool
+	e2ee     *dave.Session // the user's DAVE member session while the call has a group
 
 	// sendMu serializes the user's media (sequence numbers and timestamps).
 	sendMu   sync.Mutex
@@ -60,6 +62,9 @@ func (s *Server) JoinUser(guildID, channelID, userID string) (*User, error) {
 	for _, sess := range s.sessionsInCallLocked(guildID, channelID) {
 		s.sendLocked(sess, opClientsConnect, map[string]any{"user_ids": []string{userID}})
 	}
+	if call := s.daveCalls[key]; call != nil {
+		s.daveAddUserLocked(call, u)
+	}
 	return u, nil
 }
 
@@ -88,6 +93,9 @@ func (u *User) Leave() error {
 	delete(s.calls[grantKey(u.GuildID, u.ChannelID)], u.ID)
 	for _, sess := range s.sessionsInCallLocked(u.GuildID, u.ChannelID) {
 		s.sendLocked(sess, opClientDisconnect, map[string]any{"user_id": u.ID})
+	}
+	if u.e2ee != nil {
+		s.daveLeaveLocked(u.GuildID, u.ChannelID, u.ID)
 	}
 	return nil
 }
@@ -185,7 +193,7 @@ func (u *User) SendOpus(ctx context.Context, packets [][]byte, opts SendOptions)
 	}
 	u.sendMu.Lock()
 	defer u.sendMu.Unlock()
-	is, err := u.newImpairedSender(opts.Impairment)
+	is, err := u.newImpairedSender(ctx, opts.Impairment)
 	if err != nil {
 		return SendReport{}, err
 	}
@@ -201,7 +209,11 @@ func (u *User) SendOpus(ctx context.Context, packets [][]byte, opts SendOptions)
 			return *is.report, err
 		}
 		u.audioTS += uint32(samples)
-		is.send(seq, false, voice.PayloadTypeOpus, ts, u.SSRC, nil, p)
+		frame, err := u.protect(dave.CodecOpus, p)
+		if err != nil {
+			return *is.report, err
+		}
+		is.send(seq, false, voice.PayloadTypeOpus, ts, u.SSRC, nil, frame)
 	}
 	is.flush()
 	return *is.report, nil
@@ -219,7 +231,7 @@ func (u *User) SendVP8(ctx context.Context, frames [][]byte, opts SendOptions) (
 	}
 	u.sendMu.Lock()
 	defer u.sendMu.Unlock()
-	is, err := u.newImpairedSender(opts.Impairment)
+	is, err := u.newImpairedSender(ctx, opts.Impairment)
 	if err != nil {
 		return SendReport{}, err
 	}
@@ -229,7 +241,11 @@ func (u *User) SendVP8(ctx context.Context, frames [][]byte, opts SendOptions) (
 		if err := u.sleepUntil(ctx, start.Add(time.Duration(i)*opts.Interval)); err != nil {
 			return *is.report, err
 		}
-		parts := u.vp8.Payload(1100, f)
+		frame, err := u.protect(dave.CodecVP8, f)
+		if err != nil {
+			return *is.report, err
+		}
+		parts := u.vp8.Payload(1100, frame)
 		dropsBefore := len(is.report.Dropped)
 		for j, part := range parts {
 			seq := u.videoSeq
@@ -245,7 +261,7 @@ func (u *User) SendVP8(ctx context.Context, frames [][]byte, opts SendOptions) (
 	return *is.report, nil
 }
 
-func (u *User) newImpairedSender(imp Impairment) (*impairedSender, error) {
+func (u *User) newImpairedSender(ctx context.Context, imp Impairment) (*impairedSender, error) {
 	s := u.srv
 	s.mu.Lock()
 	if u.left {
@@ -261,6 +277,9 @@ func (u *User) newImpairedSender(imp Impairment) (*impairedSender, error) {
 	s.mu.Unlock()
 	if len(targets) == 0 {
 		return nil, errors.New("voiceserver: no bot in the call has set up media")
+	}
+	if err := u.awaitE2EE(ctx); err != nil {
+		return nil, err
 	}
 	return &impairedSender{
 		u: u, imp: imp, targets: targets,

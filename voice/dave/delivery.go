@@ -148,6 +148,23 @@ func (ds *DeliveryService) GroupMembers() []uint64 {
 	return ids
 }
 
+// Settled reports whether the group is at rest: every connected member is in it, no
+// proposal is in flight and no transition is waiting to execute. Media a member sends then is
+// encrypted with keys every other member holds.
+func (ds *DeliveryService) Settled() bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if !ds.established || ds.transition != nil || len(ds.proposals) > 0 {
+		return false
+	}
+	for _, m := range ds.members {
+		if !m.inGroup {
+			return false
+		}
+	}
+	return true
+}
+
 // Connect registers a member that identified with DAVE support and returns opcode 25 for it.
 func (ds *DeliveryService) Connect(userID uint64) ([]Delivery, error) {
 	ds.mu.Lock()

@@ -229,6 +229,13 @@ func (c *Controller) statusLocked() Status {
 	}
 	st.State, st.RoomID, st.RoomName, st.Since = cl.state, cl.room.ID, cl.room.Name, cl.since
 	st.Mode, st.SSRC = string(cl.conn.Mode()), cl.conn.SSRC()
+	if s := cl.conn.DAVE(); s != nil {
+		e := &E2EE{ProtocolVersion: s.ProtocolVersion(), Active: s.Ready(), Epoch: s.Epoch()}
+		if e.Active {
+			e.PrivacyCode = s.PrivacyCode()
+		}
+		st.E2EE = e
+	}
 	if pb := cl.play; pb != nil {
 		p := pb.status
 		p.Frames = int(pb.frames.Load())

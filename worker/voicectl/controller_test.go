@@ -100,7 +100,10 @@ func TestJoinRefusals(t *testing.T) {
 		},
 		{
 			name: "DAVE required", room: testRoom,
-			opts: harnessOptions{serverMode: func(c *voiceserver.Config) { c.RequireDAVE = true }},
+			opts: harnessOptions{
+				serverMode: func(c *voiceserver.Config) { c.RequireDAVE = true },
+				mutate:     func(c *Config) { c.Voice.TransportOnly = true },
+			},
 			code: CodeDAVERequired, message: "4017", ops: []string{testRoom, ""},
 		},
 	}

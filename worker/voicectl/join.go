@@ -161,7 +161,7 @@ func (c *Controller) join(roomID string) (Status, error) {
 	go c.watch(cl)
 	st := c.statusLocked()
 	c.mu.Unlock()
-	c.log.Info("voice: joined", "room_id", room.ID, "mode", string(conn.Mode()), "ssrc", conn.SSRC())
+	c.log.Info("voice: joined", "room_id", room.ID, "mode", string(conn.Mode()), "ssrc", conn.SSRC(), "e2ee", conn.DAVE() != nil)
 	return st, nil
 }
 
@@ -217,7 +217,7 @@ func dialError(err error) *Error {
 	case errors.As(err, &ce) && ce.Code == voice.CloseUnknownEncryptionMode:
 		return newError(http.StatusBadGateway, CodeEncryptionRefused, "the voice server refused the encryption mode: %v", err)
 	case errors.As(err, &ce) && ce.Code == voice.CloseDAVERequired:
-		return newError(http.StatusBadGateway, CodeDAVERequired, "the voice server requires end-to-end encryption (DAVE), which the worker does not implement yet: %v", err)
+		return newError(http.StatusBadGateway, CodeDAVERequired, "the voice server requires end-to-end encryption (DAVE), which transport-only mode (for stage channels) turns off: %v", err)
 	case errors.As(err, &ce):
 		return newError(http.StatusBadGateway, CodeVoiceRefused, "the voice server refused the connection: %v", err)
 	case strings.Contains(err.Error(), "no common encryption mode"):

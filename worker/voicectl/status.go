@@ -45,6 +45,8 @@ type Status struct {
 	// Mode is the transport encryption mode and SSRC the bot's audio SSRC.
 	Mode string `json:"mode,omitempty"`
 	SSRC uint32 `json:"ssrc,omitempty"`
+	// E2EE is the call's end-to-end encryption (DAVE); absent in transport-only mode.
+	E2EE *E2EE `json:"e2ee,omitempty"`
 	// Playing is the file being played; LastPlayback the last one that ended.
 	Playing      *Playback `json:"playing,omitempty"`
 	LastPlayback *Playback `json:"last_playback,omitempty"`
@@ -57,6 +59,21 @@ type Status struct {
 	Stats CallStats `json:"stats"`
 	// LastEnd says how the last call ended.
 	LastEnd *CallEnd `json:"last_end,omitempty"`
+}
+
+// E2EE is the state of a call's end-to-end encryption (DAVE).
+type E2EE struct {
+	// ProtocolVersion is the DAVE version in effect: 0 until the voice server enabled it (or
+	// after it downgraded the call), 1 with DAVE.
+	ProtocolVersion int `json:"protocol_version"`
+	// Active reports whether media is end-to-end encrypted now (the group's first transition
+	// executed).
+	Active bool `json:"active"`
+	// Epoch is the MLS epoch of the call's group; it changes as members join and leave.
+	Epoch uint64 `json:"epoch"`
+	// PrivacyCode is the call's 30-digit code, the same for every member of the group while
+	// Active (Discord clients show it to compare out of band).
+	PrivacyCode string `json:"privacy_code,omitempty"`
 }
 
 // Member is another user of the call and what the bot received from them.

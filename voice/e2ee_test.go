@@ -1,0 +1,160 @@
+package voice_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/spellcoven/gateway/discordtest/voiceserver"
+	"github.com/spellcoven/gateway/voice"
+	"github.com/spellcoven/gateway/voice/dave"
+)
+
+const (
+	e2eeUserA = "200000000000000011"
+	e2eeUserB = "200000000000000012"
+)
+
+// waitE2EE waits until the bot and the emulated users share one DAVE epoch with the same
+// privacy code, and returns that epoch.
+func waitE2EE(t *testing.T, conn *voice.Conn, users ...*voiceserver.User) uint64 {
+	t.Helper()
+	var epoch uint64
+	waitFor(t, "one DAVE group for the bot and the users", 10*time.Second, func() bool {
+		s := conn.DAVE()
+		if s == nil || !s.Ready() {
+			return false
+		}
+		epoch = s.Epoch()
+		for _, u := range users {
+			e := u.E2EE()
+			if e == nil || !e.Ready() || e.Epoch() != epoch || e.PrivacyCode() != s.PrivacyCode() {
+				return false
+			}
+		}
+		return true
+	})
+	return epoch
+}
+
+// TestE2EEAudioBothWays: the bot and an emulated user share a DAVE group through the
+// emulator's voice gateway; the audio each sends is end-to-end encrypted on the wire (the
+// server sees DAVE frames, not Opus) and arrives as the original packets at the other.
+func TestE2EEAudioBothWays(t *testing.T) {
+	h := newVoiceHarness(t, nil)
+	rec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := newEventLog()
+	conn := h.dial(voice.Config{Media: rec, OnEvent: events.record})
+	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := waitE2EE(t, conn, u)
+	if info, _ := h.vs.Session(testGuild, testBot); info.DAVEProtocolVersion != dave.ProtocolVersion || !info.DAVEMember {
+		t.Fatalf("server session %+v", info)
+	}
+	group, ok := h.vs.DAVEGroup(testGuild, testChannel)
+	if !ok || group.Epoch != epoch || !slices.Equal(group.Members, []uint64{100000000000000003, 200000000000000011}) {
+		t.Fatalf("group %+v (ok %v), bot at epoch %d", group, ok, epoch)
+	}
+	code := conn.DAVE().PrivacyCode()
+	if len(code) != 30 {
+		t.Fatalf("privacy code %q", code)
+	}
+	waitFor(t, "an E2EE event with the privacy code", 2*time.Second, func() bool {
+		return slices.ContainsFunc(events.snapshot(), func(e voice.Event) bool {
+			ev, ok := e.(*voice.E2EEEvent)
+			return ok && ev.PrivacyCode == code && ev.ProtocolVersion == dave.ProtocolVersion && ev.Epoch == epoch
+		})
+	})
+
+	// The user speaks: the bot hears the Opus packets.
+	want := readOpusPackets(t, "tone-b.opus")
+	if _, err := u.SendOpus(context.Background(), want, voiceserver.SendOptions{Interval: 2 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the user's audio at the bot", 5*time.Second, func() bool { return len(rec.Audio(e2eeUserA)) >= len(want) })
+	if got := rec.Audio(e2eeUserA); !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("bot heard %d packets, not the %d sent", len(got), len(want))
+	}
+
+	// The bot plays a file: the server relays DAVE frames the user decrypts to the file.
+	f, err := os.Open(mediaPath("tone-a.opus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := voice.NewOggOpusReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.PlayOpus(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	played := readOpusPackets(t, "tone-a.opus")
+	waitFor(t, "the bot's audio at the server", 5*time.Second, func() bool { return len(h.vs.Received(conn.SSRC())) >= len(played) })
+	for i, p := range h.vs.Received(conn.SSRC())[:len(played)] {
+		if !dave.IsProtocolFrame(p.Payload) || bytes.Contains(p.Payload, played[i][1:]) {
+			t.Fatalf("packet %d reached the server as clear media", i)
+		}
+		heard, err := u.Hear(testBot, p.Payload)
+		if err != nil {
+			t.Fatalf("packet %d: the user cannot decrypt it: %v", i, err)
+		}
+		if !bytes.Equal(heard, played[i]) {
+			t.Fatalf("packet %d decrypts to other bytes than the file's", i)
+		}
+	}
+	if st := conn.Stats(); st.Undecryptable != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestResumeReplaysDAVEMessages loses the DAVE messages of a user's join in flight (binary
+// proposals and commits among them), drops the connection, and checks that the resume's
+// replay brings the bot into the user's group: the binary messages' 16-bit seq is
+// acknowledged and replayed like the JSON ones.
+func TestResumeReplaysDAVEMessages(t *testing.T) {
+	h := newVoiceHarness(t, func(c *voiceserver.Config) { c.DAVETransitionTimeout = 10 * time.Second })
+	events := newEventLog()
+	conn := h.dial(voice.Config{OnEvent: events.record})
+	before, _ := h.vs.Session(testGuild, testBot)
+	if !before.DAVEMember {
+		t.Fatalf("session %+v: the bot is not a DAVE member", before)
+	}
+	if err := h.vs.PauseDelivery(testGuild, testBot); err != nil {
+		t.Fatal(err)
+	}
+	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missed voiceserver.SessionInfo
+	waitFor(t, "DAVE messages held back", 5*time.Second, func() bool {
+		missed, _ = h.vs.Session(testGuild, testBot)
+		return missed.Seq >= before.Seq+2 // op 11 and at least the proposals
+	})
+	if err := h.vs.DropConnection(testGuild, testBot); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "resumed", 5*time.Second, func() bool { return events.hasState(voice.StateResumed) })
+	waitE2EE(t, conn, u)
+	info, _ := h.vs.Session(testGuild, testBot)
+	if info.Identifies != 1 || info.Resumes != 1 {
+		t.Fatalf("session %+v: want one identify and one resume", info)
+	}
+	want := readOpusPackets(t, "tone-c.opus")[:20]
+	if _, err := u.SendOpus(context.Background(), want, voiceserver.SendOptions{Interval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the user's frames decrypted at the bot", 5*time.Second, func() bool { return conn.Stats().PacketsReceived >= uint64(len(want)) })
+	if st := conn.Stats(); st.Undecryptable != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
