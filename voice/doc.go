@@ -19,7 +19,12 @@
 // aead_xchacha20_poly1305_rtpsize (always offered by Discord) and, only when asked for, the
 // discontinued xsalsa20_poly1305. The per-packet path allocates nothing in steady state.
 //
-// End-to-end encryption (DAVE) is not implemented yet; identify announces
-// max_dave_protocol_version 0, and [FrameEncryptor] / [FrameDecryptor] mark where DAVE's frame
-// encryption fits: between the codec and the transport.
+// End-to-end encryption (DAVE, package [github.com/spellcoven/gateway/voice/dave]) is on by
+// default, as Discord requires outside stage channels since March 2026: identify announces
+// max_dave_protocol_version 1, the connection feeds the voice gateway's DAVE opcodes (21-31,
+// binary and JSON) and clients connect/disconnect to a [dave.Session] per voice session, and
+// frames are encrypted between the codec and the transport ([FrameEncryptor] /
+// [FrameDecryptor] replace it when set). [Conn.DAVE] exposes the session (privacy and
+// verification codes, epoch, members) and [E2EEEvent] reports its changes.
+// [Config.TransportOnly] turns it off for stage channels.
 package voice

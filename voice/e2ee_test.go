@@ -3,11 +3,13 @@ package voice_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/voice/dave"
@@ -156,5 +158,157 @@ func TestResumeReplaysDAVEMessages(t *testing.T) {
 	waitFor(t, "the user's frames decrypted at the bot", 5*time.Second, func() bool { return conn.Stats().PacketsReceived >= uint64(len(want)) })
 	if st := conn.Stats(); st.Undecryptable != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestTransportOnly: with Config.TransportOnly identify offers no DAVE, the server chooses
+// version 0, and media flows with transport encryption alone; by default identify offers
+// DAVE version 1.
+func TestTransportOnly(t *testing.T) {
+	identifyMax := func(h *voiceHarness) int {
+		for _, op := range h.vs.Ops(testGuild, testBot) {
+			if op.Op == 0 {
+				var id struct {
+					Max *int `json:"max_dave_protocol_version"`
+				}
+				if err := json.Unmarshal(op.D, &id); err != nil || id.Max == nil {
+					t.Fatalf("identify %s", op.D)
+				}
+				return *id.Max
+			}
+		}
+		t.Fatal("no identify recorded")
+		return -1
+	}
+	h := newVoiceHarness(t, nil)
+	h.dial(voice.Config{})
+	if got := identifyMax(h); got != dave.ProtocolVersion {
+		t.Fatalf("default identify offers DAVE %d", got)
+	}
+
+	h = newVoiceHarness(t, nil)
+	rec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := h.dial(voice.Config{TransportOnly: true, Media: rec})
+	if got := identifyMax(h); got != 0 {
+		t.Fatalf("transport-only identify offers DAVE %d", got)
+	}
+	if conn.DAVE() != nil {
+		t.Fatal("a transport-only connection has a DAVE session")
+	}
+	if info, _ := h.vs.Session(testGuild, testBot); info.DAVEProtocolVersion != 0 || info.DAVEMember {
+		t.Fatalf("server session %+v", info)
+	}
+	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.vs.DAVEGroup(testGuild, testChannel); ok || u.E2EE() != nil {
+		t.Fatal("a call without a DAVE bot has a DAVE group")
+	}
+	want := readOpusPackets(t, "tone-c.opus")[:25]
+	if _, err := u.SendOpus(context.Background(), want, voiceserver.SendOptions{Interval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the user's audio", 5*time.Second, func() bool { return len(rec.Audio(e2eeUserB)) >= len(want) })
+	if got := rec.Audio(e2eeUserB); !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatal("audio differs")
+	}
+}
+
+// TestE2EETwoClients: two voice clients (two bots) and an emulated user in one call share a
+// DAVE group; one bot plays Opus and VP8, which the voice server relays, and the other bot
+// records exactly the file's packets and frames, decrypted. When the user leaves and then the
+// first bot leaves, the group moves to new epochs and the remaining bot stays in it.
+func TestE2EETwoClients(t *testing.T) {
+	const otherBot = "100000000000000004"
+	h := newVoiceHarness(t, nil)
+	rec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver := h.dial(voice.Config{Media: rec})
+	endpoint, token := h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: otherBot, SessionID: "gateway-session-2"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sender, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: otherBot, SessionID: "gateway-session-2", Token: token, Endpoint: endpoint}, testConfig(voice.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := waitE2EE(t, receiver, u)
+	waitFor(t, "the sender in the same epoch", 5*time.Second, func() bool {
+		s := sender.DAVE()
+		return s.Ready() && s.Epoch() == epoch && s.PrivacyCode() == receiver.DAVE().PrivacyCode()
+	})
+	if members := receiver.DAVE().Members(); len(members) != 3 {
+		t.Fatalf("group members %v", members)
+	}
+
+	f, err := os.Open(mediaPath("tone-a.opus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := voice.NewOggOpusReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sender.PlayOpus(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	v, err := os.Open(mediaPath("clip.ivf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ivf, err := voice.NewIVFReader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sender.PlayVP8(context.Background(), ivf); err != nil {
+		t.Fatal(err)
+	}
+	audio, frames := readOpusPackets(t, "tone-a.opus"), readIVFFrames(t, "clip.ivf")
+	waitFor(t, "the relayed audio and video", 5*time.Second, func() bool {
+		return len(rec.Audio(otherBot)) >= len(audio) && len(rec.VideoFrames(otherBot)) >= len(frames)
+	})
+	if got := rec.Audio(otherBot)[:len(audio)]; !slices.EqualFunc(got, audio, bytes.Equal) {
+		t.Fatal("the receiver's audio differs from the file")
+	}
+	if got := rec.VideoFrames(otherBot); !slices.EqualFunc(got, frames, bytes.Equal) {
+		t.Fatalf("the receiver got %d video frames, not the clip's %d", len(got), len(frames))
+	}
+	for i, p := range h.vs.Received(sender.SSRC())[:len(audio)] {
+		if !dave.IsProtocolFrame(p.Payload) {
+			t.Fatalf("audio packet %d crossed the server without end-to-end encryption", i)
+		}
+	}
+	if st := receiver.Stats(); st.Undecryptable != 0 {
+		t.Fatalf("receiver stats %+v", st)
+	}
+
+	if err := u.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an epoch without the user", 5*time.Second, func() bool {
+		s := receiver.DAVE()
+		return s.Ready() && s.Epoch() > epoch && len(s.Members()) == 2 && sender.DAVE().Epoch() == s.Epoch()
+	})
+	if err := sender.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the receiver alone in its group", 5*time.Second, func() bool {
+		g, ok := h.vs.DAVEGroup(testGuild, testChannel)
+		return ok && len(g.Members) <= 1
+	})
+	if c := h.vs.Counters(); c.DAVEErrors != 0 || c.DAVEInvalidCommits != 0 {
+		t.Fatalf("server counters %+v", c)
 	}
 }

@@ -98,6 +98,7 @@ func (s *Server) recordLocked(packet, plain []byte, now time.Time) {
 		s.counters.Undecryptable++
 		return
 	}
+	s.relayLocked(sess, p)
 	if len(s.recorded[h.SSRC]) >= s.cfg.MaxRecordedPackets {
 		return
 	}
@@ -120,4 +121,27 @@ func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counters
+}
+
+// relayLocked forwards a bot's packet to the other bots in its call that set up media, sealed
+// with each one's key, as Discord's media server does.
+func (s *Server) relayLocked(from *session, p voice.Packet) {
+	var ext []byte // only one-byte header extensions (0xBEDE), which Discord clients send
+	if p.ExtensionProfile == 0xBEDE {
+		ext = p.ExtensionBody
+	}
+	for _, to := range s.sessionsInCallLocked(from.guildID, from.channelID) {
+		if to == from || to.botAddr == nil || to.sealer == nil {
+			continue
+		}
+		header := rtpHeader(p.Marker, p.PayloadType, p.Sequence, p.Timestamp, p.SSRC, ext)
+		to.sendMu.Lock()
+		packet, err := to.sealer.Seal(nil, header, p.Payload)
+		to.sendMu.Unlock()
+		if err != nil {
+			s.log.Error("voiceserver: relay seal", "error", err)
+			continue
+		}
+		s.writeToLocked(packet, to.botAddr)
+	}
 }
