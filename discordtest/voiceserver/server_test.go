@@ -205,6 +205,14 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"DAVE required", func(c *Config) { c.RequireDAVE = true }, func(c *rawClient, token string) {
 			c.send(opIdentify, map[string]any{"server_id": guild, "user_id": bot, "session_id": gwSess, "token": token, "max_dave_protocol_version": 0})
 		}, closeDAVERequired},
+		{"DAVE binary message without DAVE", nil, func(c *rawClient, token string) {
+			c.identify(token)
+			_ = c.ws.Write(context.Background(), websocket.MessageBinary, []byte{26, 1, 2, 3})
+		}, closeDecodeError},
+		{"DAVE transition ready without DAVE", nil, func(c *rawClient, token string) {
+			c.identify(token)
+			c.send(23, map[string]any{"transition_id": 1})
+		}, closeUnknownOpcode},
 		{"no identify in time", func(c *Config) { c.HandshakeTimeout = 50 * time.Millisecond }, func(*rawClient, string) {}, closeSessionTimeout},
 		{"no heartbeat in time", func(c *Config) { c.HeartbeatTimeout = 150 * time.Millisecond }, func(c *rawClient, token string) {
 			c.identify(token)
