@@ -23,6 +23,28 @@ type daveCall struct {
 	users map[uint64]*User
 }
 
+// E2EEMember is an emulated user's DAVE client: what the user's Discord client would run.
+// *dave.Session is the default; UserOptions.E2EE plugs in another implementation, such as
+// an independent one for interoperability tests. Calls come with the server's lock held, one
+// at a time; the frame methods come from the user's sending goroutine and from Hear.
+type E2EEMember interface {
+	ClientsConnect(userIDs ...uint64)
+	ClientDisconnect(userID uint64)
+	// Start applies the session description's protocol version; it returns opcode 26.
+	Start(protocolVersion int) ([]dave.Message, error)
+	// HandleBinary takes a binary message ([seq u16][op][payload]); HandleJSON a JSON
+	// opcode's "d". Both return the messages to send back (JSON ones with a dave.Transition
+	// as Data).
+	HandleBinary(frame []byte) ([]dave.Message, error)
+	HandleJSON(op dave.Opcode, d []byte) ([]dave.Message, error)
+	EncryptFrame(codec dave.Codec, dst, frame []byte) ([]byte, error)
+	DecryptFrame(userID uint64, dst, frame []byte) ([]byte, error)
+	// Ready reports whether media is end-to-end encrypted (a transition has executed).
+	Ready() bool
+	Epoch() uint64
+	PrivacyCode() string
+}
+
 // maxDAVEDeliveries bounds one burst of DAVE messages between the delivery service and the
 // emulated members; the protocol settles in a few dozen.
 const maxDAVEDeliveries = 5000
@@ -92,7 +114,13 @@ func (s *Server) daveAddUserLocked(call *daveCall, u *User) {
 		s.log.Warn("voiceserver: emulated user without a numeric ID stays out of the DAVE group; its media is not end-to-end encrypted", "user_id", u.ID)
 		return
 	}
-	e, err := dave.NewSession(dave.Config{UserID: uid, ChannelID: snowflake(u.ChannelID)})
+	newMember := u.opts.E2EE
+	if newMember == nil {
+		newMember = func(userID, channelID uint64) (E2EEMember, error) {
+			return dave.NewSession(dave.Config{UserID: userID, ChannelID: channelID})
+		}
+	}
+	e, err := newMember(uid, snowflake(u.ChannelID))
 	if err != nil {
 		s.daveErrorLocked(u.ID, err)
 		return
@@ -357,7 +385,7 @@ func (u *User) awaitE2EE(ctx context.Context) error {
 
 // e2eeSettled returns the user's DAVE session and whether its group is at rest with the
 // user's own transition executed.
-func (u *User) e2eeSettled() (*dave.Session, bool) {
+func (u *User) e2eeSettled() (E2EEMember, bool) {
 	s := u.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -369,10 +397,9 @@ func (u *User) e2eeSettled() (*dave.Session, bool) {
 	return e, call != nil && call.ds.Settled() && e.Ready() && e.Epoch() == call.ds.Epoch()
 }
 
-// E2EE returns the user's DAVE member session while the call has a DAVE group (nil
-// otherwise): its Ready, Epoch, PrivacyCode and VerificationCode are what the user's client
-// would show.
-func (u *User) E2EE() *dave.Session {
+// E2EE returns the user's DAVE member while the call has a DAVE group (nil otherwise): its
+// Ready, Epoch and PrivacyCode are what the user's client would show.
+func (u *User) E2EE() E2EEMember {
 	u.srv.mu.Lock()
 	defer u.srv.mu.Unlock()
 	return u.e2ee

@@ -26,7 +26,8 @@ type User struct {
 	// Guarded by srv.mu.
 	speaking int
 	left     bool
-	e2ee     *dave.Session // the user's DAVE member session while the call has a group
+	e2ee     E2EEMember // the user's DAVE member while the call has a group
+	opts     UserOptions
 
 	// sendMu serializes the user's media (sequence numbers and timestamps).
 	sendMu   sync.Mutex
@@ -41,8 +42,20 @@ type User struct {
 	stopped  chan struct{}
 }
 
+// UserOptions shape an emulated user.
+type UserOptions struct {
+	// E2EE creates the user's DAVE client when the call has a DAVE group (default: a
+	// *dave.Session). userID and channelID are the user's and the call's IDs.
+	E2EE func(userID, channelID uint64) (E2EEMember, error)
+}
+
 // JoinUser puts an emulated user into a call; the bots in it get op 11 clients connect.
 func (s *Server) JoinUser(guildID, channelID, userID string) (*User, error) {
+	return s.JoinUserWith(guildID, channelID, userID, UserOptions{})
+}
+
+// JoinUserWith is JoinUser with options.
+func (s *Server) JoinUserWith(guildID, channelID, userID string, opts UserOptions) (*User, error) {
 	if guildID == "" || channelID == "" || userID == "" {
 		return nil, errors.New("voiceserver: JoinUser needs a guild, a channel and a user ID")
 	}
@@ -55,7 +68,7 @@ func (s *Server) JoinUser(guildID, channelID, userID string) (*User, error) {
 	if _, ok := s.calls[key][userID]; ok {
 		return nil, fmt.Errorf("voiceserver: user %s is already in the call", userID)
 	}
-	u := &User{srv: s, ID: userID, GuildID: guildID, ChannelID: channelID, stopped: make(chan struct{})}
+	u := &User{srv: s, ID: userID, GuildID: guildID, ChannelID: channelID, opts: opts, stopped: make(chan struct{})}
 	u.SSRC, u.VideoSSRC, _ = s.allocSSRCsLocked()
 	u.vp8.EnablePictureID = true
 	s.calls[key][userID] = u

@@ -277,3 +277,22 @@ func (s *Session) Status() Status {
 	s.p.Must("status", s.args(), &st)
 	return st
 }
+
+// TryKeyPackage is KeyPackage returning the error, for callers off the test goroutine.
+func (s *Session) TryKeyPackage() ([]byte, error) {
+	var d Data
+	err := s.p.Call("keyPackage", s.args(), &d)
+	return d.Data, err
+}
+
+// TryReinit is Reinit returning the error.
+func (s *Session) TryReinit(userID uint64) error {
+	return s.p.Call("reinit", s.args("userId", fmt.Sprint(userID), "channelId", fmt.Sprint(s.channelID)), nil)
+}
+
+// TryStatus is Status returning the error.
+func (s *Session) TryStatus() (Status, error) {
+	var st Status
+	err := s.p.Call("status", s.args(), &st)
+	return st, err
+}
