@@ -61,6 +61,10 @@ func (m Mode) rtpsize() bool { return m == ModeAES256GCM || m == ModeXChaCha20Po
 // accelerated and what Discord recommends), XChaCha20-Poly1305 second.
 var DefaultModes = []Mode{ModeAES256GCM, ModeXChaCha20Poly1305}
 
+// ErrNoCommonMode is returned (wrapped) by ChooseMode, and so by Dial, when the server offers
+// no transport encryption mode the client accepts.
+var ErrNoCommonMode = errors.New("voice: no common encryption mode")
+
 // ChooseMode picks the first mode of preferred that the server offers. The legacy mode is
 // chosen only when it is listed in preferred, which Config does only on explicit opt-in.
 func ChooseMode(offered []string, preferred []Mode) (Mode, error) {
@@ -69,7 +73,7 @@ func ChooseMode(offered []string, preferred []Mode) (Mode, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("voice: no common encryption mode: server offers %q, client accepts %q", offered, preferred)
+	return "", fmt.Errorf("%w: server offers %q, client accepts %q", ErrNoCommonMode, offered, preferred)
 }
 
 // newAEAD returns the AEAD of an *_rtpsize mode.

@@ -302,12 +302,13 @@ func TestDialFailures(t *testing.T) {
 		cfg     voice.Config
 		wantErr string
 		code    int
+		is      error
 	}{
 		{name: "wrong token", info: func(i voice.ServerInfo) voice.ServerInfo { i.Token = "wrong-token-secret"; return i }, code: 4004},
 		{name: "wrong session", info: func(i voice.ServerInfo) voice.ServerInfo { i.SessionID = "other"; return i }, code: 4004},
 		{name: "DAVE required, transport only", server: func(c *voiceserver.Config) { c.RequireDAVE = true }, cfg: voice.Config{TransportOnly: true}, code: 4017},
 		{name: "channel ID not a snowflake", info: func(i voice.ServerInfo) voice.ServerInfo { i.ChannelID = "lobby"; return i }, wantErr: "ChannelID \"lobby\" is not a Discord ID"},
-		{name: "only the legacy mode offered", server: func(c *voiceserver.Config) { c.Modes = []string{voiceserver.ModeXSalsa20Poly1305} }, wantErr: "no common encryption mode"},
+		{name: "only the legacy mode offered", server: func(c *voiceserver.Config) { c.Modes = []string{voiceserver.ModeXSalsa20Poly1305} }, wantErr: "no common encryption mode", is: voice.ErrNoCommonMode},
 		{name: "no IP discovery answer", fault: func(h *voiceHarness) { h.vs.SetUDPDrop(true, true) }, cfg: voice.Config{IPDiscoveryAttempts: 2, IPDiscoveryTimeout: 50 * time.Millisecond}, wantErr: "ip discovery"},
 		{name: "nothing listening", info: func(i voice.ServerInfo) voice.ServerInfo { i.Endpoint = "127.0.0.1:1"; return i }, wantErr: "dial voice gateway"},
 		{name: "missing token", info: func(i voice.ServerInfo) voice.ServerInfo { i.Token = ""; return i }, wantErr: "lacks [Token]"},
@@ -342,6 +343,9 @@ func TestDialFailures(t *testing.T) {
 			}
 			if c.wantErr != "" && !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("Dial = %v, want it to mention %q", err, c.wantErr)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Fatalf("Dial = %v, want errors.Is %v", err, c.is)
 			}
 		})
 	}

@@ -220,9 +220,7 @@ func dialError(err error) *Error {
 		return newError(http.StatusBadGateway, CodeDAVERequired, "the voice server requires end-to-end encryption (DAVE), which transport-only mode (for stage channels) turns off: %v", err)
 	case errors.As(err, &ce):
 		return newError(http.StatusBadGateway, CodeVoiceRefused, "the voice server refused the connection: %v", err)
-	case strings.Contains(err.Error(), "no common encryption mode"):
-		// voice.ChooseMode's error, the one Dial returns when the server offers no mode
-		// the worker accepts; package voice has no sentinel for it.
+	case errors.Is(err, voice.ErrNoCommonMode):
 		return newError(http.StatusBadGateway, CodeEncryptionRefused, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return newError(http.StatusGatewayTimeout, CodeJoinTimeout, "the voice server did not complete the handshake: %v", err)
