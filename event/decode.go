@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -120,6 +121,9 @@ func (e *Event) validateEnvelope() error {
 		return errAt("epoch", "must be 1-%d characters of letters, digits, '-', '_', '.' or ':'", MaxEpochLength)
 	case e.Seq == 0:
 		return errAt("seq", "must be at least 1")
+	case e.Seq == math.MaxUint64:
+		// Receivers expect last seq + 1 next; the top value would leave no successor.
+		return errAt("seq", "must be below %d", uint64(math.MaxUint64))
 	case e.Type == "":
 		return errAt("type", "required")
 	case !e.Type.Known():

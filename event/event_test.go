@@ -86,6 +86,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"missing epoch", replace(`"epoch":"ep1",`, ``), "epoch", "required"},
 		{"bad epoch", replace(`"ep1"`, `"ep 1"`), "epoch", "letters, digits"},
 		{"seq zero", replace(`"seq":1`, `"seq":0`), "seq", "at least 1"},
+		{"seq at the top of uint64", replace(`"seq":1`, `"seq":18446744073709551615`), "seq", "below 18446744073709551615"},
 		{"negative seq", replace(`"seq":1`, `"seq":-1`), "", "field \"seq\" must be uint64"},
 		{"unknown type", replace(`"room.deleted"`, `"room.exploded"`), "type", `unknown event type "room.exploded"`},
 		{"missing ts", replace(`"ts":"2026-01-01T00:00:00Z",`, ``), "ts", "required"},

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,23 +20,8 @@ import (
 	"github.com/spellcoven/gateway/event"
 )
 
-// lockedBuffer collects the sandbox's log while its parts write to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects output written from several goroutines.
+type lockedBuffer = syncbuf.Buffer
 
 func freeTestPort(t *testing.T) int {
 	t.Helper()

@@ -3,11 +3,10 @@ package browser
 import (
 	"context"
 	"fmt"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,22 +77,7 @@ func runMain(m *testing.M) int {
 }
 
 // lockedBuffer collects output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = syncbuf.Buffer
 
 func tail(s string, n int) string {
 	if len(s) > n {

@@ -1,8 +1,8 @@
 package voicectl
 
 import (
-	"bytes"
 	"errors"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"io"
 	"log/slog"
 	"os"
@@ -129,23 +129,8 @@ type harness struct {
 	logs    *lockedBuffer
 }
 
-// lockedBuffer collects logs written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects output written from several goroutines.
+type lockedBuffer = syncbuf.Buffer
 
 type harnessOptions struct {
 	answer     answer
