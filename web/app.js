@@ -4,7 +4,7 @@
 
 import { CovenClient } from './coven-client.js';
 import { DiscordSimulator, IdentityProvider, RoomsApi } from './api.js';
-import { describeEvent, statusText } from './present.js';
+import { brokerText, describeEvent, statusText } from './present.js';
 import { h, renderRooms } from './rooms-view.js';
 import { SimulatePanel } from './simulate-panel.js';
 
@@ -113,6 +113,7 @@ function signOut() {
   $('discord-link').hidden = true;
   setCreateEnabled(false);
   showStatus({ status: 'idle' });
+  showBroker('');
   render();
 }
 
@@ -143,6 +144,7 @@ function startClient() {
     debug.statuses.push(ev.detail.status);
     showStatus(ev.detail);
   });
+  client.addEventListener('broker', (ev) => showBroker(ev.detail.broker));
   client.addEventListener('event', (ev) => {
     const e = ev.detail.event;
     debug.events.push(e);
@@ -159,6 +161,13 @@ function startClient() {
     if (ALERTING_ERRORS.has(ev.detail.code)) report(ev.detail.message);
   });
   client.start();
+}
+
+function showBroker(broker) {
+  const note = $('broker-note');
+  note.textContent = brokerText(broker);
+  note.hidden = note.textContent === '';
+  note.dataset.broker = broker;
 }
 
 function showStatus(detail) {

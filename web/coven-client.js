@@ -93,6 +93,9 @@ export const DEFAULT_OPTIONS = Object.freeze({
  * - 'event': detail {event, mismatch} for every stream event applied, in order (mismatch is '' or says
  *   what did not fit the state, as the hub logs it);
  * - 'state': detail {cause: 'snapshot' | 'events', events} after the state changed, once per message;
+ * - 'broker': detail {broker: 'ok' | 'unavailable'} when the edge reports losing or regaining its
+ *   event broker (Redis): while unavailable the stream stays open and the state stays valid, but no
+ *   events arrive; they resume in order, none missing, after 'ok';
  * - 'error': detail {code, message, closeCode?} for server error frames, refused messages and token
  *   provider failures. Error details never contain the token.
  */
@@ -121,6 +124,8 @@ export class CovenClient extends EventTarget {
     this._helloAt = 0;
     this._lastError = null;
     this._roomsCache = null;
+    /** @type {'' | 'ok' | 'unavailable'} */
+    this._broker = '';
   }
 
   /** @returns {Status} */
@@ -143,12 +148,18 @@ export class CovenClient extends EventTarget {
   /** The worker's Discord link: "up", "reconnecting", "down", or "" before any system.status. */
   get discord() { return this._projection.discord; }
 
+  /**
+   * The edge's event broker as the edge last reported it: "ok", "unavailable" (events are paused,
+   * the state is still valid), or "" before the first hello.
+   */
+  get broker() { return this._broker; }
+
   /** The last error frame or failure reported, or null. */
   get lastError() { return this._lastError; }
 
   /** Everything at once, for debugging hooks and tests. */
   get state() {
-    return { status: this._status, position: this.position, discord: this.discord, rooms: this.rooms, lastError: this._lastError };
+    return { status: this._status, position: this.position, discord: this.discord, broker: this._broker, rooms: this.rooms, lastError: this._lastError };
   }
 
   /** Starts connecting. Calling it again, or after close(), does nothing. */
@@ -288,6 +299,10 @@ export class CovenClient extends EventTarget {
         case 'error':
           this._report({ code: String(frame.code ?? 'error'), message: String(frame.message ?? '') });
           break;
+        case 'status':
+          // The edge's own status (not an event: no position). Unknown values are ignored.
+          if (frame.broker === 'ok' || frame.broker === 'unavailable') this._setBroker(frame.broker);
+          break;
         default:
           break; // pong, and frame types this client does not know yet
       }
@@ -318,9 +333,18 @@ export class CovenClient extends EventTarget {
     // An empty epoch means the edge holds no event yet: there is nothing to resume from.
     this._position = hello.epoch ? { epoch: hello.epoch, seq: Number(hello.seq) } : null;
     this._everConnected = true;
+    // A hello means a working edge; one whose broker is down says so in a status frame right after.
+    this._setBroker('ok');
     this._scheduleRefresh();
     this._schedulePing();
     this._setStatus(status);
+  }
+
+  /** @param {'ok' | 'unavailable'} broker */
+  _setBroker(broker) {
+    if (this._broker === broker) return;
+    this._broker = broker;
+    this._emit('broker', { broker });
   }
 
   /** Applies an event unless it was already applied; reports whether it was. */

@@ -45,6 +45,16 @@ export function memberBadges(m) {
 }
 
 /**
+ * The note shown while the edge reports its event broker down ('' when there is nothing to say).
+ * @param {'' | 'ok' | 'unavailable'} broker
+ */
+export function brokerText(broker) {
+  return broker === 'unavailable'
+    ? 'Live updates paused: the server lost its event store. The rooms shown stay valid; changes will follow, none missed.'
+    : '';
+}
+
+/**
  * The connection indicator's text for a 'status' event detail of coven-client.js.
  * @param {{status: string, delayMs?: number, error?: {message: string} | null, reason?: string}} d
  */

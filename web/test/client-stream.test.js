@@ -184,3 +184,29 @@ test('reconnect() drops the connection and resumes at once', TEST, async (t) => 
   const { auth } = await server.nextAuth();
   assert.deepEqual(auth.resume, { epoch: 'e1', seq: 9 });
 });
+
+test('status frames report the edge broker without touching position or state', TEST, async (t) => {
+  const { server, client } = await setup(t);
+  const brokers = recordEvents(client, 'broker');
+  client.start();
+  const { conn } = await server.nextAuth();
+  const connected = waitForEvent(client, 'status', (d) => d.status === 'connected');
+  conn.send(snapshotHello('e1', 3, [{ ...room(R1), members: [member(U1)] }]));
+  await connected;
+  assert.equal(client.broker, 'ok');
+  const down = waitForEvent(client, 'broker', (d) => d.broker === 'unavailable');
+  conn.send('{"type":"status","broker":"unavailable"}', '{"type":"status","broker":"sideways"}');
+  await down;
+  assert.equal(client.broker, 'unavailable');
+  assert.equal(client.state.broker, 'unavailable');
+  assert.deepEqual(client.position, { epoch: 'e1', seq: 3 }, 'a status frame is not a position');
+  assert.deepEqual(memberIds(client), [[R1, [U1]]]);
+  assert.equal(client.connected, true);
+  const up = waitForEvent(client, 'broker', (d) => d.broker === 'ok');
+  const applied = waitForEvent(client, 'state', (d) => d.events.length === 1);
+  conn.send('{"type":"status","broker":"ok"}', event(4, 'voice.left', { room_id: R1, user_id: U1 }));
+  await up;
+  await applied;
+  assert.deepEqual(client.position, { epoch: 'e1', seq: 4 });
+  assert.deepEqual(brokers.map((b) => b.detail.broker), ['ok', 'unavailable', 'ok'], 'an unknown broker value is ignored');
+});

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { avatarColor, describeEvent, displayName, initials, memberBadges, statusText } from '../present.js';
+import { avatarColor, brokerText, describeEvent, displayName, initials, memberBadges, statusText } from '../present.js';
 import { event, member, room } from '../testsupport/frames.js';
 
 const initialsCases = [
@@ -87,6 +87,12 @@ const statusCases = [
 for (const c of statusCases) {
   test(`statusText: ${c.name}`, () => assert.equal(statusText(c.d), c.want));
 }
+
+test('brokerText says something only while the broker is unavailable', () => {
+  assert.equal(brokerText(''), '');
+  assert.equal(brokerText('ok'), '');
+  assert.match(brokerText('unavailable'), /^Live updates paused: .*none missed\.$/);
+});
 
 const R = '1200000000000000001';
 const names = { room: (id) => (id === R ? 'Friday' : undefined), member: (id) => (id === '7' ? 'Bob' : undefined) };
