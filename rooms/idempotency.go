@@ -68,8 +68,7 @@ func (s *idempotencyStore) begin(subject, key string, fp [32]byte, now time.Time
 	id := idempotencyKey{subject, key}
 	if e := s.entries[id]; e != nil {
 		if e.fingerprint != fp {
-			return nil, false, &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
-				Message: "this Idempotency-Key was used for a different request; use a new key for a new request"}
+			return nil, false, errKeyReused
 		}
 		return e, false, nil
 	}
@@ -105,10 +104,20 @@ func (s *idempotencyStore) wait(ctx context.Context, e *idempotencyEntry) Respon
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return errorResponse(&Error{Status: http.StatusServiceUnavailable, Code: "in_progress",
-			Message: "a request with this Idempotency-Key is still in progress; retry later", RetryAfter: time.Second})
+		return errorResponse(errInProgress)
 	}
-	resp := e.resp
+	return replayed(e.resp)
+}
+
+var (
+	errKeyReused = &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+		Message: "this Idempotency-Key was used for a different request; use a new key for a new request"}
+	errInProgress = &Error{Status: http.StatusServiceUnavailable, Code: "in_progress",
+		Message: "a request with this Idempotency-Key is still in progress; retry later", RetryAfter: time.Second}
+)
+
+// replayed marks an earlier answer as a replay.
+func replayed(resp Response) Response {
 	h := resp.Header.Clone()
 	if h == nil {
 		h = http.Header{}

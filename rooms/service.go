@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -50,6 +51,14 @@ type Config struct {
 	// CategoryRefresh is how often the category's permission overwrites, which new rooms copy, are
 	// read again (default 5m).
 	CategoryRefresh time.Duration
+	// Shared, when set, keeps Idempotency-Key answers and the creations per window where every
+	// edge instance sees them (rooms/redisstore). IdempotencyKeys then does not apply: answers
+	// expire after IdempotencyTTL. SharedTimeout bounds each call to it (default 2s);
+	// SharedPollInterval is how often a retry waiting for an answer held by another request
+	// looks again (default 50ms).
+	Shared             SharedStore
+	SharedTimeout      time.Duration
+	SharedPollInterval time.Duration
 	// Logger receives one line per room created or deleted, and Discord's failures. Nil discards.
 	Logger *zap.Logger
 }
@@ -93,6 +102,8 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.IdempotencyTTL, DefaultIdempotencyTTL, "IdempotencyTTL"},
 		{&c.CreatedRoomGrace, DefaultCreatedRoomGrace, "CreatedRoomGrace"},
 		{&c.CategoryRefresh, DefaultCategoryRefresh, "CategoryRefresh"},
+		{&c.SharedTimeout, DefaultSharedTimeout, "SharedTimeout"},
+		{&c.SharedPollInterval, DefaultSharedPollInterval, "SharedPollInterval"},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("rooms: %s must not be negative", f.name)
@@ -139,6 +150,7 @@ type Service struct {
 	category *categoryCache
 	quotas   *quotas
 	idem     *idempotencyStore
+	shared   SharedStore // nil: idem and quotas alone
 	logger   *zap.Logger
 }
 
@@ -148,13 +160,18 @@ func NewService(cfg Config, d Discord, dir Directory) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	localCreations := cfg.CreationLimit
+	if cfg.Shared != nil {
+		localCreations = math.MaxInt // counted in the shared store
+	}
 	return &Service{
 		cfg:      cfg,
 		discord:  d,
 		dir:      dir,
 		category: newCategoryCache(d, cfg.GuildID, cfg.CategoryID, cfg.CategoryRefresh),
-		quotas:   newQuotas(cfg.MaxOwnedRooms, cfg.CreationLimit, cfg.CreationWindow, cfg.CreatedRoomGrace),
+		quotas:   newQuotas(cfg.MaxOwnedRooms, localCreations, cfg.CreationWindow, cfg.CreatedRoomGrace),
 		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys),
+		shared:   cfg.Shared,
 		logger:   cfg.Logger,
 	}, nil
 }
@@ -193,6 +210,9 @@ func (s *Service) Create(ctx context.Context, caller Caller, req CreateRequest, 
 	if idempotencyKey == "" {
 		return s.create(ctx, caller, req)
 	}
+	if s.shared != nil {
+		return s.createShared(ctx, caller, req, idempotencyKey)
+	}
 	e, leader, refused := s.idem.begin(caller.Subject, idempotencyKey, req.fingerprint(), time.Now())
 	switch {
 	case refused != nil:
@@ -218,6 +238,17 @@ func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) 
 	}
 	roomID, refund := "", true
 	defer func() { s.quotas.finish(caller.DiscordID, roomID, refund, time.Now()) }()
+	if s.shared != nil {
+		token, refused := s.reserveShared(ctx, caller.DiscordID)
+		if refused != nil {
+			return errorResponse(refused)
+		}
+		defer func() {
+			if refund {
+				s.refundShared(ctx, caller.DiscordID, token)
+			}
+		}()
+	}
 
 	overwrites, err := s.category.get(ctx)
 	if err != nil {
