@@ -25,7 +25,9 @@ import (
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
 	"github.com/spellcoven/gateway/hub/redisbroker"
+	"github.com/spellcoven/gateway/rooms"
 	"github.com/spellcoven/gateway/rooms/discordrest"
+	"github.com/spellcoven/gateway/rooms/redisstore"
 )
 
 func init() {
@@ -256,6 +258,16 @@ func (a *App) Verifier() *auth.Verifier { return a.state.verifier }
 // DiscordBotToken returns the resolved Discord bot token. It must never be logged.
 func (a *App) DiscordBotToken() string { return a.botToken }
 
+// SharedRoomsStore is where the rooms API keeps what edge instances must agree on (Idempotency-Key
+// answers, creations per window): Redis when the broker is Redis, nil for the memory broker (one
+// instance: the API keeps them itself).
+func (a *App) SharedRoomsStore() rooms.SharedStore {
+	if a.state.broker == nil {
+		return nil
+	}
+	return a.state.roomsStore
+}
+
 // DiscordREST returns the Discord REST client for the bot token, or nil when no bot token is
 // configured. It is shared by every configuration with the same token and settings, so that rate
 // limits and the invalid-request count survive reloads.
@@ -275,13 +287,15 @@ var pool = caddy.NewUsagePool()
 
 // sharedState is what survives reloads.
 type sharedState struct {
-	hub      *hub.Hub
-	broker   *redisbroker.Broker // nil for the memory broker
-	verifier *auth.Verifier
-	ctx      context.Context
-	cancel   context.CancelFunc
-	once     sync.Once
-	startErr error
+	hub    *hub.Hub
+	broker *redisbroker.Broker // nil for the memory broker
+	// roomsStore is the rooms API's shared state, on the broker's Redis (nil without it).
+	roomsStore *redisstore.Store
+	verifier   *auth.Verifier
+	ctx        context.Context
+	cancel     context.CancelFunc
+	once       sync.Once
+	startErr   error
 }
 
 func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.Config, logger *zap.Logger) (*sharedState, error) {
@@ -294,6 +308,7 @@ func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.C
 			return nil, fmt.Errorf("broker redis: %w", err)
 		}
 		s.broker, broker = b, b
+		s.roomsStore = redisstore.New(b.Client(), b.KeyPrefix())
 	}
 	h, err := hub.New(hcfg, broker, logger.Named("hub"))
 	if err != nil {

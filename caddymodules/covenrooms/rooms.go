@@ -119,6 +119,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CreationWindow:  time.Duration(h.CreationWindow),
 		IdempotencyTTL:  time.Duration(h.IdempotencyTTL),
 		IdempotencyKeys: h.IdempotencyKeys,
+		Shared:          app.SharedRoomsStore(),
 		Logger:          h.logger,
 	}
 	// The key names the app's Discord client by identity: the app pools one client per token and
@@ -128,7 +129,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Guild    string
 		Category string
 		Client   string
-	}{h, app.GuildID, app.CategoryID, fmt.Sprintf("%p", app.DiscordREST())})
+		Shared   string
+	}{h, app.GuildID, app.CategoryID, fmt.Sprintf("%p", app.DiscordREST()), fmt.Sprintf("%p", app.SharedRoomsStore())})
 	if err != nil {
 		return err
 	}

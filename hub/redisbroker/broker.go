@@ -59,6 +59,14 @@ func New(cfg Config, logger *zap.Logger) (*Broker, error) {
 	return b, nil
 }
 
+// Client returns the broker's command connection, for other state that edges sharing this Redis
+// must agree on (the rooms API's, package rooms/redisstore), under KeyPrefix. Closing the broker
+// closes it.
+func (b *Broker) Client() *redis.Client { return b.client }
+
+// KeyPrefix is the prefix of the broker's keys, with its default applied.
+func (b *Broker) KeyPrefix() string { return b.cfg.KeyPrefix }
+
 // Attach restores sink to what Redis holds, then starts delivering to it every event admitted from then
 // on. It returns once the sink has caught up, or an error wrapping hub.ErrUnavailable when Redis cannot
 // be reached within ctx and the configured timeouts.

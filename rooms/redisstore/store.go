@@ -35,7 +35,7 @@ func New(client redis.Cmdable, prefix string) *Store {
 
 var _ rooms.SharedStore = (*Store)(nil)
 
-func (s *Store) idemKey(id string) string      { return s.prefix + "rooms:idem:" + id }
+func (s *Store) idemKey(id string) string        { return s.prefix + "rooms:idem:" + id }
 func (s *Store) creationsKey(user string) string { return s.prefix + "rooms:creations:" + user }
 
 // claimScript: claim KEYS[1] for fingerprint ARGV[1] with lease ARGV[2] ms, or return what holds it.
