@@ -87,18 +87,7 @@ func TestE2EEAudioBothWays(t *testing.T) {
 	}
 
 	// The bot plays a file: the server relays DAVE frames the user decrypts to the file.
-	f, err := os.Open(mediaPath("tone-a.opus"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src, err := voice.NewOggOpusReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.PlayOpus(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
+	playFile(t, conn, "tone-a.opus")
 	played := readOpusPackets(t, "tone-a.opus")
 	waitFor(t, "the bot's audio at the server", 5*time.Second, func() bool { return len(h.vs.Received(conn.SSRC())) >= len(played) })
 	for i, p := range h.vs.Received(conn.SSRC())[:len(played)] {
@@ -251,18 +240,7 @@ func TestE2EETwoClients(t *testing.T) {
 		t.Fatalf("group members %v", members)
 	}
 
-	f, err := os.Open(mediaPath("tone-a.opus"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src, err := voice.NewOggOpusReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sender.PlayOpus(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
+	playFile(t, sender, "tone-a.opus")
 	v, err := os.Open(mediaPath("clip.ivf"))
 	if err != nil {
 		t.Fatal(err)

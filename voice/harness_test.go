@@ -153,26 +153,30 @@ func mediaPath(name string) string { return filepath.Join("testdata", "media", n
 
 func readOpusPackets(t testing.TB, name string) [][]byte {
 	t.Helper()
+	packets, err := voice.ReadOggOpusFile(mediaPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return packets
+}
+
+// playFile plays an Ogg Opus file of testdata/media through conn, paced, and returns the stats.
+func playFile(t testing.TB, conn *voice.Conn, name string) voice.PlayStats {
+	t.Helper()
 	f, err := os.Open(mediaPath(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := voice.NewOggOpusReader(f)
+	src, err := voice.NewOggOpusReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
-	for {
-		p, err := r.NextOpus()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
+	stats, err := conn.PlayOpus(context.Background(), src)
+	if err != nil {
+		t.Fatalf("PlayOpus: %v", err)
 	}
+	return stats
 }
 
 func readIVFFrames(t testing.TB, name string) [][]byte {

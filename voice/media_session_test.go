@@ -28,19 +28,7 @@ func TestPlayOpusArrivesInOrderPaced(t *testing.T) {
 			if conn.Mode() != mc.mode {
 				t.Fatalf("negotiated %q", conn.Mode())
 			}
-			f, err := os.Open(mediaPath("tone-a.opus"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			src, err := voice.NewOggOpusReader(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stats, err := conn.PlayOpus(context.Background(), src)
-			if err != nil {
-				t.Fatalf("PlayOpus: %v", err)
-			}
+			stats := playFile(t, conn, "tone-a.opus")
 			if stats.Frames != len(want) || stats.Lateness.Count() != len(want) {
 				t.Fatalf("stats %+v", stats)
 			}

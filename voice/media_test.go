@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pion/opus"
@@ -20,25 +21,23 @@ import (
 
 func readOpusFile(t testing.TB, name string) [][]byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "media", name))
+	packets, err := ReadOggOpusFile(filepath.Join("testdata", "media", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := NewOggOpusReader(f)
-	if err != nil {
+	return packets
+}
+
+func TestReadOggOpusFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	notOgg := filepath.Join(dir, "clip.opus")
+	if err := os.WriteFile(notOgg, []byte("RIFF....WAVEfmt "), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var packets [][]byte
-	for {
-		p, err := r.NextOpus()
-		if errors.Is(err, io.EOF) {
-			return packets
+	for _, path := range []string{filepath.Join(dir, "missing.opus"), notOgg} {
+		if packets, err := ReadOggOpusFile(path); err == nil || packets != nil || !strings.Contains(err.Error(), filepath.Base(path)) {
+			t.Errorf("ReadOggOpusFile(%s) = %d packets, %v; want an error naming the file", path, len(packets), err)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		packets = append(packets, p)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/pion/opus/pkg/oggreader"
 )
@@ -47,6 +48,32 @@ func (r *OggOpusReader) NextOpus() ([]byte, error) {
 			continue
 		}
 		return packet, nil
+	}
+}
+
+// ReadOggOpusFile returns every Opus packet of an Ogg Opus file, in order: for short sounds, and
+// for comparing what was sent with the file. Long files are better streamed with
+// NewOggOpusReader and Conn.PlayOpus.
+func ReadOggOpusFile(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("voice: %w", err)
+	}
+	defer f.Close()
+	r, err := NewOggOpusReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	var out [][]byte
+	for {
+		p, err := r.NextOpus()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, path)
+		}
+		out = append(out, p)
 	}
 }
 

@@ -156,26 +156,11 @@ func (s *voiceStack) voiceCommand(env []string, args ...string) (int, string, st
 // readOpusFile returns the packets of an Ogg Opus file.
 func readOpusFile(t *testing.T, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	packets, err := voice.ReadOggOpusFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewOggOpusReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var out [][]byte
-	for {
-		p, err := r.NextOpus()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, p)
-	}
+	return packets
 }
 
 // readIVFFile returns the frames of an IVF file.

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -194,23 +193,11 @@ func mediaFile(name string) string { return filepath.Join("..", "testdata", "med
 
 func opusPackets(t *testing.T, name string) [][]byte {
 	t.Helper()
-	f, err := os.Open(mediaFile(name))
+	packets, err := voice.ReadOggOpusFile(mediaFile(name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewOggOpusReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		p, err := r.NextOpus()
-		if err != nil {
-			return out
-		}
-		out = append(out, p)
-	}
+	return packets
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

@@ -3,7 +3,6 @@ package voicectl
 import (
 	"errors"
 	"github.com/spellcoven/gateway/internal/syncbuf"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -243,26 +242,11 @@ func wantCode(t *testing.T, err error, code string) *Error {
 // readOpus returns the packets of an Ogg Opus file.
 func readOpus(t *testing.T, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	packets, err := voice.ReadOggOpusFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewOggOpusReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		p, err := r.NextOpus()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, p)
-	}
+	return packets
 }
 
 // metricValue sums the samples of a metric family in reg whose labels include want.
