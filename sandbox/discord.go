@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/event"
 )
 
@@ -43,10 +44,19 @@ func discordUsers() []discordtest.User {
 // startDiscord starts the Discord emulator in this process on a loopback port: REST, the gateway
 // and the control API (which only the edge's /dev-discord/ proxy holds the token of). The guild
 // starts with the rooms category, a text channel and a voice channel "Lobby" in it.
-func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, error) {
+func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, *voiceserver.Server, error) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: level}))
+	// The voice server the worker's voice calls reach, with DAVE as Discord runs it.
+	vs, err := voiceserver.New(voiceserver.Config{Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := vs.Start(); err != nil {
+		return nil, nil, err
 	}
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens:    []string{botToken},
@@ -56,15 +66,18 @@ func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*d
 			ID: GuildID, Name: "Spell Coven sandbox", RoomsCategoryID: CategoryID, RoomsCategoryName: "Rooms",
 		}},
 		Users:  discordUsers(),
-		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: level})),
+		Voice:  vs,
+		Logger: logger,
 	})
 	if err != nil {
-		return nil, err
+		vs.Close()
+		return nil, nil, err
 	}
 	if err := emu.Start("127.0.0.1:0"); err != nil {
-		return nil, err
+		vs.Close()
+		return nil, nil, err
 	}
-	return emu, nil
+	return emu, vs, nil
 }
 
 // stopDiscord stops the emulator, telling gateway clients to reconnect as Discord does.

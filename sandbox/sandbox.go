@@ -24,6 +24,7 @@ import (
 
 	"github.com/spellcoven/gateway/auth/authtest"
 	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/discordtest/voiceserver"
 )
 
 // Stack is a running sandbox. Its accessors are safe for concurrent use; KillEdge, StartEdge and
@@ -41,6 +42,7 @@ type Stack struct {
 	log, discordLog, idpLog, edgeLog, workerLog *partLog
 
 	emu        *discordtest.Server
+	voice      *voiceserver.Server
 	idp        *idp
 	idpSrv     *http.Server
 	idpURL     string
@@ -151,11 +153,11 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 }
 
 func (s *Stack) startDiscord(context.Context) error {
-	emu, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
+	emu, vs, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
 	if err != nil {
 		return err
 	}
-	s.emu = emu
+	s.emu, s.voice = emu, vs
 	s.discordLog.say("emulated Discord at " + emu.URL())
 	return nil
 }
@@ -224,6 +226,9 @@ func (s *Stack) TokensIssued(sub string) int { return s.idp.tokensIssued(sub) }
 // its State is the truth the page's view is compared with.
 func (s *Stack) Emulator() *discordtest.Server { return s.emu }
 
+// VoiceServer returns the emulator's voice server.
+func (s *Stack) VoiceServer() *voiceserver.Server { return s.voice }
+
 // WorkerHealthURL is the base URL of the worker's /healthz, /readyz and /metrics.
 func (s *Stack) WorkerHealthURL() string { return "http://" + s.workerAddr }
 
@@ -290,6 +295,9 @@ func (s *Stack) Close() error {
 			if err := stopDiscord(s.emu, s.cfg.StopTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				errs = append(errs, fmt.Errorf("the Discord emulator: %w", err))
 			}
+		}
+		if s.voice != nil {
+			errs = append(errs, s.voice.Close())
 		}
 		if s.idpSrv != nil {
 			errs = append(errs, s.idpSrv.Close())

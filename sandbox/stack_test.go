@@ -5,10 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/spellcoven/gateway/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -18,6 +18,9 @@ import (
 
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/syncbuf"
+	"github.com/spellcoven/gateway/voice"
+	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
 // lockedBuffer collects output written from several goroutines.
@@ -96,6 +99,7 @@ func TestStack(t *testing.T) {
 		{"an emulated user joining reaches the stream", testJoinReachesStream},
 		{"tokens signed with a rotated key open the stream", testKeyRotation},
 		{"the edge killed and started again serves Discord's state", testEdgeRestart},
+		{"the worker joins a room's voice call with DAVE and plays the chime", testVoice},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, func(t *testing.T) { step.run(t, s) }) {
@@ -381,4 +385,72 @@ func decodeClaims(tok string) (map[string]any, error) {
 	}
 	var claims map[string]any
 	return claims, json.Unmarshal(raw, &claims)
+}
+
+// testVoice: with the environment file the sandbox prints, `coven-worker voice join` puts the bot
+// in the Lobby; a player in the call shares its DAVE group; the chime played reaches the voice
+// server end-to-end encrypted and the player hears the file's packets.
+func testVoice(t *testing.T, s *Stack) {
+	rooms, err := s.DiscordRooms()
+	if err != nil || len(rooms) == 0 {
+		t.Fatalf("rooms %v %v", rooms, err)
+	}
+	lobby := rooms[0].ID
+	player, err := s.VoiceServer().JoinUser(GuildID, lobby, "1300000000000000011")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Leave()
+
+	// The commands a newcomer types, through a shell that reads the environment file.
+	voiceCmd := func(args string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		script := fmt.Sprintf("set -a; . %s; set +a; exec %s voice %s", shellQuote(s.VoiceEnvFile()), shellQuote(s.workerBin), args)
+		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("coven-worker voice %s: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := voiceCmd("join " + lobby); !strings.Contains(out, "joined room "+lobby) {
+		t.Fatalf("join: %s", out)
+	}
+	var st voicectl.Status
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := json.Unmarshal([]byte(voiceCmd("status -json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		e := player.E2EE()
+		if st.E2EE != nil && st.E2EE.Active && e != nil && e.Ready() && st.E2EE.PrivacyCode == e.PrivacyCode() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no shared DAVE group: status %+v", st.E2EE)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	voiceCmd("play " + ChimeFile)
+	want, err := voice.ReadOggOpusFile(filepath.Join("media", ChimeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for len(s.VoiceServer().Received(st.SSRC)) < len(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the voice server received %d of the chime's %d packets", len(s.VoiceServer().Received(st.SSRC)), len(want))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, p := range s.VoiceServer().Received(st.SSRC)[:len(want)] {
+		heard, err := player.Hear(BotID, p.Payload)
+		if err != nil || string(heard) != string(want[i]) || string(p.Payload) == string(want[i]) {
+			t.Fatalf("packet %d: not the chime's, end-to-end encrypted (%v)", i, err)
+		}
+	}
+	if out := voiceCmd("leave"); !strings.Contains(out, "left") && !strings.Contains(out, "idle") {
+		t.Fatalf("leave: %s", out)
+	}
 }

@@ -21,6 +21,9 @@ func (s *Stack) startWorker(ctx context.Context) error {
 		return err
 	}
 	s.workerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := s.prepareVoice(); err != nil {
+		return fmt.Errorf("preparing voice: %w", err)
+	}
 	level := "warn"
 	if s.cfg.Verbose {
 		level = "info"
@@ -36,6 +39,10 @@ func (s *Stack) startWorker(ctx context.Context) error {
 		"-reconnect-max", "5s",
 		"-shutdown-timeout", "5s",
 		"-log-level", level,
+		// Voice calls reach the emulator's voice server, which speaks ws:// on loopback.
+		"-voice-gateway-scheme", "ws",
+		"-voice-media-dir", filepath.Join(s.runDir, "media"),
+		"-voice-recordings-dir", s.RecordingsDir(),
 	}
 	env := append(baseEnv(),
 		"DISCORD_BOT_TOKEN="+s.secrets.botToken,

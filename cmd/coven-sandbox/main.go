@@ -108,7 +108,15 @@ Endpoints
 From a terminal
   curl --cacert %[2]s -X POST '%[1]s/dev-idp/token?user=alice'
 
+Voice: the bot in a room (end-to-end encrypted with DAVE, against the emulator's voice server)
+  set -a; . %[8]s; set +a
+  go run ./cmd/coven-worker voice join <room id>      (ids: %[1]s/api/rooms with a token, or %[1]s/dev-discord/state)
+  go run ./cmd/coven-worker voice play %[9]s
+  go run ./cmd/coven-worker voice record start       (files land in %[10]s)
+  go run ./cmd/coven-worker voice status
+  go run ./cmd/coven-worker voice leave
+
 Logs show warnings and errors (-verbose shows everything). Ctrl-C stops everything.
 `, s.URL(), s.RootCA(), strings.Join(users, ", "), ttl, strings.Join(discordOnly, ", "),
-		strings.TrimPrefix(s.URL(), "https"), s.WorkerHealthURL())
+		strings.TrimPrefix(s.URL(), "https"), s.WorkerHealthURL(), s.VoiceEnvFile(), sandbox.ChimeFile, s.RecordingsDir())
 }

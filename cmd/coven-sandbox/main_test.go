@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"github.com/spellcoven/gateway/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/spellcoven/gateway/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {

@@ -229,6 +229,20 @@ func printRecording(w io.Writer, r voicectl.Recording) {
 	tw.Flush()
 }
 
+// printE2EE says how the call's media is protected.
+func printE2EE(w io.Writer, e *voicectl.E2EE) {
+	switch {
+	case e == nil:
+		fmt.Fprintln(w, "end-to-end encryption: off (transport-only mode)")
+	case e.Active:
+		fmt.Fprintf(w, "end-to-end encryption: DAVE v%d, epoch %d, privacy code %s\n", e.ProtocolVersion, e.Epoch, e.PrivacyCode)
+	case e.ProtocolVersion == 0:
+		fmt.Fprintln(w, "end-to-end encryption: not in use (the voice server chose protocol version 0)")
+	default:
+		fmt.Fprintf(w, "end-to-end encryption: DAVE v%d, waiting for the group (epoch %d)\n", e.ProtocolVersion, e.Epoch)
+	}
+}
+
 func printStatus(w io.Writer, st voicectl.Status) {
 	switch st.State {
 	case voicectl.StateIdle:
@@ -238,6 +252,7 @@ func printStatus(w io.Writer, st voicectl.Status) {
 	default:
 		fmt.Fprintf(w, "%s: room %s%s since %s, mode %s, ssrc %d\n", st.State, st.RoomID, roomName(st),
 			st.Since.Format(time.RFC3339), st.Mode, st.SSRC)
+		printE2EE(w, st.E2EE)
 		s := st.Stats
 		fmt.Fprintf(w, "packets: %d sent (%d dropped), %d received, %d lost, %d undecryptable\n",
 			s.PacketsSent, s.SendDropped, s.PacketsReceived, s.PacketsLost, s.Undecryptable)

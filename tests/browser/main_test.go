@@ -3,7 +3,6 @@ package browser
 import (
 	"context"
 	"fmt"
-	"github.com/spellcoven/gateway/internal/syncbuf"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/sandbox"
 )
 

@@ -43,6 +43,7 @@ func TestVoiceCommand(t *testing.T) {
 		{"record", withSecret, []string{"record", "start", "evening"}, 0, "recording room " + room.ID + " into evening"},
 		{"record again", withSecret, []string{"record", "start", "later"}, 1, "already_recording"},
 		{"status while recording", withSecret, []string{"status"}, 0, "connected: room " + room.ID},
+		{"status shows end-to-end encryption", withSecret, []string{"status"}, 0, "end-to-end encryption: DAVE v1"},
 		{"stop recording", withSecret, []string{"record", "stop"}, 0, "recorded evening"},
 		{"stop recording again", withSecret, []string{"record", "stop"}, 1, "not_recording"},
 		{"leave", withSecret, []string{"leave"}, 0, "left room " + room.ID},

@@ -2,7 +2,6 @@ package voicectl
 
 import (
 	"errors"
-	"github.com/spellcoven/gateway/internal/syncbuf"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/voice"
 )
 
