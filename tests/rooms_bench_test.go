@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/hub/redisbroker/redistest"
 	"github.com/spellcoven/gateway/internal/edgetest"
 )
 
@@ -19,8 +20,19 @@ import (
 // alternating the two so that both see the same machine. It reports the 50th and 95th percentiles of
 // both and what the edge adds at the 95th (added-p95-ms); docs/rooms.md records the figures.
 //
+// The "redis" variant runs the edge with the Redis broker and sends an Idempotency-Key with each
+// request, so that the key's claim and answer and the creation count go through Redis.
+//
 //	go test ./tests -run '^$' -bench BenchmarkRoomsCreate -benchtime 2000x
 func BenchmarkRoomsCreate(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchmarkRoomsCreate(b, "") })
+	b.Run("redis", func(b *testing.B) {
+		srv := redistest.Start(b)
+		benchmarkRoomsCreate(b, srv.URL())
+	})
+}
+
+func benchmarkRoomsCreate(b *testing.B, redisURL string) {
 	const players = 50
 	var users []discordtest.User
 	for i := 0; i < players; i++ {
@@ -36,6 +48,9 @@ func BenchmarkRoomsCreate(b *testing.B) {
 			c.LogLevel, c.NoAccessLog = "INFO", true
 			// Rate limits off on both sides: the edge's own keeping of Discord's global limit too.
 			c.Global = strings.Replace(c.Global, "discord_limits {", "discord_limits {\n\t\t\tglobal_requests 10000", 1)
+			if redisURL != "" {
+				c.Global += "\n\t\tbroker redis " + redisURL
+			}
 		},
 	})
 	tokens := make([]string, players)
@@ -72,6 +87,7 @@ func BenchmarkRoomsCreate(b *testing.B) {
 		return string(raw[i+6 : i+6+j])
 	}
 	var edgeTimes, emuTimes []time.Duration
+	keys := 0 // every request a new Idempotency-Key: each one creates
 	round := func(i int) {
 		u := users[i%players]
 		// What the edge sends Discord for a room of u, sent directly.
@@ -80,8 +96,12 @@ func BenchmarkRoomsCreate(b *testing.B) {
 		d, raw := post(direct, http.Header{"Authorization": {"Bot " + edgetest.BotToken}, "Content-Type": {"application/json"}}, body)
 		emuTimes = append(emuTimes, d)
 		s.emu.DeleteChannel(created(raw))
-		d, raw = post(viaEdge, http.Header{"Authorization": {"Bearer " + tokens[i%players]}, "Content-Type": {"application/json"}},
-			fmt.Sprintf(`{"name":"bench %d"}`, i))
+		h := http.Header{"Authorization": {"Bearer " + tokens[i%players]}, "Content-Type": {"application/json"}}
+		if redisURL != "" {
+			keys++
+			h.Set("Idempotency-Key", fmt.Sprintf("bench-%d", keys))
+		}
+		d, raw = post(viaEdge, h, fmt.Sprintf(`{"name":"bench %d"}`, i))
 		edgeTimes = append(edgeTimes, d)
 		s.emu.DeleteChannel(created(raw))
 	}
