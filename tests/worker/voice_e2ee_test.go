@@ -39,6 +39,9 @@ func TestVoiceEndToEndEncrypted(t *testing.T) {
 		t.Fatalf("e2ee status %+v", st.E2EE)
 	}
 	joinedEpoch := st.E2EE.Epoch
+	if v := s.worker.metric("coven_worker_voice_e2ee_active"); v != 1 {
+		t.Fatalf("coven_worker_voice_e2ee_active %v in an encrypted call", v)
+	}
 
 	want := readOpusFile(t, mediaDir+"/tone-b.opus")
 	if _, err := s.client.Play(context.Background(), "tone-b.opus"); err != nil {
@@ -85,6 +88,9 @@ func TestVoiceTransportOnly(t *testing.T) {
 	})
 	room := s.voiceRoom("Stage")
 	_, err := s.client.Join(context.Background(), room.ID)
+	if v := s.worker.metric("coven_worker_voice_e2ee_active"); v != 0 {
+		t.Fatalf("coven_worker_voice_e2ee_active %v without a call", v)
+	}
 	var e *voicectl.Error
 	if !errors.As(err, &e) || e.Code != voicectl.CodeDAVERequired || e.Status != http.StatusBadGateway || !strings.Contains(e.Message, "transport-only") {
 		t.Fatalf("join: %v", err)

@@ -215,6 +215,17 @@ func (c *Controller) totals() CallStats {
 	return t
 }
 
+// e2eeActive reports whether the current call's media is end-to-end encrypted.
+func (c *Controller) e2eeActive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.call == nil || c.call.conn == nil {
+		return false
+	}
+	s := c.call.conn.DAVE()
+	return s != nil && s.Ready()
+}
+
 func (c *Controller) statusLocked() Status {
 	st := Status{
 		State: StateIdle, Members: []Member{},

@@ -39,7 +39,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger}
-	if c.metrics, err = newCollectors(cfg.Metrics, c.totals); err != nil {
+	if c.metrics, err = newCollectors(cfg.Metrics, c.totals, c.e2eeActive); err != nil {
 		return nil, err
 	}
 	return c, nil

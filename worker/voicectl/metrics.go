@@ -12,9 +12,9 @@ type collectors struct {
 	rejected  *prometheus.CounterVec
 }
 
-// newCollectors creates the collectors and registers them, with counters read from totals at
-// scrape time, on reg when it is not nil.
-func newCollectors(reg prometheus.Registerer, totals func() CallStats) (*collectors, error) {
+// newCollectors creates the collectors and registers them, with counters read from totals and
+// the call's end-to-end encryption from e2ee at scrape time, on reg when it is not nil.
+func newCollectors(reg prometheus.Registerer, totals func() CallStats, e2ee func() bool) (*collectors, error) {
 	const ns, sub = "coven_worker", "voice"
 	m := &collectors{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "connected",
@@ -35,6 +35,14 @@ func newCollectors(reg prometheus.Registerer, totals func() CallStats) (*collect
 	}
 	for _, c := range []prometheus.Collector{
 		m.connected, m.joins, m.ends, m.rejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "e2ee_active",
+			Help: "1 while the call's media is end-to-end encrypted (DAVE); 0 when idle, transport-only or waiting for the group."},
+			func() float64 {
+				if e2ee() {
+					return 1
+				}
+				return 0
+			}),
 		counter("packets_sent_total", "RTP packets sent into calls.", func(s CallStats) uint64 { return s.PacketsSent }),
 		counter("send_dropped_total", "Packets not sent because the voice connection was recovering.", func(s CallStats) uint64 { return s.SendDropped }),
 		counter("packets_received_total", "RTP packets received from other users and decrypted.", func(s CallStats) uint64 { return s.PacketsReceived }),
