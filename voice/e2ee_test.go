@@ -290,3 +290,120 @@ func TestE2EETwoClients(t *testing.T) {
 		t.Fatalf("server counters %+v", c)
 	}
 }
+
+// TestE2EEDowngradeAndUpgrade: a transport-only client joining a DAVE call downgrades it to
+// protocol version 0 (opcodes 21 and 22): everyone's media then crosses in clear frames that all
+// hear. When it leaves, the call is upgraded (opcode 24) and the bot and the user share a new
+// group, encrypting again.
+func TestE2EEDowngradeAndUpgrade(t *testing.T) {
+	const stageBot = "100000000000000005"
+	h := newVoiceHarness(t, func(c *voiceserver.Config) { c.DAVETransitionTimeout = 5 * time.Second })
+	rec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := newEventLog()
+	conn := h.dial(voice.Config{Media: rec, OnEvent: events.record})
+	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := waitE2EE(t, conn, u)
+
+	endpoint, token := h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: stageBot, SessionID: "gateway-session-3"})
+	stageRec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stage, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: stageBot, SessionID: "gateway-session-3", Token: token, Endpoint: endpoint},
+		testConfig(voice.Config{TransportOnly: true, Media: stageRec}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stage.Close()
+	waitFor(t, "the downgrade", 5*time.Second, func() bool {
+		s := conn.DAVE()
+		return s.ProtocolVersion() == 0 && !s.Ready() && u.E2EE() == nil
+	})
+	if _, ok := h.vs.DAVEGroup(testGuild, testChannel); ok {
+		t.Fatal("a downgraded call still has a DAVE group")
+	}
+	if !slices.ContainsFunc(events.snapshot(), func(e voice.Event) bool {
+		ev, ok := e.(*voice.E2EEEvent)
+		return ok && ev.ProtocolVersion == 0
+	}) {
+		t.Fatal("no E2EE event reported the downgrade")
+	}
+
+	// A bot that speaks DAVE, joining the downgraded call, gets version 0 too.
+	const lateBot = "100000000000000006"
+	endpoint, token = h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: lateBot, SessionID: "gateway-session-4"})
+	late, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: lateBot, SessionID: "gateway-session-4", Token: token, Endpoint: endpoint},
+		testConfig(voice.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if info, _ := h.vs.Session(testGuild, lateBot); info.DAVEProtocolVersion != 0 || info.DAVEMember || late.DAVE().ProtocolVersion() != 0 {
+		t.Fatalf("a DAVE bot joining a downgraded call: %+v, client version %d", info, late.DAVE().ProtocolVersion())
+	}
+
+	// Clear media: the user is heard by both bots, the first bot by the stage bot.
+	want := readOpusPackets(t, "tone-b.opus")[:20]
+	if _, err := u.SendOpus(context.Background(), want, voiceserver.SendOptions{Interval: 2 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the user's audio at both bots", 5*time.Second, func() bool {
+		return len(rec.Audio(e2eeUserA)) >= len(want) && len(stageRec.Audio(e2eeUserA)) >= len(want)
+	})
+	if !slices.EqualFunc(rec.Audio(e2eeUserA), want, bytes.Equal) || !slices.EqualFunc(stageRec.Audio(e2eeUserA), want, bytes.Equal) {
+		t.Fatal("the user's audio differs after the downgrade")
+	}
+	if err := conn.SetSpeaking(voice.SpeakingMicrophone); err != nil { // maps the bot's SSRC for the others
+		t.Fatal(err)
+	}
+	for _, p := range want {
+		if err := conn.SendOpus(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the bot's audio at the stage bot", 5*time.Second, func() bool { return len(stageRec.Audio(testBot)) >= len(want) })
+	if !slices.EqualFunc(stageRec.Audio(testBot), want, bytes.Equal) {
+		t.Fatal("the stage bot hears other audio than the bot sent")
+	}
+
+	// The stage bot leaves: a new group, encrypted media again.
+	if err := stage.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := waitE2EE(t, conn, u)
+	waitFor(t, "the late bot in the new group", 5*time.Second, func() bool {
+		s := late.DAVE()
+		return s.Ready() && s.PrivacyCode() == conn.DAVE().PrivacyCode()
+	})
+	if members := conn.DAVE().Members(); len(members) != 3 {
+		t.Fatalf("members after the upgrade %v, want the two bots and the user", members)
+	}
+	if conn.DAVE().ProtocolVersion() != dave.ProtocolVersion {
+		t.Fatalf("protocol version %d after the upgrade", conn.DAVE().ProtocolVersion())
+	}
+	sent := len(h.vs.Received(conn.SSRC()))
+	for _, p := range want {
+		if err := conn.SendOpus(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the bot's audio after the upgrade", 5*time.Second, func() bool { return len(h.vs.Received(conn.SSRC())) >= sent+len(want) })
+	for i, p := range h.vs.Received(conn.SSRC())[sent : sent+len(want)] {
+		heard, err := u.Hear(testBot, p.Payload)
+		if !dave.IsProtocolFrame(p.Payload) || err != nil || !bytes.Equal(heard, want[i]) {
+			t.Fatalf("packet %d after the upgrade: encrypted %v, heard %v", i, dave.IsProtocolFrame(p.Payload), err)
+		}
+	}
+	if c := h.vs.Counters(); c.DAVEErrors != 0 || c.DAVEInvalidCommits != 0 {
+		t.Fatalf("server counters %+v", c)
+	}
+	t.Logf("epochs: %d before the downgrade, %d after the upgrade", first, second)
+}

@@ -21,6 +21,8 @@ type daveCall struct {
 	key   string // guild/channel
 	ds    *dave.DeliveryService
 	users map[uint64]*User
+	// downgrade is set while a transport-only client's arrival is taking the call to version 0.
+	downgrade *pendingDowngrade
 }
 
 // E2EEMember is an emulated user's DAVE client: what the user's Discord client would run.
@@ -51,7 +53,8 @@ const maxDAVEDeliveries = 5000
 
 // daveVersionFor is the session description's dave_protocol_version for a session.
 func (s *Server) daveVersionFor(sess *session) int {
-	if s.cfg.DisableDAVE || sess.maxDAVE < 1 || snowflake(sess.bot) == 0 || snowflake(sess.channelID) == 0 {
+	if s.cfg.DisableDAVE || sess.maxDAVE < 1 || snowflake(sess.bot) == 0 || snowflake(sess.channelID) == 0 ||
+		s.transportOnlyInCallLocked(sess.guildID, sess.channelID) {
 		return 0
 	}
 	return dave.ProtocolVersion
@@ -84,13 +87,11 @@ func (s *Server) daveJoinBotLocked(sess *session) {
 	call := s.daveCalls[key]
 	sess.daveMember = true
 	if call == nil {
-		ds, err := dave.NewDeliveryService(dave.ServiceConfig{ChannelID: snowflake(sess.channelID), TransitionTimeout: s.cfg.DAVETransitionTimeout})
-		if err != nil {
+		var err error
+		if call, err = s.newDAVECallLocked(key, sess.channelID); err != nil {
 			s.log.Error("voiceserver: DAVE delivery service", "error", err)
 			return
 		}
-		call = &daveCall{key: key, ds: ds, users: map[uint64]*User{}}
-		s.daveCalls[key] = call
 		for _, u := range s.calls[key] {
 			s.daveAddUserLocked(call, u)
 		}
@@ -227,7 +228,9 @@ func (s *Server) fromDAVEMemberLocked(call *daveCall, uid uint64, msgs []dave.Me
 				err = errors.New("transition ready without a transition ID")
 				break
 			}
-			d = call.ds.Ready(uid, t.TransitionID)
+			if !s.downgradeReadyLocked(call, uid, t.TransitionID) {
+				d = call.ds.Ready(uid, t.TransitionID)
+			}
 		case dave.OpInvalidCommitWelcome:
 			t, ok := m.Data.(dave.Transition)
 			if !ok {
@@ -258,6 +261,9 @@ func (s *Server) sendDAVELocked(sess *session, m dave.Message) {
 	if !m.Op.IsBinary() {
 		s.sendLocked(sess, int(m.Op), m.Data)
 		return
+	}
+	if m.Op == dave.OpExternalSender {
+		sess.daveExternal = true
 	}
 	sess.seq++
 	s.queueLocked(sess, outMsg{seq: sess.seq, payload: m.ServerFrame(uint16(sess.seq)), binary: true})
@@ -317,6 +323,7 @@ func (s *Server) daveTicker() {
 			return
 		case now := <-t.C:
 			s.mu.Lock()
+			s.downgradeTimeoutsLocked(now)
 			for _, call := range s.daveCalls {
 				s.deliverDAVELocked(call, call.ds.Tick(now))
 			}

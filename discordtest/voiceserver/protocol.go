@@ -90,8 +90,11 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 			s.sendLocked(other, opClientsConnect, map[string]any{"user_ids": []string{sess.bot}})
 		}
 	}
-	if sess.daveVersion > 0 && !sess.daveMember {
+	switch {
+	case sess.daveVersion > 0 && !sess.daveMember:
 		s.daveJoinBotLocked(sess)
+	case sess.maxDAVE < 1:
+		s.daveDowngradeLocked(sess.guildID, sess.channelID)
 	}
 }
 

@@ -27,11 +27,14 @@ type Server struct {
 	bySSRC    map[uint32]*session
 	calls     map[string]map[string]*User // by guild/channel, then user ID
 	daveCalls map[string]*daveCall        // by guild/channel
-	conns     map[*wsConn]struct{}
-	nextSSRC  uint32
-	recorded  map[uint32][]ReceivedPacket
-	faults    faults
-	counters  Counters
+	daveKeys  map[string][]byte           // each call's external sender key, by guild/channel
+	// downgrades numbers the calls' downgrade transitions.
+	downgrades int
+	conns      map[*wsConn]struct{}
+	nextSSRC   uint32
+	recorded   map[uint32][]ReceivedPacket
+	faults     faults
+	counters   Counters
 
 	httpSrv  *http.Server
 	ln       net.Listener
@@ -73,6 +76,8 @@ type session struct {
 	// description chose; daveMember is set while the session is in its call's DAVE group.
 	maxDAVE, daveVersion int
 	daveMember           bool
+	// daveExternal is set once the session got its call's external sender (opcode 25).
+	daveExternal bool
 
 	conn       *wsConn // nil while detached
 	detachedAt time.Time
@@ -127,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		bySSRC:    make(map[uint32]*session),
 		calls:     make(map[string]map[string]*User),
 		daveCalls: make(map[string]*daveCall),
+		daveKeys:  make(map[string][]byte),
 		stop:      make(chan struct{}),
 		conns:     make(map[*wsConn]struct{}),
 		recorded:  make(map[uint32][]ReceivedPacket),
@@ -278,6 +284,9 @@ func (s *Server) endSessionLocked(sess *session, code int, reason string) {
 	if sess.daveMember {
 		sess.daveMember = false
 		s.daveLeaveLocked(sess.guildID, sess.channelID, sess.bot)
+	}
+	if sess.maxDAVE < 1 && sess.botAddr != nil {
+		s.daveUpgradeLocked(sess.guildID, sess.channelID)
 	}
 }
 

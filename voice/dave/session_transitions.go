@@ -75,6 +75,7 @@ func (s *Session) executeLocked(tid uint16, version int) {
 	if version == 0 {
 		s.encryptor.setPassthrough()
 		s.setPassthroughLocked(true)
+		s.ready = false // no longer end-to-end encrypted until a group executes again
 		return
 	}
 	r := s.nextSendRatchet
