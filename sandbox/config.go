@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,6 +56,11 @@ type Config struct {
 	Log io.Writer
 	// Verbose passes every line of the parts' logs; otherwise only their warnings and errors.
 	Verbose bool
+	// RedisURL, when set, runs the edge with the Redis broker at that URL (redis://host:port/db,
+	// with a password in it if needed; keys under "coven-sandbox:"), as edges that scale out do:
+	// stopping that Redis shows what the page does when the edge loses its broker. Empty: the
+	// in-memory broker.
+	RedisURL string
 }
 
 // withDefaults returns the configuration with every zero field set to its default, or an error
@@ -71,6 +77,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TokenTTL < MinTokenTTL || c.TokenTTL > MaxTokenTTL {
 		return c, fmt.Errorf("sandbox: token lifetime %v: want %v to %v", c.TokenTTL, MinTokenTTL, MaxTokenTTL)
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			return c, errors.New("sandbox: the Redis URL must be redis://, rediss:// or unix://")
+		}
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout

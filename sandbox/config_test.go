@@ -44,6 +44,7 @@ func TestStartRefusesBadConfig(t *testing.T) {
 		{"token lifetime too long", Config{TokenTTL: 25 * time.Hour}, "token lifetime 25h0m0s"},
 		{"negative start timeout", Config{StartTimeout: -time.Second}, "start timeout"},
 		{"negative stop timeout", Config{StopTimeout: -time.Second}, "stop timeout"},
+		{"Redis URL of another scheme", Config{RedisURL: "http://127.0.0.1:6379"}, "Redis URL"},
 		{"not the repository", Config{RepoRoot: "../web"}, "is not this repository's root"},
 		{"caddy binary is a directory", Config{CaddyBin: notABinary}, "not a file"},
 		{"worker binary missing", Config{WorkerBin: filepath.Join(notABinary, "nope")}, "not a file"},

@@ -48,7 +48,10 @@ const edgeCaddyfile = `{
 			jwks_url {{.IdP}}/.well-known/jwks.json
 			issuer {{.IdP}}
 			audience {{.Audience}}
-		}
+		}{{if .Redis}}
+		broker redis {env.COVEN_SANDBOX_REDIS_URL} {
+			key_prefix coven-sandbox:
+		}{{end}}
 	}
 }
 
@@ -125,6 +128,8 @@ type edgeLayout struct {
 	IdP, IdPAddr         string
 	DiscordAddr, WebRoot string
 	Audience             string
+	// Redis selects the Redis broker, whose URL the edge reads from its environment.
+	Redis bool
 }
 
 // renderCaddyfile returns the edge's Caddyfile.
@@ -171,6 +176,7 @@ func (s *Stack) startEdge(ctx context.Context) error {
 		"DISCORD_BOT_TOKEN="+s.secrets.botToken,
 		"COVEN_WEBHOOK_SECRET="+s.secrets.webhookSecret,
 		"COVEN_SANDBOX_CONTROL_TOKEN="+s.secrets.controlToken,
+		"COVEN_SANDBOX_REDIS_URL="+s.cfg.RedisURL,
 		// Caddy's own files (autosave, locks) stay in the run's directory.
 		"HOME="+s.runDir, "XDG_DATA_HOME="+s.runDir, "XDG_CONFIG_HOME="+s.runDir,
 	)

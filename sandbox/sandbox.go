@@ -191,7 +191,7 @@ func (s *Stack) configureAndStartEdge(ctx context.Context) error {
 		Storage: s.storage, LogLevel: level,
 		GuildID: GuildID, CategoryID: CategoryID, DiscordAPI: s.emu.URL() + "/api/v10",
 		IdP: s.idpURL, IdPAddr: s.idpURL[len("http://"):], DiscordAddr: s.emu.URL()[len("http://"):],
-		WebRoot: filepath.Join(s.cfg.RepoRoot, "web"), Audience: Audience,
+		WebRoot: filepath.Join(s.cfg.RepoRoot, "web"), Audience: Audience, Redis: s.cfg.RedisURL != "",
 	})
 	if err != nil {
 		return err

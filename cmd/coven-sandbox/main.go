@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.CaddyBin, "caddy", "", "prebuilt edge binary (default: build ./cmd/caddy)")
 	fs.StringVar(&cfg.WorkerBin, "worker", "", "prebuilt coven-worker binary (default: build ./cmd/coven-worker)")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "show every line of every part's log (default: warnings and errors)")
+	fs.StringVar(&cfg.RedisURL, "redis", "", "run the edge with the Redis broker at this URL (redis://host:port/db), as edges that scale out do")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -26,6 +26,9 @@ const tokenTTL = 20 * time.Second
 var (
 	stack    *sandbox.Stack
 	stackLog = &lockedBuffer{}
+	// stackDir is the sandboxes' directory: the local CA and the binaries built for the stack,
+	// which another sandbox of these tests reuses.
+	stackDir string
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +46,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	stackDir = dir
 	port, err := freePort()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
