@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/voice/dave"
@@ -47,10 +46,7 @@ func waitE2EE(t *testing.T, conn *voice.Conn, users ...*voiceserver.User) uint64
 // server sees DAVE frames, not Opus) and arrives as the original packets at the other.
 func TestE2EEAudioBothWays(t *testing.T) {
 	h := newVoiceHarness(t, nil)
-	rec, err := voice.NewRecorder(voice.RecorderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := newRecorder(t)
 	events := newEventLog()
 	conn := h.dial(voice.Config{Media: rec, OnEvent: events.record})
 	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
@@ -176,10 +172,7 @@ func TestTransportOnly(t *testing.T) {
 	}
 
 	h = newVoiceHarness(t, nil)
-	rec, err := voice.NewRecorder(voice.RecorderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := newRecorder(t)
 	conn := h.dial(voice.Config{TransportOnly: true, Media: rec})
 	if got := identifyMax(h); got != 0 {
 		t.Fatalf("transport-only identify offers DAVE %d", got)
@@ -214,19 +207,9 @@ func TestTransportOnly(t *testing.T) {
 func TestE2EETwoClients(t *testing.T) {
 	const otherBot = "100000000000000004"
 	h := newVoiceHarness(t, nil)
-	rec, err := voice.NewRecorder(voice.RecorderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := newRecorder(t)
 	receiver := h.dial(voice.Config{Media: rec})
-	endpoint, token := h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: otherBot, SessionID: "gateway-session-2"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sender, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: otherBot, SessionID: "gateway-session-2", Token: token, Endpoint: endpoint}, testConfig(voice.Config{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sender.Close()
+	sender := h.dialAs(otherBot, "gateway-session-2", voice.Config{})
 	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
 	if err != nil {
 		t.Fatal(err)
@@ -298,10 +281,7 @@ func TestE2EETwoClients(t *testing.T) {
 func TestE2EEDowngradeAndUpgrade(t *testing.T) {
 	const stageBot = "100000000000000005"
 	h := newVoiceHarness(t, func(c *voiceserver.Config) { c.DAVETransitionTimeout = 5 * time.Second })
-	rec, err := voice.NewRecorder(voice.RecorderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := newRecorder(t)
 	events := newEventLog()
 	conn := h.dial(voice.Config{Media: rec, OnEvent: events.record})
 	u, err := h.vs.JoinUser(testGuild, testChannel, e2eeUserA)
@@ -310,19 +290,8 @@ func TestE2EEDowngradeAndUpgrade(t *testing.T) {
 	}
 	first := waitE2EE(t, conn, u)
 
-	endpoint, token := h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: stageBot, SessionID: "gateway-session-3"})
-	stageRec, err := voice.NewRecorder(voice.RecorderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stage, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: stageBot, SessionID: "gateway-session-3", Token: token, Endpoint: endpoint},
-		testConfig(voice.Config{TransportOnly: true, Media: stageRec}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stage.Close()
+	stageRec := newRecorder(t)
+	stage := h.dialAs(stageBot, "gateway-session-3", voice.Config{TransportOnly: true, Media: stageRec})
 	waitFor(t, "the downgrade", 5*time.Second, func() bool {
 		s := conn.DAVE()
 		return s.ProtocolVersion() == 0 && !s.Ready() && u.E2EE() == nil
@@ -339,13 +308,7 @@ func TestE2EEDowngradeAndUpgrade(t *testing.T) {
 
 	// A bot that speaks DAVE, joining the downgraded call, gets version 0 too.
 	const lateBot = "100000000000000006"
-	endpoint, token = h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: lateBot, SessionID: "gateway-session-4"})
-	late, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: lateBot, SessionID: "gateway-session-4", Token: token, Endpoint: endpoint},
-		testConfig(voice.Config{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer late.Close()
+	late := h.dialAs(lateBot, "gateway-session-4", voice.Config{})
 	if info, _ := h.vs.Session(testGuild, lateBot); info.DAVEProtocolVersion != 0 || info.DAVEMember || late.DAVE().ProtocolVersion() != 0 {
 		t.Fatalf("a DAVE bot joining a downgraded call: %+v, client version %d", info, late.DAVE().ProtocolVersion())
 	}

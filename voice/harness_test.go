@@ -92,6 +92,31 @@ func (h *voiceHarness) dial(cfg voice.Config) *voice.Conn {
 	return conn
 }
 
+// dialAs connects another bot to the test call, with a grant and a session of its own, and
+// closes it when the test ends.
+func (h *voiceHarness) dialAs(userID, sessionID string, cfg voice.Config) *voice.Conn {
+	h.t.Helper()
+	endpoint, token := h.vs.Allocate(discordtest.VoiceGrant{GuildID: testGuild, ChannelID: testChannel, UserID: userID, SessionID: sessionID})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := voice.Dial(ctx, voice.ServerInfo{GuildID: testGuild, ChannelID: testChannel, UserID: userID, SessionID: sessionID, Token: token, Endpoint: endpoint}, testConfig(cfg))
+	if err != nil {
+		h.t.Fatalf("Dial as %s: %v", userID, err)
+	}
+	h.t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// newRecorder returns a recorder with the default limits.
+func newRecorder(t testing.TB) *voice.Recorder {
+	t.Helper()
+	rec, err := voice.NewRecorder(voice.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // eventLog collects a connection's events for assertions.
 type eventLog struct {
 	mu     sync.Mutex
