@@ -64,14 +64,19 @@ func (q *quotas) reserve(user string, owned map[string]bool, now time.Time) *Err
 		}
 	}
 	if count >= q.maxOwned {
-		// Nothing but deleting a room helps; Retry-After tells clients how often asking again is fine.
-		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_rooms",
-			Message:    fmt.Sprintf("you own %d rooms, the most allowed; delete one first", count),
-			RetryAfter: time.Minute}
+		return tooManyRooms(count)
 	}
 	u.creations = append(u.creations, now)
 	u.inFlight++
 	return nil
+}
+
+// tooManyRooms refuses a creation by a user who owns count rooms. Nothing but deleting a room
+// helps; Retry-After tells clients how often asking again is fine.
+func tooManyRooms(count int) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_rooms",
+		Message:    fmt.Sprintf("you own %d rooms, the most allowed; delete one first", count),
+		RetryAfter: time.Minute}
 }
 
 // finish ends a creation that reserve admitted: roomID is the room created, or "" when none was. A

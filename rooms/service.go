@@ -160,16 +160,16 @@ func NewService(cfg Config, d Discord, dir Directory) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	localCreations := cfg.CreationLimit
+	localOwned, localCreations := cfg.MaxOwnedRooms, cfg.CreationLimit
 	if cfg.Shared != nil {
-		localCreations = math.MaxInt // counted in the shared store
+		localOwned, localCreations = math.MaxInt, math.MaxInt // counted in the shared store
 	}
 	return &Service{
 		cfg:      cfg,
 		discord:  d,
 		dir:      dir,
 		category: newCategoryCache(d, cfg.GuildID, cfg.CategoryID, cfg.CategoryRefresh),
-		quotas:   newQuotas(cfg.MaxOwnedRooms, localCreations, cfg.CreationWindow, cfg.CreatedRoomGrace),
+		quotas:   newQuotas(localOwned, localCreations, cfg.CreationWindow, cfg.CreatedRoomGrace),
 		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys),
 		shared:   cfg.Shared,
 		logger:   cfg.Logger,
@@ -239,6 +239,11 @@ func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) 
 	roomID, refund := "", true
 	defer func() { s.quotas.finish(caller.DiscordID, roomID, refund, time.Now()) }()
 	if s.shared != nil {
+		ownedToken, refused := s.reserveOwnedShared(ctx, caller.DiscordID, owned)
+		if refused != nil {
+			return errorResponse(refused)
+		}
+		defer func() { s.finishOwnedShared(ctx, caller.DiscordID, ownedToken, roomID) }()
 		token, refused := s.reserveShared(ctx, caller.DiscordID)
 		if refused != nil {
 			return errorResponse(refused)
@@ -308,6 +313,13 @@ func (s *Service) Delete(ctx context.Context, caller Caller, id string) Response
 	}
 	if owner != "" {
 		s.quotas.forget(owner, id)
+		if s.shared != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
+			if err := s.shared.ForgetOwned(sctx, owner, id); err != nil {
+				s.logger.Warn("rooms: a deleted room could not be forgotten in the shared store; it counts until its grace ends")
+			}
+			cancel()
+		}
 	}
 	s.logger.Info("room deleted", zap.String("room", id), zap.String("owner", owner), zap.Bool("by_admin", !isOwner))
 	return Response{Status: http.StatusNoContent}

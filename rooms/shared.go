@@ -31,6 +31,17 @@ type SharedStore interface {
 	ReserveCreation(ctx context.Context, user string, now time.Time, limit int, window time.Duration) (token string, retryAfter time.Duration, err error)
 	// RefundCreation takes back a creation that certainly made no room.
 	RefundCreation(ctx context.Context, user, token string) error
+
+	// ReserveOwned admits one creation by user unless the rooms they own reach limit: owned
+	// (the rooms the projection shows as theirs), plus rooms created on any instance that owned
+	// does not list yet (counted for grace after their creation), plus creations in flight on
+	// any instance (each counted for at most lease). It returns a token for FinishOwned, or ""
+	// and the count when refused.
+	ReserveOwned(ctx context.Context, user string, owned []string, limit int, now time.Time, lease, grace time.Duration) (token string, count int, err error)
+	// FinishOwned ends a creation ReserveOwned admitted: roomID is the room made, "" for none.
+	FinishOwned(ctx context.Context, user, token, roomID string, now time.Time, grace time.Duration) error
+	// ForgetOwned stops counting a room deleted through the API.
+	ForgetOwned(ctx context.Context, user, roomID string) error
 }
 
 // IdempotencyRecord is what a SharedStore holds for one Idempotency-Key.
@@ -203,6 +214,37 @@ func (s *Service) reserveShared(ctx context.Context, user string) (string, *Erro
 			RetryAfter: retryAfter}
 	}
 	return token, nil
+}
+
+// reserveOwnedShared admits a creation against the caller's rooms owned at once, counted on
+// every instance.
+func (s *Service) reserveOwnedShared(ctx context.Context, user string, owned map[string]bool) (string, *Error) {
+	ids := make([]string, 0, len(owned))
+	for id := range owned {
+		ids = append(ids, id)
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.SharedTimeout)
+	defer cancel()
+	token, count, err := s.shared.ReserveOwned(sctx, user, ids, s.cfg.MaxOwnedRooms, time.Now(),
+		s.cfg.RequestTimeout+idempotencyLeaseMargin, s.cfg.CreatedRoomGrace)
+	switch {
+	case err != nil:
+		s.logger.Warn("rooms: shared store unreachable")
+		return "", errSharedUnavailable
+	case token == "":
+		return "", tooManyRooms(count)
+	}
+	return token, nil
+}
+
+// finishOwnedShared ends a creation counted by reserveOwnedShared; should the store be
+// unreachable, the in-flight count lapses with its lease.
+func (s *Service) finishOwnedShared(ctx context.Context, user, token, roomID string) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
+	defer cancel()
+	if err := s.shared.FinishOwned(sctx, user, token, roomID, time.Now(), s.cfg.CreatedRoomGrace); err != nil {
+		s.logger.Warn("rooms: a creation could not be recorded in the shared store")
+	}
 }
 
 // refundShared takes back a creation that made no room; a failure leaves it counted until it

@@ -1,11 +1,14 @@
 // Package redisstore keeps the rooms API's shared state in Redis, so that edge instances behind one
-// load balancer agree on it: the answers to requests with an Idempotency-Key, and each user's
-// creations per window. It implements rooms.SharedStore; the `coven` app uses it when its broker is
-// Redis, on the broker's connection and key prefix.
+// load balancer agree on it: the answers to requests with an Idempotency-Key, each user's creations
+// per window, and the rooms each user owns that the projection does not show yet. It implements
+// rooms.SharedStore; the `coven` app uses it when its broker is Redis, on the broker's connection
+// and key prefix.
 //
 // Keys (under the prefix): rooms:idem:<id> is a hash {fp, answer} with the claim's lease or the
 // answer's TTL as expiry; rooms:creations:<user> is a sorted set of creation tokens scored by time
-// in milliseconds, expiring with its window. Each operation is one Lua script, so it is atomic.
+// in milliseconds, expiring with its window; rooms:inflight:<user> and rooms:created:<user> are
+// sorted sets of creations under way and of rooms just created, scored by when they stop counting.
+// Each operation is one Lua script (or one command), so it is atomic.
 package redisstore
 
 import (
@@ -162,6 +165,85 @@ func (s *Store) ReserveCreation(ctx context.Context, user string, now time.Time,
 func (s *Store) RefundCreation(ctx context.Context, user, token string) error {
 	if err := s.client.ZRem(ctx, s.creationsKey(user), token).Err(); err != nil {
 		return fmt.Errorf("redisstore: refund: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) inFlightKey(user string) string { return s.prefix + "rooms:inflight:" + user }
+func (s *Store) createdKey(user string) string  { return s.prefix + "rooms:created:" + user }
+
+// reserveOwnedScript: KEYS[1] in-flight creations (token -> expiry ms), KEYS[2] created rooms
+// (room id -> expiry ms). ARGV: now, limit, lease ms, grace ms, token, then the owned room ids.
+// It drops what expired, counts owned + in flight + created rooms not owned, and admits the
+// creation when below the limit. It returns {admitted (0/1), count}.
+var reserveOwnedScript = redis.NewScript(`
+local now, limit, lease, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local owned = {}
+for i = 6, #ARGV do owned[ARGV[i]] = true end
+local count = #ARGV - 5 + redis.call('ZCARD', KEYS[1])
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if not owned[id] then count = count + 1 end
+end
+if count >= limit then return {0, count} end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], lease)
+return {1, count}
+`)
+
+// finishOwnedScript: remove token ARGV[1] from KEYS[1]; when ARGV[2] names a room, count it in
+// KEYS[2] until ARGV[3] + ARGV[4] ms.
+var finishOwnedScript = redis.NewScript(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  local grace = tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + grace, ARGV[2])
+  if redis.call('PTTL', KEYS[2]) < grace then redis.call('PEXPIRE', KEYS[2], grace) end
+end
+return 1
+`)
+
+// ReserveOwned implements rooms.SharedStore.
+func (s *Store) ReserveOwned(ctx context.Context, user string, owned []string, limit int, now time.Time, lease, grace time.Duration) (string, int, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	args := append([]any{now.UnixMilli(), limit, lease.Milliseconds(), grace.Milliseconds(), token}, anys(owned)...)
+	res, err := reserveOwnedScript.Run(ctx, s.client, []string{s.inFlightKey(user), s.createdKey(user)}, args...).Int64Slice()
+	if err != nil {
+		return "", 0, fmt.Errorf("redisstore: reserve owned: %w", err)
+	}
+	if len(res) != 2 {
+		return "", 0, fmt.Errorf("redisstore: reserve owned: unexpected reply %v", res)
+	}
+	if res[0] != 1 {
+		return "", int(res[1]), nil
+	}
+	return token, int(res[1]), nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// FinishOwned implements rooms.SharedStore.
+func (s *Store) FinishOwned(ctx context.Context, user, token, roomID string, now time.Time, grace time.Duration) error {
+	err := finishOwnedScript.Run(ctx, s.client, []string{s.inFlightKey(user), s.createdKey(user)}, token, roomID, now.UnixMilli(), grace.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("redisstore: finish owned: %w", err)
+	}
+	return nil
+}
+
+// ForgetOwned implements rooms.SharedStore.
+func (s *Store) ForgetOwned(ctx context.Context, user, roomID string) error {
+	if err := s.client.ZRem(ctx, s.createdKey(user), roomID).Err(); err != nil {
+		return fmt.Errorf("redisstore: forget owned: %w", err)
 	}
 	return nil
 }

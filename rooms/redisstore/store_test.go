@@ -302,3 +302,91 @@ func TestSharedStoreDown(t *testing.T) {
 		t.Fatalf("%d rooms created while the shared store was down", n)
 	}
 }
+
+func TestOwnedRooms(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	t0 := time.Now()
+	lease, grace := time.Minute, 5*time.Minute
+	// One room in the projection, limit 3: two creations may run.
+	a, n, err := s.ReserveOwned(ctx, "u", []string{"r1"}, 3, t0, lease, grace)
+	if err != nil || a == "" || n != 1 {
+		t.Fatalf("first: %q %d %v", a, n, err)
+	}
+	b, _, _ := s.ReserveOwned(ctx, "u", []string{"r1"}, 3, t0, lease, grace)
+	if b == "" {
+		t.Fatal("second refused")
+	}
+	if c, n, _ := s.ReserveOwned(ctx, "u", []string{"r1"}, 3, t0, lease, grace); c != "" || n != 3 {
+		t.Fatalf("third: %q %d; want refused at 3 (one owned, two in flight)", c, n)
+	}
+	// a made room r2 (not in the projection yet); b made none.
+	if err := s.FinishOwned(ctx, "u", a, "r2", t0, grace); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishOwned(ctx, "u", b, "", t0, grace); err != nil {
+		t.Fatal(err)
+	}
+	if c, n, _ := s.ReserveOwned(ctx, "u", []string{"r1"}, 3, t0, lease, grace); c == "" || n != 2 {
+		t.Fatalf("after the finishes: %q %d; want admitted at 2 (r1, and r2 just created)", c, n)
+	}
+	// Once the projection shows r2 it is not counted twice; a lapsed in-flight creation stops counting.
+	if c, n, _ := s.ReserveOwned(ctx, "u", []string{"r1", "r2"}, 4, t0.Add(2*lease), lease, grace); c == "" || n != 2 {
+		t.Fatalf("with r2 projected and the lease over: %q %d, want 2", c, n)
+	}
+	// A deleted room is forgotten: only the creation still in flight from the check above counts.
+	if err := s.ForgetOwned(ctx, "u", "r2"); err != nil {
+		t.Fatal(err)
+	}
+	d, n, _ := s.ReserveOwned(ctx, "u", nil, 2, t0.Add(2*lease), lease, grace)
+	if d == "" || n != 1 {
+		t.Fatalf("after forgetting r2: %q %d, want admitted at 1", d, n)
+	}
+	// A created room stops counting after grace.
+	if err := s.FinishOwned(ctx, "u", d, "r3", t0.Add(2*lease), grace); err != nil {
+		t.Fatal(err)
+	}
+	if c, n, _ := s.ReserveOwned(ctx, "u", nil, 1, t0.Add(2*lease+grace), lease, grace); c == "" || n != 0 {
+		t.Fatalf("after grace: %q %d, want nothing counted", c, n)
+	}
+	if c, n, _ := s.ReserveOwned(ctx, "v", nil, 1, t0, lease, grace); c == "" || n != 0 {
+		t.Fatalf("another user: %q %d", c, n)
+	}
+}
+
+// TestEdgesShareRoomsOwned: with one room allowed, creations racing on two instances make one
+// room; the other is refused, although neither instance's projection shows the room yet.
+func TestEdgesShareRoomsOwned(t *testing.T) {
+	store, _, _ := newStore(t)
+	emu := newEmulator(t)
+	limits := func(c *rooms.Config) { c.MaxOwnedRooms, c.CreationLimit = 1, 100 }
+	a, b := newEdge(t, emu, store, limits), newEdge(t, emu, store, limits)
+	if err := emu.AddRESTFault(discordtest.RESTFault{Kind: discordtest.FaultDelay, Delay: 200 * time.Millisecond, Route: "POST /guilds/{guild.id}/channels"}); err != nil {
+		t.Fatal(err)
+	}
+	answers := make(chan rooms.Response, 2)
+	var wg sync.WaitGroup
+	for _, e := range []*edge{a, b} {
+		wg.Go(func() { answers <- e.post(`{"name":"Mine"}`, "") })
+	}
+	wg.Wait()
+	close(answers)
+	var created, refused int
+	for r := range answers {
+		switch {
+		case r.Status == http.StatusCreated:
+			created++
+		case r.Status == http.StatusTooManyRequests && r.Error.Code == "too_many_rooms":
+			refused++
+		default:
+			t.Fatalf("answer %d %+v", r.Status, r.Error)
+		}
+	}
+	if created != 1 || refused != 1 || roomsNamed(t, emu, "Mine") != 1 {
+		t.Fatalf("%d created, %d refused; want one of each", created, refused)
+	}
+	// Later, on the other instance too, the room created counts before the projection shows it.
+	if r := b.post(`{"name":"Mine again"}`, ""); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("a second room: %d", r.Status)
+	}
+}
