@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -70,6 +71,27 @@ func (q *quotas) reserve(user string, owned map[string]bool, now time.Time) *Err
 	u.inFlight++
 	return nil
 }
+
+// limiter enforces the per-user limits on creation: rooms owned at once and creations per
+// window. quotas does it in memory for one instance; sharedLimits in the store that instances
+// share.
+type limiter interface {
+	// admit admits one creation by user, who owns the rooms in owned according to the
+	// projection, or returns the 429 (or 503) that refuses it. done ends an admitted creation
+	// with the room made ("" for none) and whether it certainly made none (refund).
+	admit(ctx context.Context, user string, owned map[string]bool) (done func(roomID string, refund bool), refused *Error)
+	// release stops counting a room deleted through the API.
+	release(ctx context.Context, user, roomID string)
+}
+
+func (q *quotas) admit(_ context.Context, user string, owned map[string]bool) (func(string, bool), *Error) {
+	if refused := q.reserve(user, owned, time.Now()); refused != nil {
+		return nil, refused
+	}
+	return func(roomID string, refund bool) { q.finish(user, roomID, refund, time.Now()) }, nil
+}
+
+func (q *quotas) release(_ context.Context, user, roomID string) { q.forget(user, roomID) }
 
 // tooManyRooms refuses a creation by a user who owns count rooms. Nothing but deleting a room
 // helps; Retry-After tells clients how often asking again is fine.

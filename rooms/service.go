@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"time"
 
@@ -148,7 +147,7 @@ type Service struct {
 	discord  Discord
 	dir      Directory
 	category *categoryCache
-	quotas   *quotas
+	limits   limiter // quotas in memory, or sharedLimits
 	idem     *idempotencyStore
 	shared   SharedStore // nil: idem and quotas alone
 	logger   *zap.Logger
@@ -160,20 +159,20 @@ func NewService(cfg Config, d Discord, dir Directory) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	localOwned, localCreations := cfg.MaxOwnedRooms, cfg.CreationLimit
-	if cfg.Shared != nil {
-		localOwned, localCreations = math.MaxInt, math.MaxInt // counted in the shared store
-	}
-	return &Service{
+	s := &Service{
 		cfg:      cfg,
 		discord:  d,
 		dir:      dir,
 		category: newCategoryCache(d, cfg.GuildID, cfg.CategoryID, cfg.CategoryRefresh),
-		quotas:   newQuotas(localOwned, localCreations, cfg.CreationWindow, cfg.CreatedRoomGrace),
+		limits:   newQuotas(cfg.MaxOwnedRooms, cfg.CreationLimit, cfg.CreationWindow, cfg.CreatedRoomGrace),
 		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys),
 		shared:   cfg.Shared,
 		logger:   cfg.Logger,
-	}, nil
+	}
+	if cfg.Shared != nil {
+		s.limits = sharedLimits{s}
+	}
+	return s, nil
 }
 
 // Config returns the service's configuration with defaults applied.
@@ -233,27 +232,12 @@ func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) 
 			owned[rs.ID] = true
 		}
 	}
-	if refused := s.quotas.reserve(caller.DiscordID, owned, time.Now()); refused != nil {
+	done, refused := s.limits.admit(ctx, caller.DiscordID, owned)
+	if refused != nil {
 		return errorResponse(refused)
 	}
 	roomID, refund := "", true
-	defer func() { s.quotas.finish(caller.DiscordID, roomID, refund, time.Now()) }()
-	if s.shared != nil {
-		ownedToken, refused := s.reserveOwnedShared(ctx, caller.DiscordID, owned)
-		if refused != nil {
-			return errorResponse(refused)
-		}
-		defer func() { s.finishOwnedShared(ctx, caller.DiscordID, ownedToken, roomID) }()
-		token, refused := s.reserveShared(ctx, caller.DiscordID)
-		if refused != nil {
-			return errorResponse(refused)
-		}
-		defer func() {
-			if refund {
-				s.refundShared(ctx, caller.DiscordID, token)
-			}
-		}()
-	}
+	defer func() { done(roomID, refund) }()
 
 	overwrites, err := s.category.get(ctx)
 	if err != nil {
@@ -312,14 +296,7 @@ func (s *Service) Delete(ctx context.Context, caller Caller, id string) Response
 		return errorResponse(s.discordFailure("deleting a room", err))
 	}
 	if owner != "" {
-		s.quotas.forget(owner, id)
-		if s.shared != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
-			if err := s.shared.ForgetOwned(sctx, owner, id); err != nil {
-				s.logger.Warn("rooms: a deleted room could not be forgotten in the shared store; it counts until its grace ends")
-			}
-			cancel()
-		}
+		s.limits.release(ctx, owner, id)
 	}
 	s.logger.Info("room deleted", zap.String("room", id), zap.String("owner", owner), zap.Bool("by_admin", !isOwner))
 	return Response{Status: http.StatusNoContent}

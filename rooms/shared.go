@@ -199,60 +199,64 @@ func (s *Service) awaitShared(ctx context.Context, id string, fp []byte, rec Ide
 	}
 }
 
-// reserveShared counts a creation against the caller's limit per window in the shared store.
-func (s *Service) reserveShared(ctx context.Context, user string) (string, *Error) {
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.SharedTimeout)
-	defer cancel()
-	token, retryAfter, err := s.shared.ReserveCreation(sctx, user, time.Now(), s.cfg.CreationLimit, s.cfg.CreationWindow)
-	switch {
-	case err != nil:
-		s.logger.Warn("rooms: shared store unreachable")
-		return "", errSharedUnavailable
-	case token == "":
-		return "", &Error{Status: http.StatusTooManyRequests, Code: "too_many_creations",
-			Message:    fmt.Sprintf("at most %d rooms may be created per %v", s.cfg.CreationLimit, s.cfg.CreationWindow),
-			RetryAfter: retryAfter}
-	}
-	return token, nil
-}
+// sharedLimits is the limiter of a service with a shared store: rooms owned at once (in flight
+// and just created) and creations per window are counted on every instance.
+type sharedLimits struct{ s *Service }
 
-// reserveOwnedShared admits a creation against the caller's rooms owned at once, counted on
-// every instance.
-func (s *Service) reserveOwnedShared(ctx context.Context, user string, owned map[string]bool) (string, *Error) {
+func (l sharedLimits) admit(ctx context.Context, user string, owned map[string]bool) (func(string, bool), *Error) {
+	s := l.s
 	ids := make([]string, 0, len(owned))
 	for id := range owned {
 		ids = append(ids, id)
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.SharedTimeout)
 	defer cancel()
-	token, count, err := s.shared.ReserveOwned(sctx, user, ids, s.cfg.MaxOwnedRooms, time.Now(),
+	ownedToken, count, err := s.shared.ReserveOwned(sctx, user, ids, s.cfg.MaxOwnedRooms, time.Now(),
 		s.cfg.RequestTimeout+idempotencyLeaseMargin, s.cfg.CreatedRoomGrace)
 	switch {
 	case err != nil:
 		s.logger.Warn("rooms: shared store unreachable")
-		return "", errSharedUnavailable
+		return nil, errSharedUnavailable
+	case ownedToken == "":
+		return nil, tooManyRooms(count)
+	}
+	token, retryAfter, err := s.shared.ReserveCreation(sctx, user, time.Now(), s.cfg.CreationLimit, s.cfg.CreationWindow)
+	var refused *Error
+	switch {
+	case err != nil:
+		s.logger.Warn("rooms: shared store unreachable")
+		refused = errSharedUnavailable
 	case token == "":
-		return "", tooManyRooms(count)
+		refused = &Error{Status: http.StatusTooManyRequests, Code: "too_many_creations",
+			Message:    fmt.Sprintf("at most %d rooms may be created per %v", s.cfg.CreationLimit, s.cfg.CreationWindow),
+			RetryAfter: retryAfter}
 	}
-	return token, nil
+	done := func(roomID string, refund bool) {
+		// Past the request's end: its context may be done. A failure leaves a creation counted
+		// until its lease, grace or window ends, which errs on the safe side.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
+		defer cancel()
+		if err := s.shared.FinishOwned(fctx, user, ownedToken, roomID, time.Now(), s.cfg.CreatedRoomGrace); err != nil {
+			s.logger.Warn("rooms: a creation could not be recorded in the shared store")
+		}
+		if refund && token != "" {
+			if err := s.shared.RefundCreation(fctx, user, token); err != nil {
+				s.logger.Warn("rooms: a refused creation could not be taken back from the shared store")
+			}
+		}
+	}
+	if refused != nil {
+		done("", true)
+		return nil, refused
+	}
+	return done, nil
 }
 
-// finishOwnedShared ends a creation counted by reserveOwnedShared; should the store be
-// unreachable, the in-flight count lapses with its lease.
-func (s *Service) finishOwnedShared(ctx context.Context, user, token, roomID string) {
+func (l sharedLimits) release(ctx context.Context, user, roomID string) {
+	s := l.s
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
 	defer cancel()
-	if err := s.shared.FinishOwned(sctx, user, token, roomID, time.Now(), s.cfg.CreatedRoomGrace); err != nil {
-		s.logger.Warn("rooms: a creation could not be recorded in the shared store")
-	}
-}
-
-// refundShared takes back a creation that made no room; a failure leaves it counted until it
-// leaves the window, which errs on the safe side.
-func (s *Service) refundShared(ctx context.Context, user, token string) {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SharedTimeout)
-	defer cancel()
-	if err := s.shared.RefundCreation(sctx, user, token); err != nil {
-		s.logger.Warn("rooms: a refused creation could not be taken back from the shared store")
+	if err := s.shared.ForgetOwned(sctx, user, roomID); err != nil {
+		s.logger.Warn("rooms: a deleted room could not be forgotten in the shared store; it counts until its grace ends")
 	}
 }
