@@ -18,9 +18,10 @@ import (
 // the group with it, so that what they send is end-to-end encrypted and what bots send can be
 // heard (decrypted) by them.
 type daveCall struct {
-	key   string // guild/channel
-	ds    *dave.DeliveryService
-	users map[uint64]*User
+	key                string // guild/channel, its key in Server.daveCalls
+	guildID, channelID string
+	ds                 *dave.DeliveryService
+	users              map[uint64]*User
 	// downgrade is set while a transport-only client's arrival is taking the call to version 0.
 	downgrade *pendingDowngrade
 }
@@ -88,7 +89,7 @@ func (s *Server) daveJoinBotLocked(sess *session) {
 	sess.daveMember = true
 	if call == nil {
 		var err error
-		if call, err = s.newDAVECallLocked(key, sess.channelID); err != nil {
+		if call, err = s.newDAVECallLocked(sess.guildID, sess.channelID); err != nil {
 			s.log.Error("voiceserver: DAVE delivery service", "error", err)
 			return
 		}
@@ -181,6 +182,9 @@ func (s *Server) daveLeaveLocked(guildID, channelID, userID string) {
 // burst settles.
 func (s *Server) deliverDAVELocked(call *daveCall, ds []dave.Delivery) {
 	for steps := 0; len(ds) > 0; steps++ {
+		if s.daveCalls[call.key] != call {
+			return // the call was downgraded or ended meanwhile; its members left the group
+		}
 		if steps == maxDAVEDeliveries {
 			s.log.Error("voiceserver: DAVE messages still flowing; dropping the rest", "call", call.key, "pending", len(ds))
 			return
@@ -191,21 +195,11 @@ func (s *Server) deliverDAVELocked(call *daveCall, ds []dave.Delivery) {
 			ds = append(ds, s.fromDAVEMemberLocked(call, d.UserID, u.handleDAVE(d.Message))...)
 			continue
 		}
-		for _, b := range s.daveBotsLocked(callIDs(call.key)) {
-			if snowflake(b.bot) == d.UserID {
-				s.sendDAVELocked(b, d.Message)
-			}
+		b := s.sessions[grantKey(call.guildID, strconv.FormatUint(d.UserID, 10))]
+		if b != nil && b.daveMember && b.channelID == call.channelID {
+			s.sendDAVELocked(b, d.Message)
 		}
 	}
-}
-
-func callIDs(key string) (guildID, channelID string) {
-	for i := range len(key) {
-		if key[i] == '/' {
-			return key[:i], key[i+1:]
-		}
-	}
-	return key, ""
 }
 
 // fromDAVEMemberLocked hands a member's DAVE messages to the delivery service.

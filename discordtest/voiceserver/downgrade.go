@@ -47,7 +47,8 @@ func (s *Server) callSigningKeyLocked(key string) []byte {
 }
 
 // newDAVECallLocked creates a call's DAVE state with a fresh delivery service.
-func (s *Server) newDAVECallLocked(key, channelID string) (*daveCall, error) {
+func (s *Server) newDAVECallLocked(guildID, channelID string) (*daveCall, error) {
+	key := grantKey(guildID, channelID)
 	ds, err := dave.NewDeliveryService(dave.ServiceConfig{
 		ChannelID: snowflake(channelID), TransitionTimeout: s.cfg.DAVETransitionTimeout,
 		SigningKey: s.callSigningKeyLocked(key),
@@ -55,7 +56,7 @@ func (s *Server) newDAVECallLocked(key, channelID string) (*daveCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	call := &daveCall{key: key, ds: ds, users: map[uint64]*User{}}
+	call := &daveCall{key: key, guildID: guildID, channelID: channelID, ds: ds, users: map[uint64]*User{}}
 	s.daveCalls[key] = call
 	return call, nil
 }
@@ -123,8 +124,7 @@ func (s *Server) finishDowngradeLocked(call *daveCall) {
 	}
 	delete(s.daveCalls, call.key)
 	execute := dave.Message{Op: dave.OpExecuteTransition, Data: dave.Transition{TransitionID: call.downgrade.tid}}
-	guildID, channelID := callIDs(call.key)
-	for _, b := range s.daveBotsLocked(guildID, channelID) {
+	for _, b := range s.daveBotsLocked(call.guildID, call.channelID) {
 		s.sendDAVELocked(b, execute)
 		b.daveMember, b.daveVersion = false, 0
 	}
@@ -150,7 +150,7 @@ func (s *Server) daveUpgradeLocked(guildID, channelID string) {
 	if len(bots) == 0 || snowflake(channelID) == 0 {
 		return
 	}
-	call, err := s.newDAVECallLocked(key, channelID)
+	call, err := s.newDAVECallLocked(guildID, channelID)
 	if err != nil {
 		s.log.Error("voiceserver: DAVE delivery service", "error", err)
 		return
