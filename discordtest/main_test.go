@@ -32,7 +32,7 @@ func testConfig() Config {
 		Gateway: GatewayConfig{
 			HeartbeatInterval: 200 * time.Millisecond,
 			// Raw protocol tests do not heartbeat; the test about timeouts sets its own.
-			HeartbeatTimeout:       10 * time.Second,
+			HeartbeatTimeout:       time.Minute,
 			IdentifyMaxConcurrency: 100,
 		},
 	}

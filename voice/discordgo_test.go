@@ -30,7 +30,7 @@ func (rt rewriteHost) RoundTrip(req *http.Request) (*http.Response, error) {
 // VOICE_SERVER_UPDATE with a grant from the voice server, and the voice client connects with
 // them and plays a file that the voice server receives intact.
 func TestJoinThroughMainGateway(t *testing.T) {
-	vs, err := voiceserver.New(voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond})
+	vs, err := voiceserver.New(voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestJoinThroughMainGateway(t *testing.T) {
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens: []string{token},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
-		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 200 * time.Millisecond},
+		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: time.Minute},
 		Voice:     vs,
 	})
 	if err != nil {

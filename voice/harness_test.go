@@ -33,7 +33,7 @@ type voiceHarness struct {
 
 func newVoiceHarness(t *testing.T, mutate func(*voiceserver.Config)) *voiceHarness {
 	t.Helper()
-	cfg := voiceserver.Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 2 * time.Second}
+	cfg := voiceserver.Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Minute}
 	if mutate != nil {
 		mutate(&cfg)
 	}

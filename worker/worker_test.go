@@ -39,7 +39,7 @@ func startStack(t *testing.T, token string, mutate func(*Config)) *stack {
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens: []string{testToken},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
-		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 100 * time.Millisecond, IdentifyMaxConcurrency: 100},
+		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Minute, IdentifyMaxConcurrency: 100},
 	})
 	if err != nil {
 		t.Fatal(err)

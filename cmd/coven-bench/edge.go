@@ -66,6 +66,9 @@ func startEdge(bin string, opts Options) (*edge, error) {
 		NoHTTPMetrics: !opts.HTTPMetrics,
 		MaxBody:       strconv.Itoa(max(opts.Batch*(opts.PayloadBytes+bodyOverhead)+bodyOverhead, minMaxBody)),
 	}
+	if opts.QueueLength > 0 {
+		cfg.Global = "queue_length " + strconv.Itoa(opts.QueueLength)
+	}
 	if e.proc, err = edgetest.StartProcess(cfg, l); err != nil {
 		e.close()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/hub"
 )
 
 // Mode is what a run measures.
@@ -73,6 +74,10 @@ type Options struct {
 	// Settle is the pause between the last hello and the memory sample (default 2s); idle mode
 	// samples at the end of its window instead.
 	Settle time.Duration
+	// QueueLength is the edge's queue_length, the frames waiting for one client before it is closed
+	// as too slow (0 keeps the edge's default, 256). An ingest run with clients posts as fast as the
+	// edge accepts, so clients on a loaded machine fall behind; a longer queue keeps them connected.
+	QueueLength int
 	// HTTPMetrics turns on Caddy's per-request HTTP metrics in the edge (the global metrics option),
 	// which the production Caddyfile leaves off. They wrap every request, WebSocket upgrades included,
 	// in a recorder that the hijacked connection keeps alive.
@@ -137,6 +142,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("batch %d: want 1 to %d events", o.Batch, MaxBatch)
 	case o.DialParallel < 0 || o.DialParallel > MaxDialParallel:
 		return fmt.Errorf("dial parallelism %d: want 1 to %d", o.DialParallel, MaxDialParallel)
+	case o.QueueLength < 0 || o.QueueLength > hub.MaxQueueLength:
+		return fmt.Errorf("queue length %d: want 0 (the edge's default) to %d frames", o.QueueLength, hub.MaxQueueLength)
 	case o.ConnectTimeout < 0, o.DrainTimeout < 0, o.Settle < 0:
 		return errors.New("timeouts must not be negative")
 	}

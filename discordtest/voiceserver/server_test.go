@@ -30,7 +30,7 @@ const (
 
 func startServer(t *testing.T, mutate func(*Config)) *Server {
 	t.Helper()
-	cfg := Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second}
+	cfg := Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Minute}
 	if mutate != nil {
 		mutate(&cfg)
 	}

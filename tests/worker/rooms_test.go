@@ -23,7 +23,7 @@ func TestRoomsAPIChangesReachBrowsers(t *testing.T) {
 		BotTokens: []string{edgetest.BotToken},
 		Guilds:    []discordtest.GuildConfig{{ID: edgetest.GuildID}},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
-		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 200 * time.Millisecond, IdentifyMaxConcurrency: 100},
+		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: time.Minute, IdentifyMaxConcurrency: 100},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
 		Gateway: discordtest.GatewayConfig{
 			HeartbeatInterval:      o.heartbeat,
+			HeartbeatTimeout:       time.Minute, // a loaded machine can starve the worker for seconds
 			IdentifyMaxConcurrency: 100,
 			OutboundQueue:          8192,
 		},

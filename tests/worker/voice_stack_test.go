@@ -42,7 +42,7 @@ type voiceOptions struct {
 
 func newVoiceStack(t *testing.T, o voiceOptions) *voiceStack {
 	t.Helper()
-	cfg := voiceserver.Config{HeartbeatInterval: 500 * time.Millisecond}
+	cfg := voiceserver.Config{HeartbeatInterval: 500 * time.Millisecond, HeartbeatTimeout: time.Minute}
 	if o.server != nil {
 		o.server(&cfg)
 	}

@@ -217,7 +217,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // user joining and leaving moves the group to new epochs, after which the same holds.
 func TestInteropOverTheEmulator(t *testing.T) {
 	peer := daveytest.Start(t)
-	vs, err := voiceserver.New(voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond})
+	vs, err := voiceserver.New(voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,10 @@ func startEmulator(t *testing.T) *discordtest.Server {
 		BotTokens: []string{token},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
 		Gateway: discordtest.GatewayConfig{
-			HeartbeatInterval:      100 * time.Millisecond,
+			HeartbeatInterval: 100 * time.Millisecond,
+			// A loaded machine can starve the client for seconds; the tests of a missed heartbeat
+			// set their own timeout.
+			HeartbeatTimeout:       time.Minute,
 			IdentifyMaxConcurrency: 100,
 		},
 	})

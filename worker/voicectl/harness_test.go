@@ -139,7 +139,7 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	vcfg := voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond}
+	vcfg := voiceserver.Config{HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: time.Minute}
 	if o.serverMode != nil {
 		o.serverMode(&vcfg)
 	}
@@ -224,6 +224,23 @@ func (h *harness) waitStatus(what string, d time.Duration, ok func(Status) bool)
 		}
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%s: not within %v; status %+v", what, d, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReceived waits until the voice server has received n packets from ssrc, and fails the test
+// if it has not within ten seconds or has received more.
+func (h *harness) waitReceived(ssrc uint32, n int) []voiceserver.ReceivedPacket {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := h.vs.Received(ssrc)
+		if len(got) > n || len(got) < n && time.Now().After(deadline) {
+			h.t.Fatalf("the voice server received %d packets from %d, want %d", len(got), ssrc, n)
+		}
+		if len(got) == n {
+			return got
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
