@@ -233,14 +233,15 @@ func TestTokenExpiryClosesUnlessReauthenticated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Auth(s.token(t, sub, 2*time.Second), nil)
+		// exp is in whole seconds: a token of 4s expires 3 to 4 seconds from now.
+		c.Auth(s.token(t, sub, 4*time.Second), nil)
 		c.Hello()
 		return c
 	}
-	stays, expires := short("alice"), short("bob")
-	time.Sleep(time.Second)
+	stays := short("alice")
 	stays.Auth(s.token(t, "alice", time.Hour), nil)
-	f := expires.Next(5 * time.Second)
+	expires := short("bob")
+	f := expires.Next(10 * time.Second)
 	if f.Type != "error" || f.Code != "token_expired" {
 		t.Fatalf("got %s", f.Raw)
 	}
@@ -315,4 +316,60 @@ func TestIdentityProviderDownAtStart(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// TestStreamsThatStopAnsweringEnd: a client over read_limit after its hello, and one that stops
+// answering WebSocket pings (a phone that lost its network), are gone from the edge: closed, no longer
+// counted in coven_ws_connections, counted in coven_ws_dropped_total.
+func TestStreamsThatStopAnsweringEnd(t *testing.T) {
+	s := newStack(t, func(c *edgetest.Config) { c.WS = "read_limit 1KiB\nping_interval 200ms\nping_timeout 300ms" })
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
+	waitMetrics := func(t *testing.T, want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			m := get(t, s.edge.URL("/metrics"))
+			missing := ""
+			for _, w := range want {
+				if !strings.Contains(m, w) {
+					missing = w
+				}
+			}
+			if missing == "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics lack %q after 15s", missing)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	t.Run("over read_limit after hello", func(t *testing.T) {
+		c, _ := s.connect(t, "alice", nil)
+		c.Send(map[string]string{"type": "ping", "pad": strings.Repeat("x", 5*1024)})
+		if code := c.CloseStatus(10 * time.Second); code != websocket.StatusMessageTooBig {
+			t.Fatalf("closed with %d, want 1009", code)
+		}
+		waitMetrics(t, "coven_ws_connections 0", `coven_ws_dropped_total{reason="read_limit"} 1`)
+	})
+	t.Run("no pongs", func(t *testing.T) {
+		// coder/websocket answers pings only while it reads: this client reads its hello, then stops.
+		c, _, err := websocket.Dial(contextFor(t, 10*time.Second), s.edge.WSURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {edgetest.Origin}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if err := c.Write(contextFor(t, 5*time.Second), websocket.MessageText, []byte(`{"type":"auth","token":"`+s.token(t, "bob", time.Hour)+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, hello, err := c.Read(contextFor(t, 10*time.Second)); err != nil || !strings.Contains(string(hello), `"hello"`) {
+			t.Fatalf("hello %q %v", hello, err)
+		}
+		waitMetrics(t, "coven_ws_connections 0", `coven_ws_dropped_total{reason="ping_timeout"} 1`)
+		// Reading now answers nothing: the edge closed the TCP connection.
+		if _, _, err := c.Read(contextFor(t, 10*time.Second)); err == nil {
+			t.Fatal("the connection is still open")
+		}
+	})
 }

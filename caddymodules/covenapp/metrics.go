@@ -20,6 +20,8 @@ type Metrics struct {
 	WebhookRejected *prometheus.CounterVec
 	// WSRejected counts WebSocket upgrades or sessions refused before streaming, by reason.
 	WSRejected *prometheus.CounterVec
+	// WSDropped counts streaming sessions the edge ended because of the client, by reason.
+	WSDropped *prometheus.CounterVec
 }
 
 var metrics = &Metrics{
@@ -34,6 +36,10 @@ var metrics = &Metrics{
 	WSRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "coven", Name: "ws_rejected_total",
 		Help: "WebSocket connections refused or closed before streaming, by reason.",
+	}, []string{"reason"}),
+	WSDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "coven", Name: "ws_dropped_total",
+		Help: "WebSocket streams the edge ended because of the client (no pong, oversized or bad message, bad or expired token), by reason.",
 	}, []string{"reason"}),
 }
 
@@ -87,14 +93,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 // SharedMetrics registers the process-wide counters on ctx's metrics registry and returns them. Handlers
 // call it in Provision; they may be used without the `coven` app (coven_hmac guarding any webhook).
 func SharedMetrics(ctx caddy.Context) *Metrics {
-	registerCollectors(ctx.GetMetricsRegistry(), metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected)
+	registerCollectors(ctx.GetMetricsRegistry(), metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, metrics.WSDropped)
 	return metrics
 }
 
 // registerMetrics registers the process-wide counters and collectors of s's hub and of the Discord
 // client d (if any) on reg.
 func registerMetrics(reg *prometheus.Registry, s *sharedState, d *discordrest.Client) {
-	registerCollectors(reg, metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, newHubCollector(s))
+	registerCollectors(reg, metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, metrics.WSDropped, newHubCollector(s))
 	if d != nil {
 		registerCollectors(reg, newDiscordCollector(d))
 	}

@@ -1,15 +1,6 @@
 // Package covenws is the Caddy HTTP handler `coven_ws`: the WebSocket stream of room and voice events
-// to browsers (DESIGN.md, "WebSocket stream").
-//
-// A client connects, then authenticates with its first message,
-// {"type":"auth","token":"<JWT>","resume":{"epoch":"...","seq":N}} ("resume" optional; with an
-// "Authorization: Bearer" header on the upgrade the token may be omitted, but the first message is still
-// expected, carrying "resume" if any). The server answers one hello, then events in order, each once.
-// A client re-sends an auth message before its token expires to extend the session; otherwise the
-// stream closes with 4003 at expiry.
-//
-// Frames come from the hub already serialized. When a client has several queued they arrive as one
-// WebSocket message, joined by '\n'; a client splits each message on '\n'.
+// to browsers. It holds the configuration, checks the origin, authenticates an Authorization header if
+// the upgrade has one, and upgrades; the stream protocol itself is package stream.
 package covenws
 
 import (
@@ -22,35 +13,18 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/coder/websocket"
-	"go.uber.org/zap"
 
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/caddymodules/covenapp"
 	"github.com/spellcoven/gateway/caddymodules/covenjwt"
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
 	"github.com/spellcoven/gateway/caddymodules/internal/origin"
-	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/stream"
 )
 
 func init() {
 	caddy.RegisterModule(Handler{})
 }
-
-// Close codes of the stream, beside the standard 1009 (frame too big) and 1012 (restarting).
-const (
-	CloseUnauthorized = 4001
-	CloseNoAuth       = 4002
-	CloseTokenExpired = 4003
-	CloseTooSlow      = 4008
-)
-
-// Defaults.
-const (
-	DefaultAuthTimeout  = 5 * time.Second
-	DefaultReadLimit    = 4096
-	DefaultPingInterval = 30 * time.Second
-	DefaultPingTimeout  = 10 * time.Second
-)
 
 // Handler upgrades requests to the event stream.
 type Handler struct {
@@ -68,10 +42,9 @@ type Handler struct {
 	PingTimeout caddy.Duration `json:"ping_timeout,omitempty"`
 
 	origins  *origin.List
-	hub      *hub.Hub
 	verifier *auth.Verifier
 	metrics  *covenapp.Metrics
-	logger   *zap.Logger
+	stream   *stream.Server
 }
 
 // CaddyModule returns the Caddy module information.
@@ -91,9 +64,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if app.Verifier() == nil {
 		return errors.New("coven_ws: the coven app has no jwt configuration (add a jwt block to the coven global option)")
 	}
-	h.hub, h.verifier = app.EventHub(), app.Verifier()
+	h.verifier = app.Verifier()
 	h.metrics = covenapp.SharedMetrics(ctx)
-	h.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
 	var entries []string
 	for _, o := range h.Origins {
@@ -102,28 +74,34 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.origins, err = origin.Parse(entries); err != nil {
 		return fmt.Errorf("coven_ws: %w", err)
 	}
-	if h.AuthTimeout == 0 {
-		h.AuthTimeout = caddy.Duration(DefaultAuthTimeout)
+	m := h.metrics
+	h.stream, err = stream.NewServer(app.EventHub(), h.verifier, h.streamConfig(), stream.Observer{
+		Rejected:   func(reason string) { m.WSRejected.WithLabelValues(reason).Inc() },
+		AuthFailed: func(reason string) { m.AuthFailures.WithLabelValues(reason, "ws").Inc() },
+		Dropped:    func(reason string) { m.WSDropped.WithLabelValues(reason).Inc() },
+	}, ctx.Logger())
+	if err != nil {
+		return fmt.Errorf("coven_ws: %w", err)
 	}
-	if h.ReadLimit == 0 {
-		h.ReadLimit = DefaultReadLimit
-	}
-	if h.PingInterval == 0 {
-		h.PingInterval = caddy.Duration(DefaultPingInterval)
-	}
-	if h.PingTimeout == 0 {
-		h.PingTimeout = caddy.Duration(DefaultPingTimeout)
-	}
+	cfg := h.stream.Config()
+	h.AuthTimeout, h.ReadLimit = caddy.Duration(cfg.AuthTimeout), cfg.ReadLimit
+	h.PingInterval, h.PingTimeout = caddy.Duration(cfg.PingInterval), caddy.Duration(cfg.PingTimeout)
 	return nil
+}
+
+func (h *Handler) streamConfig() stream.Config {
+	return stream.Config{
+		AuthTimeout:  time.Duration(h.AuthTimeout),
+		ReadLimit:    h.ReadLimit,
+		PingInterval: time.Duration(h.PingInterval),
+		PingTimeout:  time.Duration(h.PingTimeout),
+	}
 }
 
 // Validate checks limits.
 func (h *Handler) Validate() error {
-	switch {
-	case h.AuthTimeout < 0, h.PingInterval < 0, h.PingTimeout < 0:
-		return errors.New("coven_ws: durations must not be negative")
-	case h.ReadLimit < 64:
-		return errors.New("coven_ws: read_limit must be at least 64 bytes (an auth message holds a token)")
+	if _, err := h.streamConfig().WithDefaults(); err != nil {
+		return fmt.Errorf("coven_ws: %w", err)
 	}
 	return nil
 }
@@ -159,12 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.metrics.WSRejected.WithLabelValues("handshake").Inc()
 		return nil
 	}
-	c.SetReadLimit(h.ReadLimit)
-	s := &session{h: h, c: c, claims: claims, remote: r.RemoteAddr}
-	// The session runs on its own goroutine so that this request's deep handler stack is released:
-	// an idle client then costs one small goroutine. The request (and its context, cancelled when this
-	// returns) is not used after this point.
-	go s.run()
+	h.stream.Serve(c, claims, r.RemoteAddr)
 	return nil
 }
 
@@ -199,5 +172,4 @@ var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
-	_ hub.Conn                    = (*wsConn)(nil)
 )

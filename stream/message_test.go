@@ -1,4 +1,4 @@
-package covenws
+package stream
 
 import (
 	"strings"

@@ -1,0 +1,342 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/spellcoven/gateway/auth"
+	"github.com/spellcoven/gateway/hub"
+)
+
+// errEnded is what the read side returns when the session already decided to end (an error frame was
+// sent and the close begun).
+var errEnded = errors.New("stream: session ended")
+
+// session is one client's stream. One goroutine at a time reads client messages (first the
+// authenticating one, then a fresh one for the read loop) and ends the session; the hub writes events;
+// timers send pings and enforce the auth timeout and the token's expiry.
+type session struct {
+	srv    *Server
+	c      *websocket.Conn
+	claims *auth.Claims // set by header auth or the first message
+	remote string
+
+	mu        sync.Mutex
+	sub       *hub.Subscription
+	streaming bool // authenticated and subscribed
+	expiry    *time.Timer
+	ping      *time.Timer
+	// ending is set once the session has begun to end: timers do nothing more and are not re-armed.
+	ending bool
+	// work counts timer callbacks under way (a ping waiting for its pong, a close with an error frame):
+	// the session ends only after them, so none outlives it.
+	work sync.WaitGroup
+}
+
+// run is the session's first goroutine: authentication and subscription. The read loop continues on
+// a fresh goroutine: authentication (JSON decoding, signature checks) grew this one's stack, and a
+// long-lived idle client should cost a small one.
+func (s *session) run() {
+	if err := s.authenticate(); err != nil {
+		s.finish(err)
+		return
+	}
+	go s.readLoop()
+}
+
+// readLoop reads client messages until the stream ends, then ends the session.
+func (s *session) readLoop() {
+	s.mu.Lock()
+	if !s.ending {
+		s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
+	}
+	s.mu.Unlock()
+	s.finish(s.read())
+}
+
+// read handles client messages until one ends the session or the connection fails.
+func (s *session) read() error {
+	for {
+		typ, data, err := s.c.Read(context.Background())
+		if err != nil {
+			return err
+		}
+		m, ok := s.decode(typ, data)
+		if !ok {
+			s.srv.obs.dropped("bad_message")
+			return errEnded
+		}
+		switch m.Type {
+		case msgPing:
+			// An error means the hub evicted the client and is closing the connection with 4008; the
+			// next Read returns when it has.
+			_ = s.sub.Send(pongFrame)
+		case msgAuth:
+			if !s.reauthenticate(m) {
+				return errEnded
+			}
+		}
+	}
+}
+
+// decode parses a client message, or fails the session and reports false.
+func (s *session) decode(typ websocket.MessageType, data []byte) (clientMessage, bool) {
+	if typ != websocket.MessageText {
+		s.fail(CloseUnsupportedData, "bad_message", "messages are JSON text")
+		return clientMessage{}, false
+	}
+	m, err := decodeClientMessage(data)
+	if err != nil {
+		s.fail(ClosePolicyViolation, "bad_message", err.Error())
+		return clientMessage{}, false
+	}
+	return m, true
+}
+
+// authenticate waits for the first message, verifies it and subscribes.
+func (s *session) authenticate() error {
+	noAuth := time.AfterFunc(s.srv.cfg.AuthTimeout, func() {
+		s.srv.obs.rejected("auth_timeout")
+		s.fail(CloseNoAuth, "auth_timeout", "no auth message in time")
+	})
+	typ, data, err := s.c.Read(context.Background())
+	if !noAuth.Stop() {
+		return errEnded // the timeout fired and is closing the connection
+	}
+	if err != nil {
+		return err
+	}
+	m, ok := s.decode(typ, data)
+	if ok && m.Type != msgAuth {
+		s.fail(ClosePolicyViolation, "bad_message", `the first message must be {"type":"auth",...}`)
+		ok = false
+	}
+	if !ok {
+		s.srv.obs.rejected("bad_message")
+		return errEnded
+	}
+	if m.Token != "" || s.claims == nil {
+		claims, ok := s.verify(m.Token)
+		if ok && s.claims != nil && claims.Subject != s.claims.Subject {
+			s.fail(CloseUnauthorized, "unauthorized", "the token is for another user than the Authorization header's")
+			ok = false
+		}
+		if !ok {
+			s.srv.obs.rejected("unauthorized")
+			return errEnded
+		}
+		s.claims = claims
+	}
+	sub, err := s.srv.hub.Subscribe(m.Resume, &wsConn{c: s.c})
+	if err != nil {
+		s.srv.obs.rejected("subscribe")
+		s.fail(CloseTryAgainLater, "unavailable", "the event stream is unavailable; retry")
+		return errEnded
+	}
+	s.mu.Lock()
+	if s.ending { // closing already (a hub shutdown cannot reach a subscription it has not made)
+		s.mu.Unlock()
+		sub.Close()
+		return errEnded
+	}
+	s.sub, s.streaming = sub, true
+	s.mu.Unlock()
+	s.armExpiry()
+	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream opened"); c != nil {
+		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Bool("resume", m.Resume != nil))
+	}
+	return nil
+}
+
+// reauthenticate extends the session with a fresh token for the same user.
+func (s *session) reauthenticate(m clientMessage) bool {
+	if m.Resume != nil {
+		s.srv.obs.dropped("bad_message")
+		s.fail(ClosePolicyViolation, "bad_message", "resume is only accepted in the first message")
+		return false
+	}
+	claims, ok := s.verify(m.Token)
+	if ok && claims.Subject != s.claims.Subject {
+		s.fail(CloseUnauthorized, "unauthorized", "a session cannot change user")
+		ok = false
+	}
+	if !ok {
+		s.srv.obs.dropped("unauthorized")
+		return false
+	}
+	s.claims = claims
+	s.armExpiry()
+	return true
+}
+
+// verify checks a token, or fails the session with the close code its refusal calls for.
+func (s *session) verify(token string) (*auth.Claims, bool) {
+	if token == "" {
+		s.srv.obs.authFailed("missing")
+		s.fail(CloseUnauthorized, "unauthorized", "the auth message needs a token")
+		return nil, false
+	}
+	claims, err := s.srv.verifier.Verify(context.Background(), token)
+	if err != nil {
+		reason := auth.Reason(err)
+		s.srv.obs.authFailed(reason)
+		code := CloseUnauthorized
+		switch reason {
+		case auth.ReasonExpired:
+			code = CloseTokenExpired
+		case auth.ReasonJWKSUnavailable:
+			code = CloseTryAgainLater
+		}
+		s.fail(code, "unauthorized", err.Error())
+		return nil, false
+	}
+	return claims, true
+}
+
+// armExpiry (re)starts the timer that closes the stream when the token expires.
+func (s *session) armExpiry() {
+	d := time.Until(s.claims.Expiry)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ending {
+		return
+	}
+	if s.expiry == nil {
+		s.expiry = time.AfterFunc(d, func() {
+			s.srv.obs.dropped("token_expired")
+			s.fail(CloseTokenExpired, "token_expired", "the token expired; reconnect with a fresh one")
+		})
+		return
+	}
+	s.expiry.Reset(d)
+}
+
+// sendPing pings the client from a timer goroutine and re-arms itself. A client that does not answer
+// within PingTimeout is dropped: its connection is closed at once, without a close handshake that an
+// unresponsive peer would not complete.
+func (s *session) sendPing() {
+	if !s.startWork() {
+		return
+	}
+	defer s.work.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.PingTimeout)
+	err := s.c.Ping(ctx)
+	cancel()
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return
+	}
+	if err == nil {
+		s.ping.Reset(s.srv.cfg.PingInterval)
+		s.mu.Unlock()
+		return
+	}
+	s.ending = true
+	s.mu.Unlock()
+	s.srv.obs.dropped("ping_timeout")
+	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream dropped: no pong in time"); c != nil {
+		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote))
+	}
+	_ = s.c.CloseNow()
+}
+
+// startWork registers a timer callback's work unless the session is ending.
+func (s *session) startWork() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ending {
+		return false
+	}
+	s.work.Add(1)
+	return true
+}
+
+// fail sends an error message and closes the stream with code. It is safe from any goroutine and acts
+// once; it returns when the connection is closed (the close handshake is bounded by the library).
+func (s *session) fail(code websocket.StatusCode, errCode, message string) {
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return
+	}
+	s.ending = true
+	s.work.Add(1)
+	sub := s.sub
+	s.mu.Unlock()
+	defer s.work.Done()
+	if sub != nil {
+		sub.Close() // no more events after the error
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.c.Write(ctx, websocket.MessageText, serverError(errCode, message))
+	_ = s.c.Close(code, errCode)
+}
+
+// finish ends the session on its reading goroutine, whatever ended it (err is what the read side
+// returned): the subscription is removed, the timers stopped, the connection closed, and the timer
+// callbacks under way waited for.
+func (s *session) finish(err error) {
+	s.mu.Lock()
+	byOther := s.ending // fail or a missed pong is closing the connection
+	s.ending = true
+	sub, streaming := s.sub, s.streaming
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	if s.ping != nil {
+		s.ping.Stop()
+	}
+	s.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+	if byOther {
+		s.work.Wait() // let it close with its own code
+	}
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		// The library has sent close 1009; Close waits (boundedly) for the client's answer while
+		// discarding the rest of the message, so the client reads the close frame rather than a reset.
+		if streaming {
+			s.srv.obs.dropped("read_limit")
+		} else {
+			s.srv.obs.rejected("read_limit")
+		}
+		_ = s.c.Close(CloseMessageTooBig, "")
+	} else {
+		// The client closed (the library answered), the session ended itself, or the connection
+		// failed: nothing is left to say.
+		_ = s.c.CloseNow()
+	}
+	s.work.Wait()
+	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream closed"); c != nil && s.claims != nil {
+		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Int("code", int(websocket.CloseStatus(err))))
+	}
+	s.srv.sessions.Done()
+}
+
+// wsConn is the hub's view of the socket.
+type wsConn struct {
+	c *websocket.Conn
+}
+
+// Write sends msg as one text message. It does not hand the hub's context to the library, which would
+// arm a context.AfterFunc per write (about 7% of fan-out CPU): the hub bounds every write itself and
+// calls Close on a write that takes too long, which ends it.
+func (w *wsConn) Write(_ context.Context, msg []byte) error {
+	return w.c.Write(context.Background(), websocket.MessageText, msg)
+}
+
+// Close closes the connection without blocking the hub: the close handshake waits for the client.
+func (w *wsConn) Close(code int, reason string) {
+	go w.c.Close(websocket.StatusCode(code), reason)
+}
+
+var _ hub.Conn = (*wsConn)(nil)
