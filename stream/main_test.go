@@ -39,7 +39,7 @@ const (
 
 // counts records what the Observer is told.
 type counts struct {
-	mu                         sync.Mutex
+	mu                        sync.Mutex
 	rejected, failed, dropped map[string]int
 }
 

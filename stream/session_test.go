@@ -51,7 +51,7 @@ func TestEverySessionEnds(t *testing.T) {
 				c.sendJSON(map[string]string{"type": "ping", "pad": strings.Repeat("x", 5*1024)})
 			}, code: int(CloseMessageTooBig), dropped: "read_limit"},
 		{name: "a 100 KiB message after hello", authed: true,
-			act: func(_ *rig, c *client) { c.send(opText, []byte(strings.Repeat("y", 100*1024))) },
+			act:  func(_ *rig, c *client) { c.send(opText, []byte(strings.Repeat("y", 100*1024))) },
 			code: int(CloseMessageTooBig), dropped: "read_limit"},
 		{name: "first message not auth",
 			act:  func(_ *rig, c *client) { c.sendJSON(map[string]string{"type": "ping"}) },
