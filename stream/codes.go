@@ -15,6 +15,11 @@ const (
 	CloseNoAuth websocket.StatusCode = 4002
 	// CloseTokenExpired: the token expired without a re-auth. Refresh it, reconnect with resume.
 	CloseTokenExpired websocket.StatusCode = 4003
+	// CloseTooManyStreams: the token's subject holds MaxPerSubject streams already. Close one, then
+	// reconnect (with backoff).
+	CloseTooManyStreams websocket.StatusCode = 4005
+	// CloseRateLimited: the client sent messages faster than MessageRate. Reconnect with backoff.
+	CloseRateLimited websocket.StatusCode = 4029
 	// CloseTooSlow: the client's queue filled up or a write stalled (closed by the hub).
 	CloseTooSlow websocket.StatusCode = hub.CloseTooSlow
 	// CloseRestarting: a configuration change, shutdown or restored state (closed by the hub).

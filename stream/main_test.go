@@ -93,7 +93,7 @@ func newRigWith(t *testing.T, cfg Config, verifier func(*auth.Config)) *rig {
 	if err := r.hub.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.srv, err = NewServer(r.hub, v, cfg, r.counts.observer(), nil)
+	r.srv, err = NewServer(r.hub, v, nil, cfg, r.counts.observer(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +105,18 @@ func newRigWith(t *testing.T, cfg Config, verifier func(*auth.Config)) *rig {
 				return
 			}
 		}
-		c, err := websocket.Accept(w, req, nil)
-		if err != nil {
+		ip, _, _ := net.SplitHostPort(req.RemoteAddr)
+		adm, reason := r.srv.Admit(ip)
+		if adm == nil {
+			http.Error(w, reason, http.StatusTooManyRequests)
 			return
 		}
-		r.srv.Serve(c, claims, req.RemoteAddr)
+		c, err := websocket.Accept(w, req, nil)
+		if err != nil {
+			adm.Release()
+			return
+		}
+		r.srv.Serve(c, adm, claims, req.RemoteAddr)
 	}))
 	t.Cleanup(func() {
 		r.http.Close()
@@ -220,6 +227,16 @@ type client struct {
 // dial connects to the rig with the given extra headers.
 func (r *rig) dial(header http.Header) *client {
 	r.t.Helper()
+	c, resp := r.upgrade(header)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		r.t.Fatalf("upgrade answered %s", resp.Status)
+	}
+	return c
+}
+
+// upgrade asks for an upgrade and returns the answer, and the client if it was upgraded.
+func (r *rig) upgrade(header http.Header) (*client, *http.Response) {
+	r.t.Helper()
 	conn, err := net.Dial("tcp", r.http.Listener.Addr().String())
 	if err != nil {
 		r.t.Fatal(err)
@@ -244,9 +261,11 @@ func (r *rig) dial(header http.Header) *client {
 		r.t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		r.t.Fatalf("upgrade answered %s", resp.Status)
+		resp.Body.Close()
+		conn.Close()
+		return nil, resp
 	}
-	return c
+	return c, resp
 }
 
 // connect dials, authenticates as sub and reads the hello.

@@ -21,6 +21,15 @@ const (
 	DefaultPingTimeout  = 10 * time.Second
 	// MinReadLimit is the smallest ReadLimit: an auth message holds a token.
 	MinReadLimit = 64
+
+	DefaultMaxPerSubject      = 10
+	DefaultMaxPerIP           = 200
+	DefaultMaxUnauthenticated = 20
+	DefaultMessageRate        = 10.0
+	DefaultMessageBurst       = 20
+	// RefusalRetryAfter is the Retry-After of an upgrade refused for a limit: about the time a socket
+	// waiting for its auth message takes to authenticate or be closed.
+	RefusalRetryAfter = 5 * time.Second
 )
 
 // Config holds the limits and timers of every session. Zero fields take the defaults.
@@ -34,29 +43,54 @@ type Config struct {
 	// PingTimeout is how long a pong may take; a client that does not answer in time is dropped
 	// (default 10s). A silent client is therefore gone within PingInterval + PingTimeout.
 	PingTimeout time.Duration
+
+	// MaxPerSubject bounds the streams one subject (the token's sub) holds at once (default 10); one
+	// more is closed 4005 after its auth message.
+	MaxPerSubject int
+	// MaxPerIP bounds the sockets from one client IP, authenticated or not (default 200); one more is
+	// refused before the upgrade with 429.
+	MaxPerIP int
+	// MaxUnauthenticated bounds the sockets from one client IP still waiting for their auth message
+	// (default 20); one more is refused before the upgrade with 429.
+	MaxUnauthenticated int
+	// MaxConnections bounds the sockets of the whole process (default 0: no limit); one more is
+	// refused before the upgrade with 429.
+	MaxConnections int
+	// MessageRate is the client messages a connection may send per second on average (default 10),
+	// MessageBurst how many at once (default 20); faster closes the stream 4029.
+	MessageRate  float64
+	MessageBurst int
 }
 
 // WithDefaults fills the zero fields and validates the result.
 func (c Config) WithDefaults() (Config, error) {
-	if c.AuthTimeout < 0 || c.PingInterval < 0 || c.PingTimeout < 0 {
+	switch {
+	case c.AuthTimeout < 0 || c.PingInterval < 0 || c.PingTimeout < 0:
 		return c, errors.New("durations must not be negative")
-	}
-	if c.ReadLimit < 0 || c.ReadLimit > 0 && c.ReadLimit < MinReadLimit {
+	case c.ReadLimit < 0 || c.ReadLimit > 0 && c.ReadLimit < MinReadLimit:
 		return c, errors.New("read_limit must be at least 64 bytes (an auth message holds a token)")
+	case c.MaxPerSubject < 0 || c.MaxPerIP < 0 || c.MaxUnauthenticated < 0 || c.MaxConnections < 0:
+		return c, errors.New("connection limits must not be negative")
+	case c.MessageRate < 0 || c.MessageBurst < 0:
+		return c, errors.New("message_rate and its burst must not be negative")
 	}
-	if c.AuthTimeout == 0 {
-		c.AuthTimeout = DefaultAuthTimeout
-	}
-	if c.ReadLimit == 0 {
-		c.ReadLimit = DefaultReadLimit
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
-	}
-	if c.PingTimeout == 0 {
-		c.PingTimeout = DefaultPingTimeout
-	}
+	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&c.ReadLimit, DefaultReadLimit)
+	setDefault(&c.PingInterval, DefaultPingInterval)
+	setDefault(&c.PingTimeout, DefaultPingTimeout)
+	setDefault(&c.MaxPerSubject, DefaultMaxPerSubject)
+	setDefault(&c.MaxPerIP, DefaultMaxPerIP)
+	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
+	setDefault(&c.MessageRate, DefaultMessageRate)
+	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	return c, nil
+}
+
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // Verifier checks a client's token; *auth.Verifier is one.
@@ -66,13 +100,14 @@ type Verifier interface {
 
 // Observer is told what happens to sessions, for metrics. Nil fields are skipped.
 type Observer struct {
-	// Rejected: a session ended before it streamed, by reason: "auth_timeout", "bad_message",
-	// "unauthorized", "subscribe".
+	// Rejected: a socket refused before its upgrade or a session ended before it streamed, by reason:
+	// "auth_timeout", "bad_message", "unauthorized", "read_limit", "subscribe", or a limit's (Reason*).
 	Rejected func(reason string)
 	// AuthFailed: a token was refused, by auth.Reason label.
 	AuthFailed func(reason string)
 	// Dropped: the server ended a streaming session because of what the client did or did not do, by
-	// reason: "ping_timeout", "read_limit", "bad_message", "unauthorized", "token_expired".
+	// reason: "ping_timeout", "read_limit", "bad_message", "unauthorized", "token_expired",
+	// "message_rate".
 	Dropped func(reason string)
 }
 
@@ -80,6 +115,7 @@ type Observer struct {
 type Server struct {
 	hub      *hub.Hub
 	verifier Verifier
+	tracker  *Tracker
 	cfg      Config
 	obs      Observer
 	logger   *zap.Logger
@@ -87,9 +123,9 @@ type Server struct {
 	sessions sync.WaitGroup
 }
 
-// NewServer returns a Server streaming h's events to clients whose tokens v accepts. A nil logger
-// discards logs.
-func NewServer(h *hub.Hub, v Verifier, cfg Config, obs Observer, logger *zap.Logger) (*Server, error) {
+// NewServer returns a Server streaming h's events to clients whose tokens v accepts, counting its
+// sockets in t (a private Tracker if nil). A nil logger discards logs.
+func NewServer(h *hub.Hub, v Verifier, t *Tracker, cfg Config, obs Observer, logger *zap.Logger) (*Server, error) {
 	if h == nil || v == nil {
 		return nil, errors.New("stream: a hub and a verifier are required")
 	}
@@ -100,22 +136,45 @@ func NewServer(h *hub.Hub, v Verifier, cfg Config, obs Observer, logger *zap.Log
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Server{hub: h, verifier: v, cfg: cfg, obs: obs, logger: logger}, nil
+	if t == nil {
+		t = NewTracker()
+	}
+	return &Server{hub: h, verifier: v, tracker: t, cfg: cfg, obs: obs, logger: logger}, nil
 }
 
 // Config returns the server's configuration, defaults filled in.
 func (srv *Server) Config() Config { return srv.cfg }
 
+// Admit counts a socket about to be upgraded from the client IP ip, or refuses it with the reason
+// (counted and logged): then answer 429 with Retry-After RefusalRetryAfter and do not upgrade. An
+// admitted socket is handed to Serve with its Admission, or its Admission released.
+func (srv *Server) Admit(ip string) (*Admission, string) {
+	a, reason := srv.tracker.admit(ip, srv.cfg)
+	if a == nil {
+		srv.obs.rejected(reason)
+		srv.logRefusal(reason, "ip", ip)
+	}
+	return a, reason
+}
+
 // Serve takes over c, a connection just accepted, and returns at once: the session runs on goroutines
-// of its own until it ends, and then c is closed. claims are those of the upgrade's Authorization
-// header, or nil. remote names the client in logs.
-func (srv *Server) Serve(c *websocket.Conn, claims *auth.Claims, remote string) {
+// of its own until it ends, and then c is closed and a released. claims are those of the upgrade's
+// Authorization header, or nil. remote names the client in logs.
+func (srv *Server) Serve(c *websocket.Conn, a *Admission, claims *auth.Claims, remote string) {
 	c.SetReadLimit(srv.cfg.ReadLimit)
-	s := &session{srv: srv, c: c, claims: claims, remote: remote}
+	s := &session{srv: srv, c: c, adm: a, claims: claims, remote: remote}
 	srv.sessions.Add(1)
 	// The session runs on its own goroutine so that the caller's (an HTTP handler's deep stack) is
 	// released: an idle client then costs one small goroutine.
 	go s.run()
+}
+
+// logRefusal logs a refusal for a limit, at most once per RefusalLogInterval for one key.
+func (srv *Server) logRefusal(reason, keyName, key string) {
+	if srv.tracker.shouldLog(reason+" "+key, time.Now()) {
+		srv.logger.Warn("stream refused: over a limit", zap.String("reason", reason), zap.String(keyName, key),
+			zap.Duration("next_log_after", RefusalLogInterval))
+	}
 }
 
 // Wait blocks until every session served so far has ended and its goroutines are gone.

@@ -24,8 +24,10 @@ var errEnded = errors.New("stream: session ended")
 type session struct {
 	srv    *Server
 	c      *websocket.Conn
+	adm    *Admission
 	claims *auth.Claims // set by header auth or the first message
 	remote string
+	rate   bucket // client messages once streaming
 
 	mu        sync.Mutex
 	sub       *hub.Subscription
@@ -66,6 +68,12 @@ func (s *session) read() error {
 		typ, data, err := s.c.Read(context.Background())
 		if err != nil {
 			return err
+		}
+		if !s.rate.take(time.Now(), s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst) {
+			s.srv.obs.dropped(ReasonMessageRate)
+			s.srv.logRefusal(ReasonMessageRate, "user", s.claims.Subject)
+			s.fail(CloseRateLimited, "rate_limited", "more client messages than the edge accepts per second")
+			return errEnded
 		}
 		m, ok := s.decode(typ, data)
 		if !ok {
@@ -132,6 +140,12 @@ func (s *session) authenticate() error {
 			return errEnded
 		}
 		s.claims = claims
+	}
+	if !s.adm.authenticate(s.claims.Subject, s.srv.cfg.MaxPerSubject) {
+		s.srv.obs.rejected(ReasonMaxPerSubject)
+		s.srv.logRefusal(ReasonMaxPerSubject, "user", s.claims.Subject)
+		s.fail(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
+		return errEnded
 	}
 	sub, err := s.srv.hub.Subscribe(m.Resume, &wsConn{c: s.c})
 	if err != nil {
@@ -316,6 +330,7 @@ func (s *session) finish(err error) {
 		_ = s.c.CloseNow()
 	}
 	s.work.Wait()
+	s.adm.Release()
 	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream closed"); c != nil && s.claims != nil {
 		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Int("code", int(websocket.CloseStatus(err))))
 	}

@@ -151,10 +151,12 @@ func TestPongsKeepTheSession(t *testing.T) {
 	r := newRig(t, Config{PingInterval: 20 * time.Millisecond, PingTimeout: 5 * time.Second})
 	c := r.connect("alice")
 	for c.pings < 5 {
-		c.sendJSON(map[string]string{"type": "ping"})
-		if f := c.next(); f.Type != "pong" {
-			t.Fatalf("frame %+v, want pong", f)
+		op, p, err := c.readFrame()
+		if err != nil || op != opPing {
+			t.Fatalf("after %d pings: opcode %d %q %v, want a ping", c.pings, op, p, err)
 		}
+		c.pings++
+		c.send(opPong, p)
 	}
 	r.ingest(r.roomRenamed("still here"))
 	if f := c.next(); f.Type != "room.updated" {
@@ -238,15 +240,19 @@ func TestIdentityProviderDownIsTryAgainLater(t *testing.T) {
 
 func TestConfigDefaultsAndRefusals(t *testing.T) {
 	cfg, err := Config{}.WithDefaults()
-	if err != nil || cfg != (Config{AuthTimeout: DefaultAuthTimeout, ReadLimit: DefaultReadLimit, PingInterval: DefaultPingInterval, PingTimeout: DefaultPingTimeout}) {
+	want := Config{AuthTimeout: DefaultAuthTimeout, ReadLimit: DefaultReadLimit, PingInterval: DefaultPingInterval, PingTimeout: DefaultPingTimeout,
+		MaxPerSubject: DefaultMaxPerSubject, MaxPerIP: DefaultMaxPerIP, MaxUnauthenticated: DefaultMaxUnauthenticated,
+		MessageRate: DefaultMessageRate, MessageBurst: DefaultMessageBurst}
+	if err != nil || cfg != want {
 		t.Fatalf("defaults %+v %v", cfg, err)
 	}
-	for _, bad := range []Config{{AuthTimeout: -1}, {PingInterval: -1}, {PingTimeout: -1}, {ReadLimit: 63}, {ReadLimit: -1}} {
+	for _, bad := range []Config{{AuthTimeout: -1}, {PingInterval: -1}, {PingTimeout: -1}, {ReadLimit: 63}, {ReadLimit: -1},
+		{MaxPerSubject: -1}, {MaxPerIP: -1}, {MaxUnauthenticated: -1}, {MaxConnections: -1}, {MessageRate: -1}, {MessageBurst: -1}} {
 		if _, err := bad.WithDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
-	if _, err := NewServer(nil, nil, Config{}, Observer{}, nil); err == nil {
+	if _, err := NewServer(nil, nil, nil, Config{}, Observer{}, nil); err == nil {
 		t.Error("a server without hub and verifier")
 	}
 }

@@ -45,7 +45,9 @@ export const CloseCode = Object.freeze({
   UNAUTHORIZED: 4001,
   NO_AUTH: 4002,
   TOKEN_EXPIRED: 4003,
+  TOO_MANY_STREAMS: 4005,
   TOO_SLOW: 4008,
+  RATE_LIMITED: 4029,
 });
 
 /**
@@ -61,6 +63,8 @@ export const DEFAULT_OPTIONS = Object.freeze({
   jitter: 0.5,
   /** Least delay after 1008 or 1009: the server refused what this client sent, so retrying fast cannot help. */
   policyRetryMs: 60_000,
+  /** Least delay after 4005 or 4029: the server refused this client for one of its limits. */
+  limitRetryMs: 15_000,
   /** A connection that lived this long after its hello counts as healthy: the backoff starts over. */
   stableAfterMs: 10_000,
   /** Refresh a token this long before it expires (at most half its lifetime). */
@@ -394,6 +398,18 @@ export class CovenClient extends EventTarget {
         this._report({
           code: code === CloseCode.POLICY_VIOLATION ? 'policy_violation' : 'message_too_big',
           message: `the server refused a message from this client${error ? `: ${error.message}` : ''}`,
+          closeCode: code,
+        });
+        break;
+      case CloseCode.TOO_MANY_STREAMS:
+      case CloseCode.RATE_LIMITED:
+        // Over one of the server's limits: coming back at once would meet it again.
+        delay = Math.max(delay, this._opts.limitRetryMs);
+        this._report({
+          code: code === CloseCode.TOO_MANY_STREAMS ? 'too_many_streams' : 'rate_limited',
+          message: code === CloseCode.TOO_MANY_STREAMS
+            ? 'this user holds as many streams as the server allows (other tabs or devices)'
+            : 'this client sent more messages than the server allows',
           closeCode: code,
         });
         break;

@@ -1,6 +1,9 @@
 package covenws
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
@@ -19,6 +22,11 @@ func init() {
 //		read_limit    <size>        # default 4KiB
 //		ping_interval <duration>    # default 30s
 //		ping_timeout  <duration>    # default 10s
+//		max_per_subject     <n>     # default 10
+//		max_per_ip          <n>     # default 200
+//		max_unauthenticated <n>     # default 20
+//		max_connections     <n>     # default 0 (no limit)
+//		message_rate        <n>/s [<burst>]  # default 10/s burst 20
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -38,12 +46,44 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &h.PingInterval)
 		case "ping_timeout":
 			err = caddyfileopt.Duration(d, &h.PingTimeout)
+		case "max_per_subject":
+			err = caddyfileopt.Int(d, &h.MaxPerSubject)
+		case "max_per_ip":
+			err = caddyfileopt.Int(d, &h.MaxPerIP)
+		case "max_unauthenticated":
+			err = caddyfileopt.Int(d, &h.MaxUnauthenticated)
+		case "max_connections":
+			err = caddyfileopt.Int(d, &h.MaxConnections)
+		case "message_rate":
+			err = h.parseMessageRate(d)
 		default:
 			return d.Errf("coven_ws: unknown option %q", d.Val())
 		}
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// parseMessageRate reads "message_rate <n>/s [<burst>]".
+func (h *Handler) parseMessageRate(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("coven_ws: message_rate takes <n>/s and an optional burst, e.g. message_rate 10/s 20")
+	}
+	n, ok := strings.CutSuffix(args[0], "/s")
+	rate, err := strconv.ParseFloat(n, 64)
+	if !ok || err != nil || rate <= 0 {
+		return d.Errf("coven_ws: message_rate %q: want a positive number of messages per second, e.g. 10/s", args[0])
+	}
+	h.MessageRate = rate
+	if len(args) == 2 {
+		burst, err := strconv.Atoi(args[1])
+		if err != nil || burst < 1 {
+			return d.Errf("coven_ws: message_rate burst %q: want a whole number of messages, at least 1", args[1])
+		}
+		h.MessageBurst = burst
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ package covenws
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,19 @@ type Handler struct {
 	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
 	// PingTimeout is how long a pong may take before the connection is dropped (default 10s).
 	PingTimeout caddy.Duration `json:"ping_timeout,omitempty"`
+	// MaxPerSubject bounds the streams one subject (JWT sub) holds at once (default 10; then close 4005).
+	MaxPerSubject int `json:"max_per_subject,omitempty"`
+	// MaxPerIP bounds the sockets from one client IP (default 200; then 429 before the upgrade).
+	MaxPerIP int `json:"max_per_ip,omitempty"`
+	// MaxUnauthenticated bounds the sockets from one client IP waiting for their auth message
+	// (default 20; then 429 before the upgrade).
+	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`
+	// MaxConnections bounds the sockets of the whole edge (default 0: no limit; then 429).
+	MaxConnections int `json:"max_connections,omitempty"`
+	// MessageRate is the client messages per second one connection may send (default 10), with
+	// MessageBurst at once (default 20); faster closes the stream 4029.
+	MessageRate  float64 `json:"message_rate,omitempty"`
+	MessageBurst int     `json:"message_burst,omitempty"`
 
 	origins  *origin.List
 	verifier *auth.Verifier
@@ -75,7 +90,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("coven_ws: %w", err)
 	}
 	m := h.metrics
-	h.stream, err = stream.NewServer(app.EventHub(), h.verifier, h.streamConfig(), stream.Observer{
+	h.stream, err = stream.NewServer(app.EventHub(), h.verifier, tracker, h.streamConfig(), stream.Observer{
 		Rejected:   func(reason string) { m.WSRejected.WithLabelValues(reason).Inc() },
 		AuthFailed: func(reason string) { m.AuthFailures.WithLabelValues(reason, "ws").Inc() },
 		Dropped:    func(reason string) { m.WSDropped.WithLabelValues(reason).Inc() },
@@ -86,8 +101,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg := h.stream.Config()
 	h.AuthTimeout, h.ReadLimit = caddy.Duration(cfg.AuthTimeout), cfg.ReadLimit
 	h.PingInterval, h.PingTimeout = caddy.Duration(cfg.PingInterval), caddy.Duration(cfg.PingTimeout)
+	h.MaxPerSubject, h.MaxPerIP, h.MaxUnauthenticated = cfg.MaxPerSubject, cfg.MaxPerIP, cfg.MaxUnauthenticated
+	h.MessageRate, h.MessageBurst = cfg.MessageRate, cfg.MessageBurst
 	return nil
 }
+
+// tracker counts the sockets of every coven_ws handler of the process, across reloads, for the limits.
+var tracker = stream.NewTracker()
 
 func (h *Handler) streamConfig() stream.Config {
 	return stream.Config{
@@ -95,6 +115,13 @@ func (h *Handler) streamConfig() stream.Config {
 		ReadLimit:    h.ReadLimit,
 		PingInterval: time.Duration(h.PingInterval),
 		PingTimeout:  time.Duration(h.PingTimeout),
+
+		MaxPerSubject:      h.MaxPerSubject,
+		MaxPerIP:           h.MaxPerIP,
+		MaxUnauthenticated: h.MaxUnauthenticated,
+		MaxConnections:     h.MaxConnections,
+		MessageRate:        h.MessageRate,
+		MessageBurst:       h.MessageBurst,
 	}
 }
 
@@ -117,10 +144,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		jsonerror.Write(w, http.StatusForbidden, "origin_not_allowed", "origin "+o+" may not open this stream")
 		return nil
 	}
+	adm, reason := h.stream.Admit(clientIP(r))
+	if adm == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(stream.RefusalRetryAfter/time.Second)))
+		jsonerror.Write(w, http.StatusTooManyRequests, "too_many_connections", refusalMessage[reason])
+		return nil
+	}
 	var claims *auth.Claims
 	if token, ok := covenjwt.BearerToken(r.Header); ok {
 		c, err := h.verifier.Verify(r.Context(), token)
 		if err != nil {
+			adm.Release()
 			h.metrics.AuthFailures.WithLabelValues(auth.Reason(err), "ws").Inc()
 			jsonerror.Write(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return nil
@@ -134,11 +168,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	})
 	if err != nil {
 		// Accept has answered the client already.
+		adm.Release()
 		h.metrics.WSRejected.WithLabelValues("handshake").Inc()
 		return nil
 	}
-	h.stream.Serve(c, claims, r.RemoteAddr)
+	h.stream.Serve(c, adm, claims, r.RemoteAddr)
 	return nil
+}
+
+// refusalMessage explains a 429 by the limit it hit.
+var refusalMessage = map[string]string{
+	stream.ReasonMaxConnections:     "the edge holds as many streams as it allows; retry later",
+	stream.ReasonMaxPerIP:           "this address holds as many streams as the edge allows; retry later",
+	stream.ReasonMaxUnauthenticated: "this address holds as many unauthenticated sockets as the edge allows; authenticate those first",
+}
+
+// clientIP is the client's address as Caddy determined it: the connection's peer, or the address a
+// trusted proxy forwarded (the server's trusted_proxies and client_ip_headers).
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (h *Handler) originAllowed(o string, r *http.Request) bool {

@@ -66,6 +66,10 @@ func startEdge(bin string, opts Options) (*edge, error) {
 		NoHTTPMetrics: !opts.HTTPMetrics,
 		MaxBody:       strconv.Itoa(max(opts.Batch*(opts.PayloadBytes+bodyOverhead)+bodyOverhead, minMaxBody)),
 	}
+	// Every client connects from 127.0.0.1, many at once: the per-address limits, meant for the
+	// internet, would refuse them.
+	perIP := strconv.Itoa(opts.Clients + fdMargin)
+	cfg.WS = "max_per_ip " + perIP + "\nmax_unauthenticated " + perIP
 	if opts.QueueLength > 0 {
 		cfg.Global = "queue_length " + strconv.Itoa(opts.QueueLength)
 	}

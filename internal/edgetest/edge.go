@@ -55,6 +55,8 @@ type Config struct {
 	Global string
 	// WS holds extra lines of the coven_ws block.
 	WS string
+	// Servers holds lines of the global servers option (e.g. "trusted_proxies static 127.0.0.1/32").
+	Servers string
 	// Site holds extra site directives.
 	Site string
 	// HTTPPort is the port to listen on (0 picks one).
@@ -81,6 +83,9 @@ const caddyfileTemplate = `{
 		level {{.LogLevel}}
 	}
 	{{if not .NoHTTPMetrics}}metrics{{end}}
+	{{if .Servers}}servers {
+		{{.Servers}}
+	}{{end}}
 	coven {
 		guild {{.GuildID}}
 		bot_token {env.DISCORD_BOT_TOKEN}

@@ -12,6 +12,7 @@ import { snapshotHello } from '../testsupport/frames.js';
 const TEST = { timeout: 10_000 };
 const BACKOFF_MS = 5; // initialBackoffMs of the harness, drawn with no jitter
 const POLICY_RETRY_MS = 60_000;
+const LIMIT_RETRY_MS = 15_000;
 
 const cases = [
   {
@@ -48,11 +49,19 @@ const cases = [
     name: '1009 message too big: reported, and no fast retry',
     code: CloseCode.MESSAGE_TOO_BIG, error: 'too_big', reported: 'message_too_big', slow: true,
   },
+  {
+    name: '4005 too many streams: reported, and no retry before limitRetryMs',
+    code: CloseCode.TOO_MANY_STREAMS, error: 'too_many_streams', reported: 'too_many_streams', slow: true, least: LIMIT_RETRY_MS,
+  },
+  {
+    name: '4029 rate limited: reported, and no retry before limitRetryMs',
+    code: CloseCode.RATE_LIMITED, error: 'rate_limited', reported: 'rate_limited', slow: true, least: LIMIT_RETRY_MS,
+  },
 ];
 
 for (const c of cases) {
   test(`close code ${c.name}`, TEST, async (t) => {
-    const { server, client, tokens } = await startClientAndServer(t, { policyRetryMs: POLICY_RETRY_MS });
+    const { server, client, tokens } = await startClientAndServer(t, { policyRetryMs: POLICY_RETRY_MS, limitRetryMs: LIMIT_RETRY_MS });
     const errors = [];
     client.addEventListener('error', (ev) => errors.push(ev.detail));
     client.start();
@@ -68,7 +77,7 @@ for (const c of cases) {
     assert.deepEqual(errors[0], { code: c.error, message: `closing with ${c.code}` });
 
     if (c.slow) {
-      assert.ok(status.delayMs >= POLICY_RETRY_MS, `retries after ${status.delayMs} ms`);
+      assert.ok(status.delayMs >= (c.least ?? POLICY_RETRY_MS), `retries after ${status.delayMs} ms`);
       assert.equal(errors[1].code, c.reported);
       assert.equal(errors[1].closeCode, c.code);
       await assert.rejects(server.nextConnection(300), /no connection within/);

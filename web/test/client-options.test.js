@@ -40,11 +40,12 @@ test('options: the defaults are those documented', () => {
   const client = new CovenClient(valid);
   assert.equal(client.status, 'idle');
   assert.deepEqual(Object.keys(DEFAULT_OPTIONS).sort(), [
-    'backoffFactor', 'handshakeTimeoutMs', 'initialBackoffMs', 'jitter', 'maxBackoffMs', 'minRefreshDelayMs',
+    'backoffFactor', 'handshakeTimeoutMs', 'initialBackoffMs', 'jitter', 'limitRetryMs', 'maxBackoffMs', 'minRefreshDelayMs',
     'pingIntervalMs', 'policyRetryMs', 'pongTimeoutMs', 'refreshMarginMs', 'stableAfterMs',
   ]);
   assert.equal(DEFAULT_OPTIONS.maxBackoffMs, 30_000);
   assert.equal(DEFAULT_OPTIONS.policyRetryMs, 60_000);
+  assert.equal(DEFAULT_OPTIONS.limitRetryMs, 15_000);
 });
 
 test('handshakeTimeoutMs: a server that never says hello is left, and the client tries again', TEST, async (t) => {

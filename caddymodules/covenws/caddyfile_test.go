@@ -1,0 +1,43 @@
+package covenws
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestCaddyfileLimits(t *testing.T) {
+	var h Handler
+	d := caddyfile.NewTestDispenser(`coven_ws {
+		max_per_subject 3
+		max_per_ip 50
+		max_unauthenticated 5
+		max_connections 1000
+		message_rate 2.5/s 7
+	}`)
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if h.MaxPerSubject != 3 || h.MaxPerIP != 50 || h.MaxUnauthenticated != 5 || h.MaxConnections != 1000 || h.MessageRate != 2.5 || h.MessageBurst != 7 {
+		t.Fatalf("parsed %+v", h)
+	}
+	for in, want := range map[string]string{
+		"message_rate 10":        "want a positive number of messages per second",
+		"message_rate 0/s":       "want a positive number",
+		"message_rate x/s":       "want a positive number",
+		"message_rate 10/s 0":    "burst",
+		"message_rate 10/s 2 3":  "takes <n>/s and an optional burst",
+		"message_rate":           "takes <n>/s",
+		"max_per_ip -1":          "not a non-negative whole number",
+		"max_per_subject lots":   "not a non-negative whole number",
+		"max_connections 1 2":    "",
+		"max_unauthenticated -3": "not a non-negative whole number",
+	} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("coven_ws {\n" + in + "\n}"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error about %q", in, err, want)
+		}
+	}
+}

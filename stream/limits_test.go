@@ -1,0 +1,142 @@
+package stream
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// wantRefused checks that an upgrade is refused 429 with Retry-After, and counted for reason.
+func (r *rig) wantRefused(reason string, n int) {
+	r.t.Helper()
+	c, resp := r.upgrade(nil)
+	if c != nil || resp.StatusCode != http.StatusTooManyRequests {
+		r.t.Fatalf("upgrade answered %s, want 429", resp.Status)
+	}
+	if got := r.counts.get(&r.counts.rejected, reason); got != n {
+		r.t.Fatalf("rejected %v, want %s %d times", r.counts.rejected, reason, n)
+	}
+}
+
+// waitCounts waits until the tracker holds want.
+func (r *rig) waitCounts(want Counts) {
+	r.t.Helper()
+	waitFor(r.t, fmt.Sprintf("tracker counts %+v", want), func() bool { return r.srv.tracker.Counts() == want })
+}
+
+func TestMaxPerSubject(t *testing.T) {
+	r := newRig(t, Config{MaxPerSubject: 2})
+	a, _ := r.connect("alice"), r.connect("alice")
+	third := r.dial(nil)
+	third.sendJSON(map[string]any{"type": "auth", "token": r.token("alice", time.Hour)})
+	third.expectClose(int(CloseTooManyStreams), "too_many_streams")
+	if n := r.counts.get(&r.counts.rejected, ReasonMaxPerSubject); n != 1 {
+		t.Fatalf("rejected %v", r.counts.rejected)
+	}
+	// Another user is not affected, and alice may open one again once one of hers has ended.
+	r.connect("bob")
+	a.send(opClose, []byte{0x03, 0xe8})
+	a.expectClose(1000, "")
+	r.waitCounts(Counts{Total: 2, IPs: 1, Subjects: 2})
+	r.connect("alice")
+}
+
+func TestMaxPerIP(t *testing.T) {
+	r := newRig(t, Config{MaxPerIP: 3})
+	a, _, _ := r.connect("alice"), r.connect("bob"), r.dial(nil)
+	r.wantRefused(ReasonMaxPerIP, 1)
+	a.conn.Close()
+	r.waitCounts(Counts{Total: 2, Unauthenticated: 1, IPs: 1, Subjects: 1})
+	r.connect("carol")
+	r.wantRefused(ReasonMaxPerIP, 2)
+}
+
+func TestMaxUnauthenticated(t *testing.T) {
+	r := newRig(t, Config{MaxUnauthenticated: 2})
+	a, _ := r.dial(nil), r.dial(nil)
+	r.wantRefused(ReasonMaxUnauthenticated, 1)
+	// Authenticating frees the place: a socket streaming no longer waits.
+	a.sendJSON(map[string]any{"type": "auth", "token": r.token("alice", time.Hour)})
+	if f := a.next(); f.Type != "hello" {
+		t.Fatalf("frame %+v", f)
+	}
+	r.dial(nil)
+	r.wantRefused(ReasonMaxUnauthenticated, 2)
+}
+
+func TestMaxConnections(t *testing.T) {
+	r := newRig(t, Config{MaxConnections: 2})
+	r.connect("alice")
+	r.dial(nil)
+	r.wantRefused(ReasonMaxConnections, 1)
+}
+
+func TestMessageRate(t *testing.T) {
+	// A rate this low refills nothing during the test: exactly the burst passes.
+	r := newRig(t, Config{MessageRate: 0.001, MessageBurst: 3})
+	c := r.connect("alice")
+	for i := 0; i < 3; i++ {
+		c.sendJSON(map[string]string{"type": "ping"})
+		if f := c.next(); f.Type != "pong" {
+			t.Fatalf("ping %d: frame %+v", i, f)
+		}
+	}
+	c.sendJSON(map[string]string{"type": "ping"})
+	c.expectClose(int(CloseRateLimited), "rate_limited")
+	r.waitEnded()
+	if n := r.counts.get(&r.counts.dropped, ReasonMessageRate); n != 1 {
+		t.Fatalf("dropped %v", r.counts.dropped)
+	}
+}
+
+// TestCountsReturnToZero: whatever ends the sessions, the tracker gives everything back.
+func TestCountsReturnToZero(t *testing.T) {
+	r := newRig(t, Config{AuthTimeout: 100 * time.Millisecond})
+	r.connect("alice")
+	r.connect("alice")
+	r.dial(nil) // closed 4002
+	gone := r.connect("bob")
+	gone.conn.Close()
+	r.waitCounts(Counts{Total: 2, IPs: 1, Subjects: 1})
+	r.hub.Close()
+	r.waitEnded()
+	r.waitCounts(Counts{})
+}
+
+func TestBucket(t *testing.T) {
+	var b bucket
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < 2; i++ {
+		if !b.take(t0, 1, 2) {
+			t.Fatalf("take %d of the burst refused", i)
+		}
+	}
+	if b.take(t0, 1, 2) {
+		t.Fatal("a third at once allowed")
+	}
+	if !b.take(t0.Add(time.Second), 1, 2) || b.take(t0.Add(time.Second), 1, 2) {
+		t.Fatal("one second refills exactly one")
+	}
+	if !b.take(t0.Add(time.Hour), 1, 2) || !b.take(t0.Add(time.Hour), 1, 2) || b.take(t0.Add(time.Hour), 1, 2) {
+		t.Fatal("an hour refills no more than the burst")
+	}
+}
+
+func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
+	tr := NewTracker()
+	t0 := time.Unix(1000, 0)
+	if !tr.shouldLog("a", t0) || tr.shouldLog("a", t0.Add(RefusalLogInterval-time.Second)) {
+		t.Fatal("a key logged twice within the interval")
+	}
+	if !tr.shouldLog("b", t0) || !tr.shouldLog("a", t0.Add(RefusalLogInterval)) {
+		t.Fatal("a new key or an elapsed interval not logged")
+	}
+	for i := 0; i < 2*maxLogKeys; i++ {
+		tr.shouldLog(strconv.Itoa(i), t0)
+	}
+	if n := len(tr.logged); n > maxLogKeys {
+		t.Fatalf("%d keys remembered, bound %d", n, maxLogKeys)
+	}
+}

@@ -1,0 +1,82 @@
+package tests
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spellcoven/gateway/internal/edgetest"
+)
+
+// TestStreamLimits: the limits of coven_ws on a real edge behind a trusted proxy, each refusal on the
+// wire and in the metrics.
+func TestStreamLimits(t *testing.T) {
+	s := newStack(t, func(c *edgetest.Config) {
+		c.Servers = "trusted_proxies static 127.0.0.1/32\n\t\tclient_ip_headers X-Forwarded-For"
+		c.WS = "max_per_ip 2\nmax_per_subject 1\nmessage_rate 0.001/s 2"
+	})
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
+	from := func(ip string) edgetest.DialOptions {
+		return edgetest.DialOptions{Origin: edgetest.Origin, Header: http.Header{"X-Forwarded-For": {ip}}}
+	}
+	dial := func(t *testing.T, ip string) *edgetest.Client {
+		t.Helper()
+		c, resp, err := edgetest.Dial(t, s.edge, from(ip))
+		if err != nil {
+			t.Fatalf("upgrade from %s: %v %v", ip, resp, err)
+		}
+		return c
+	}
+
+	t.Run("per client IP, as the trusted proxy forwards it", func(t *testing.T) {
+		dial(t, "203.0.113.1")
+		dial(t, "203.0.113.1")
+		_, resp, err := edgetest.Dial(t, s.edge, from("203.0.113.1"))
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "5" {
+			t.Fatalf("third socket from one address: %v %v, want 429 with Retry-After 5", resp, err)
+		}
+		// Another address behind the same proxy has its own budget.
+		dial(t, "203.0.113.2")
+		if m := get(t, s.edge.URL("/metrics")); !strings.Contains(m, `coven_ws_rejected_total{reason="max_per_ip"} 1`) {
+			t.Fatal("the refusal is not counted")
+		}
+	})
+	t.Run("per subject", func(t *testing.T) {
+		first := dial(t, "198.51.100.1")
+		first.Auth(s.token(t, "alice", time.Hour), nil)
+		first.Hello()
+		second := dial(t, "198.51.100.2")
+		second.Auth(s.token(t, "alice", time.Hour), nil)
+		if f := second.Next(10 * time.Second); f.Type != "error" || f.Code != "too_many_streams" {
+			t.Fatalf("got %s", f.Raw)
+		}
+		if code := second.CloseStatus(10 * time.Second); code != 4005 {
+			t.Fatalf("closed with %d, want 4005", code)
+		}
+	})
+	t.Run("message rate", func(t *testing.T) {
+		c := dial(t, "198.51.100.3")
+		c.Auth(s.token(t, "bob", time.Hour), nil)
+		c.Hello()
+		for i := 0; i < 2; i++ { // the burst, the auth message not counted
+			c.Send(map[string]string{"type": "ping"})
+			if f := c.Next(10 * time.Second); f.Type != "pong" {
+				t.Fatalf("got %s", f.Raw)
+			}
+		}
+		c.Send(map[string]string{"type": "ping"})
+		if f := c.Next(10 * time.Second); f.Type != "error" || f.Code != "rate_limited" {
+			t.Fatalf("got %s", f.Raw)
+		}
+		if code := c.CloseStatus(10 * time.Second); code != 4029 {
+			t.Fatalf("closed with %d, want 4029", code)
+		}
+		if m := get(t, s.edge.URL("/metrics")); !strings.Contains(m, `coven_ws_dropped_total{reason="message_rate"} 1`) {
+			t.Fatal("the drop is not counted")
+		}
+	})
+	if !strings.Contains(s.edge.Logs.String(), "stream refused: over a limit") {
+		t.Error("no refusal logged")
+	}
+}
