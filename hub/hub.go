@@ -31,6 +31,8 @@ type Hub struct {
 	state     atomic.Int32
 	detach    func()
 	stop      chan struct{} // closed by Close to stop the shard workers
+	settled   chan struct{} // closed once Start has succeeded or failed, or Close was called
+	settle    sync.Once
 	workers   sync.WaitGroup
 	closers   sync.WaitGroup // goroutines calling Conn.Close, which may block on a close handshake
 
@@ -79,6 +81,7 @@ func New(cfg Config, broker Broker, logger *zap.Logger) (*Hub, error) {
 		logger:  logger,
 		broker:  broker,
 		stop:    make(chan struct{}),
+		settled: make(chan struct{}),
 		proj:    newProjection(),
 		history: newHistory(cfg.HistorySize),
 		shards:  make([]*shard, cfg.Shards),
@@ -102,6 +105,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.workers.Add(1)
 		go sh.run(h.stop)
 	}
+	defer h.settle.Do(func() { close(h.settled) })
 	detach, err := h.broker.Attach(ctx, (*hubSink)(h))
 	if err != nil {
 		close(h.stop)
@@ -123,6 +127,7 @@ func (h *Hub) Start(ctx context.Context) error {
 func (h *Hub) Close() error {
 	h.lifecycle.Lock()
 	defer h.lifecycle.Unlock()
+	defer h.settle.Do(func() { close(h.settled) })
 	h.mu.Lock()
 	prev := h.state.Swap(stateClosed) // Subscribe and Apply check it under mu
 	h.mu.Unlock()
@@ -202,6 +207,11 @@ func (h *Hub) Ingest(ctx context.Context, b *event.Batch) (IngestResult, error) 
 	h.lastIngest.Store(time.Now().UnixNano())
 	return res, nil
 }
+
+// Settled returns a channel closed once the hub has started (Subscribe and Ingest then work), failed to
+// start, or been closed. A server that accepts clients before its hub is started (Caddy starts its
+// apps in no set order) waits on it rather than turn the first clients away.
+func (h *Hub) Settled() <-chan struct{} { return h.settled }
 
 func (h *Hub) running() error {
 	switch h.state.Load() {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // DefaultBasePath is where the API is served unless configured otherwise.
@@ -63,6 +64,11 @@ func (a *API) Serve(r *http.Request, caller Caller) Response {
 		}
 		resp.Header.Set("Allow", strings.Join(methods, ", "))
 		resp.Route = "unmatched"
+		return resp
+	}
+	if refused := a.svc.rates.allow(caller.Subject, time.Now()); refused != nil {
+		resp := errorResponse(refused)
+		resp.Route = route
 		return resp
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.svc.cfg.RequestTimeout)

@@ -22,6 +22,7 @@ func TestDeleteIsForOwnersAndAdminsWithinTheCategory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.mirror(t)
 	cases := []struct {
 		name   string
 		caller Caller
@@ -61,6 +62,7 @@ func TestDeleteIsForOwnersAndAdminsWithinTheCategory(t *testing.T) {
 func TestAdminDeletesAnyRoom(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	room := f.mustCreate(t, alice, "Alice's table")
+	f.mirror(t)
 	if r := f.do(t, call{method: "DELETE", path: "/api/rooms/" + room.ID, caller: bob}); r.Status != http.StatusForbidden {
 		t.Fatalf("bob: %d", r.Status)
 	}

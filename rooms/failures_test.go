@@ -73,6 +73,7 @@ func fault(t *testing.T, f *fixture, rf discordtest.RESTFault) {
 func TestDeleteWhenDiscordFails(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	room := f.mustCreate(t, alice, "table")
+	f.mirror(t)
 	fault(t, f, discordtest.RESTFault{Kind: discordtest.FaultRateLimit, Route: "GET /channels/{channel.id}", RetryAfter: 30 * time.Second})
 	r := f.do(t, call{method: "DELETE", path: "/api/rooms/" + room.ID, caller: alice})
 	if r.Status != http.StatusServiceUnavailable || r.Error.Code != "discord_rate_limited" {
@@ -85,6 +86,7 @@ func TestDeleteWhenDiscordFails(t *testing.T) {
 	// which is harmless to send twice.
 	f.emu.ClearRESTFaults()
 	other := f.mustCreate(t, alice, "other table")
+	f.mirror(t)
 	fault(t, f, discordtest.RESTFault{Kind: discordtest.FaultServerError, Route: "DELETE /channels/{channel.id}", Count: 1})
 	if r := f.do(t, call{method: "DELETE", path: "/api/rooms/" + other.ID, caller: alice}); r.Status != http.StatusNoContent {
 		t.Fatalf("after a 5xx: %d %+v", r.Status, r.Error)
@@ -94,6 +96,7 @@ func TestDeleteWhenDiscordFails(t *testing.T) {
 	}
 	// A bot that may no longer manage channels cannot delete: the edge says so.
 	third := f.mustCreate(t, alice, "third table")
+	f.mirror(t)
 	if err := f.emu.SetBotPermissions(guildID, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -23,12 +23,14 @@ const MaxIdempotencyKeyLength = 255
 // forgotten, so that a later retry runs again. Entries expire after ttl; at most max are kept, the
 // oldest finished ones making room for new ones.
 type idempotencyStore struct {
-	ttl time.Duration
-	max int
+	ttl        time.Duration
+	max        int
+	maxPerUser int
 
 	mu      sync.Mutex
 	entries map[idempotencyKey]*idempotencyEntry
-	order   *list.List // of *idempotencyEntry, oldest first
+	perUser map[string]int // entries by subject
+	order   *list.List     // of *idempotencyEntry, oldest first
 }
 
 type idempotencyKey struct{ subject, key string }
@@ -42,8 +44,9 @@ type idempotencyEntry struct {
 	elem        *list.Element
 }
 
-func newIdempotencyStore(ttl time.Duration, max int) *idempotencyStore {
-	return &idempotencyStore{ttl: ttl, max: max, entries: make(map[idempotencyKey]*idempotencyEntry), order: list.New()}
+func newIdempotencyStore(ttl time.Duration, max, maxPerUser int) *idempotencyStore {
+	return &idempotencyStore{ttl: ttl, max: max, maxPerUser: maxPerUser,
+		entries: make(map[idempotencyKey]*idempotencyEntry), perUser: make(map[string]int), order: list.New()}
 }
 
 // validIdempotencyKey reports whether k is 1-255 visible ASCII characters.
@@ -72,13 +75,16 @@ func (s *idempotencyStore) begin(subject, key string, fp [32]byte, now time.Time
 		}
 		return e, false, nil
 	}
-	if len(s.entries) >= s.max && !s.evictOldestFinished() {
+	// A user over their share makes room among their own answers, never among anyone else's.
+	if s.perUser[subject] >= s.maxPerUser && !s.evictOldestFinished(subject) ||
+		len(s.entries) >= s.max && !s.evictOldestFinished("") {
 		return nil, false, &Error{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "too many requests with an Idempotency-Key are in progress; retry later", RetryAfter: time.Second}
 	}
 	e = &idempotencyEntry{id: id, fingerprint: fp, created: now, done: make(chan struct{})}
 	e.elem = s.order.PushBack(e)
 	s.entries[id] = e
+	s.perUser[subject]++
 	return e, true, nil
 }
 
@@ -141,10 +147,11 @@ func (s *idempotencyStore) expire(now time.Time) {
 	}
 }
 
-// evictOldestFinished drops the oldest finished entry; it reports false when every entry is running.
-func (s *idempotencyStore) evictOldestFinished() bool {
+// evictOldestFinished drops the oldest finished entry of subject (of anyone if ""); it reports false
+// when every such entry is running.
+func (s *idempotencyStore) evictOldestFinished(subject string) bool {
 	for f := s.order.Front(); f != nil; f = f.Next() {
-		if e := f.Value.(*idempotencyEntry); isClosed(e.done) {
+		if e := f.Value.(*idempotencyEntry); (subject == "" || e.id.subject == subject) && isClosed(e.done) {
 			s.remove(e)
 			return true
 		}
@@ -155,6 +162,9 @@ func (s *idempotencyStore) evictOldestFinished() bool {
 func (s *idempotencyStore) remove(e *idempotencyEntry) {
 	delete(s.entries, e.id)
 	s.order.Remove(e.elem)
+	if s.perUser[e.id.subject]--; s.perUser[e.id.subject] <= 0 {
+		delete(s.perUser, e.id.subject)
+	}
 }
 
 func (s *idempotencyStore) len() int {

@@ -96,7 +96,7 @@ func TestFailuresAreNotReplayed(t *testing.T) {
 }
 
 func TestIdempotencyStoreIsBounded(t *testing.T) {
-	s := newIdempotencyStore(time.Minute, 2)
+	s := newIdempotencyStore(time.Minute, 2, 2)
 	t0 := time.Now()
 	fp := CreateRequest{Name: "a"}.fingerprint()
 	done := Response{Status: http.StatusCreated, Body: Room{ID: "1"}}
@@ -138,7 +138,7 @@ func TestIdempotencyStoreIsBounded(t *testing.T) {
 }
 
 func TestWaitingEndsWithTheRequest(t *testing.T) {
-	s := newIdempotencyStore(time.Minute, 10)
+	s := newIdempotencyStore(time.Minute, 10, 10)
 	fp := CreateRequest{Name: "a"}.fingerprint()
 	s.begin("u", "k", fp, time.Now())
 	e, leader, _ := s.begin("u", "k", fp, time.Now())

@@ -117,7 +117,8 @@ func newFixture(t *testing.T, mutate func(*Config), mutateEmu func(*discordtest.
 	}
 	t.Cleanup(func() { h.Close() })
 
-	cfg := Config{GuildID: guildID, CategoryID: categoryID, RequestTimeout: 2 * time.Second}
+	// Tests call far faster than a person; the test of the request rate sets its own.
+	cfg := Config{GuildID: guildID, CategoryID: categoryID, RequestTimeout: 2 * time.Second, RequestRate: 1e6, RequestBurst: 1e6}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -154,6 +155,24 @@ func (f *fixture) project(t *testing.T, rooms ...event.RoomState) {
 	if _, err := f.hub.Ingest(context.Background(), &event.Batch{Epoch: epoch, Events: []event.Event{e}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// mirror projects the emulator's rooms (the category's voice channels, with their owners), as the
+// worker would.
+func (f *fixture) mirror(t *testing.T) {
+	t.Helper()
+	var rooms []event.RoomState
+	for _, c := range f.channels(t) {
+		if c.Type != discordtest.ChannelTypeGuildVoice || c.ParentID != categoryID {
+			continue
+		}
+		var ows []discordrest.Overwrite
+		for _, o := range c.PermissionOverwrites {
+			ows = append(ows, discordrest.Overwrite{ID: o.ID, Type: int(o.Type), Allow: discordrest.Permissions(o.Allow), Deny: discordrest.Permissions(o.Deny)})
+		}
+		rooms = append(rooms, event.RoomState{Room: event.Room{ID: c.ID, Name: c.Name, OwnerID: OwnerID(ows)}})
+	}
+	f.project(t, rooms...)
 }
 
 // call is one API request.

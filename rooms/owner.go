@@ -48,15 +48,21 @@ func OwnerID(overwrites []discordrest.Overwrite) string {
 
 // withOwner returns the overwrites of a new room: the category's (so that the room keeps the
 // category's visibility, as a channel created without overwrites would) with the owner's added, or
-// merged into the owner's own overwrite when the category has one.
+// merged into the owner's own overwrite when the category has one. Another member whose category
+// overwrite carries the whole owner mark (a moderator, say) keeps all of it in the room but Priority
+// Speaker, so that the room has exactly one owner.
 func withOwner(category []discordrest.Overwrite, ownerID string) []discordrest.Overwrite {
 	out := make([]discordrest.Overwrite, 0, len(category)+1)
 	merged := false
 	for _, o := range category {
-		if o.Type == discordrest.OverwriteMember && o.ID == ownerID {
+		switch {
+		case o.Type != discordrest.OverwriteMember:
+		case o.ID == ownerID:
 			o.Allow |= OwnerPermissions
 			o.Deny &^= OwnerPermissions
 			merged = true
+		case o.Allow&OwnerPermissions == OwnerPermissions && o.Deny&OwnerPermissions == 0:
+			o.Allow &^= permPrioritySpeaker
 		}
 		out = append(out, o)
 	}

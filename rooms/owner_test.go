@@ -54,6 +54,10 @@ func TestNewRoomsCopyTheCategoryAndMarkTheOwner(t *testing.T) {
 		{"category overwrites kept", []discordrest.Overwrite{everyone}, []discordrest.Overwrite{everyone, {ID: a, Type: 1, Allow: OwnerPermissions}}},
 		{"the owner's own overwrite is merged", []discordrest.Overwrite{everyone, {ID: a, Type: 1, Allow: 1 << 11, Deny: permSpeak | 1<<15}},
 			[]discordrest.Overwrite{everyone, {ID: a, Type: 1, Allow: OwnerPermissions | 1<<11, Deny: 1 << 15}}},
+		// A member granted the whole mark by the category (a moderator) would make every new room
+		// ownerless: in the room, they keep all of it but Priority Speaker, which hosts the table.
+		{"another member with the whole mark", []discordrest.Overwrite{everyone, {ID: "1300000000000000009", Type: 1, Allow: OwnerPermissions | 1<<11}},
+			[]discordrest.Overwrite{everyone, {ID: "1300000000000000009", Type: 1, Allow: OwnerPermissions&^permPrioritySpeaker | 1<<11}, {ID: a, Type: 1, Allow: OwnerPermissions}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

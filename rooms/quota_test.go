@@ -22,9 +22,11 @@ func TestRoomsOwnedAtOnceAreLimited(t *testing.T) {
 	// Others are not affected.
 	f.mustCreate(t, bob, "bob's")
 	// Deleting a room makes space.
+	f.mirror(t)
 	if d := f.do(t, call{method: "DELETE", path: "/api/rooms/" + first.ID, caller: alice}); d.Status != http.StatusNoContent {
 		t.Fatalf("delete: %d", d.Status)
 	}
+	f.mirror(t) // the worker's room.deleted
 	f.mustCreate(t, alice, "three")
 	if f.roomsNamed(t, "three") != 1 {
 		t.Fatal("want exactly one room three")

@@ -24,6 +24,9 @@ const (
 	DefaultIdempotencyKeys  = 10000
 	DefaultCreatedRoomGrace = 5 * time.Minute
 	DefaultCategoryRefresh  = 5 * time.Minute
+	DefaultRequestRate      = 5.0
+	DefaultRequestBurst     = 20
+	DefaultKeysPerUser      = 100
 )
 
 // Config configures a Service. The zero value of each limit selects its default.
@@ -44,6 +47,14 @@ type Config struct {
 	// IdempotencyKeys how many answers are kept at most (default 10000).
 	IdempotencyTTL  time.Duration
 	IdempotencyKeys int
+	// IdempotencyKeysPerUser bounds the answers kept for one user (default 100): past it, that user's
+	// oldest make room, so one user's keys never evict another's.
+	IdempotencyKeysPerUser int
+	// RequestRate is the requests per second one user (token subject) may make on average, all
+	// routes together (default 5), RequestBurst how many at once (default 20); past it, 429
+	// too_many_requests with Retry-After. Counted by each edge on its own.
+	RequestRate  float64
+	RequestBurst int
 	// CreatedRoomGrace is how long a room created here counts towards its owner's MaxOwnedRooms while
 	// the projection does not show it yet (default 5m).
 	CreatedRoomGrace time.Duration
@@ -83,6 +94,8 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.MaxOwnedRooms, DefaultMaxOwnedRooms, "MaxOwnedRooms"},
 		{&c.CreationLimit, DefaultCreationLimit, "CreationLimit"},
 		{&c.IdempotencyKeys, DefaultIdempotencyKeys, "IdempotencyKeys"},
+		{&c.IdempotencyKeysPerUser, DefaultKeysPerUser, "IdempotencyKeysPerUser"},
+		{&c.RequestBurst, DefaultRequestBurst, "RequestBurst"},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("rooms: %s must not be negative", f.name)
@@ -110,6 +123,12 @@ func (c Config) withDefaults() (Config, error) {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	if c.RequestRate < 0 {
+		return c, errors.New("rooms: RequestRate must not be negative")
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = DefaultRequestRate
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -149,6 +168,8 @@ type Service struct {
 	category *categoryCache
 	limits   limiter // quotas in memory, or sharedLimits
 	idem     *idempotencyStore
+	rates    *userRates
+	recent   recentRooms // created here, maybe not in the projection yet
 	shared   SharedStore // nil: idem and quotas alone
 	logger   *zap.Logger
 }
@@ -165,7 +186,9 @@ func NewService(cfg Config, d Discord, dir Directory) (*Service, error) {
 		dir:      dir,
 		category: newCategoryCache(d, cfg.GuildID, cfg.CategoryID, cfg.CategoryRefresh),
 		limits:   newQuotas(cfg.MaxOwnedRooms, cfg.CreationLimit, cfg.CreationWindow, cfg.CreatedRoomGrace),
-		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys),
+		idem:     newIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyKeys, cfg.IdempotencyKeysPerUser),
+		rates:    newUserRates(cfg.RequestRate, cfg.RequestBurst),
+		recent:   recentRooms{grace: cfg.CreatedRoomGrace, rooms: make(map[string]recentRoom)},
 		shared:   cfg.Shared,
 		logger:   cfg.Logger,
 	}
@@ -197,7 +220,11 @@ func (s *Service) Get(id string) Response {
 	return Response{Status: http.StatusOK, Body: RoomDetail{Room: roomOf(rs), Members: rs.Members}}
 }
 
-var errRoomNotFound = &Error{Status: http.StatusNotFound, Code: "room_not_found", Message: "no such room"}
+var (
+	errRoomNotFound = &Error{Status: http.StatusNotFound, Code: "room_not_found", Message: "no such room"}
+	errNotOwner     = &Error{Status: http.StatusForbidden, Code: "not_owner",
+		Message: "only the room's owner or an administrator may delete it"}
+)
 
 // Create creates a room owned by the caller. idempotencyKey, if not empty, makes retries of the same
 // request replay the first answer.
@@ -249,9 +276,13 @@ func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) 
 		UserLimit: req.UserLimit, PermissionOverwrites: overwrites,
 	}, "Spell Coven room created for Discord user "+caller.DiscordID)
 	if err != nil {
-		// A 5xx or a timeout may hide a room that Discord did create: it still counts.
+		// A creation that Discord answered counts, refused or not: a 5xx or a timeout may hide a room
+		// that Discord did create, and a refusal costs the bot (Discord bans bots that collect too
+		// many). One that Discord could not take (unreachable, or rate limits the client waits out
+		// or refuses to spend) is given back.
 		switch discordrest.KindOf(err) {
-		case discordrest.KindServerError, discordrest.KindTimeout:
+		case discordrest.KindUnavailable, discordrest.KindRateLimited:
+		default:
 			refund = false
 		}
 		if ownerErr := ownerRefused(err, len(overwrites)-1); ownerErr != nil {
@@ -260,6 +291,7 @@ func (s *Service) create(ctx context.Context, caller Caller, req CreateRequest) 
 		return errorResponse(s.discordFailure("creating a room", err))
 	}
 	roomID, refund = ch.ID, false
+	s.recent.add(ch.ID, caller.DiscordID, time.Now())
 	s.logger.Info("room created", zap.String("room", ch.ID), zap.String("owner", caller.DiscordID))
 	room := Room{ID: ch.ID, Name: ch.Name, UserLimit: ch.UserLimit, Position: ch.Position, OwnerID: caller.DiscordID}
 	return Response{Status: http.StatusCreated, Body: room}
@@ -271,6 +303,21 @@ func (s *Service) Delete(ctx context.Context, caller Caller, id string) Response
 	if !event.ValidSnowflake(id) {
 		return errorResponse(errRoomNotFound)
 	}
+	// The projection answers first, so that no request reaches Discord for a channel that is not a
+	// room, or for a room the caller may not delete: Discord's refusals count against the bot.
+	owner, ok := "", false
+	if rs, inProjection := s.dir.Room(id); inProjection {
+		owner, ok = rs.OwnerID, true
+	} else {
+		// A room this edge just created may not have reached the projection yet.
+		owner, ok = s.recent.owner(id, time.Now())
+	}
+	if !ok {
+		return errorResponse(errRoomNotFound)
+	}
+	if !caller.Admin && (caller.DiscordID == "" || owner != caller.DiscordID) {
+		return errorResponse(errNotOwner)
+	}
 	ch, err := s.discord.GetChannel(ctx, id)
 	if discordrest.KindOf(err) == discordrest.KindNotFound {
 		return errorResponse(errRoomNotFound)
@@ -281,11 +328,11 @@ func (s *Service) Delete(ctx context.Context, caller Caller, id string) Response
 	if ch.GuildID != s.cfg.GuildID || ch.ParentID != s.cfg.CategoryID || ch.Type != discordrest.ChannelTypeGuildVoice {
 		return errorResponse(errRoomNotFound)
 	}
-	owner := OwnerID(ch.PermissionOverwrites)
+	// Discord's own record decides: the projection may be behind a change of owner.
+	owner = OwnerID(ch.PermissionOverwrites)
 	isOwner := caller.DiscordID != "" && owner == caller.DiscordID
 	if !isOwner && !caller.Admin {
-		return errorResponse(&Error{Status: http.StatusForbidden, Code: "not_owner",
-			Message: "only the room's owner or an administrator may delete it"})
+		return errorResponse(errNotOwner)
 	}
 	reason := "Spell Coven room deleted by its owner, Discord user " + caller.DiscordID
 	if !isOwner {

@@ -153,24 +153,3 @@ func (t *Tracker) shouldLog(key string, now time.Time) bool {
 	t.logged[key] = now
 	return true
 }
-
-// bucket is a token bucket of client messages: rate per second, up to burst at once.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// take spends one token at now, reporting false if none was left.
-func (b *bucket) take(now time.Time, rate float64, burst int) bool {
-	if b.last.IsZero() {
-		b.tokens = float64(burst)
-	} else {
-		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}

@@ -105,25 +105,6 @@ func TestCountsReturnToZero(t *testing.T) {
 	r.waitCounts(Counts{})
 }
 
-func TestBucket(t *testing.T) {
-	var b bucket
-	t0 := time.Unix(1000, 0)
-	for i := 0; i < 2; i++ {
-		if !b.take(t0, 1, 2) {
-			t.Fatalf("take %d of the burst refused", i)
-		}
-	}
-	if b.take(t0, 1, 2) {
-		t.Fatal("a third at once allowed")
-	}
-	if !b.take(t0.Add(time.Second), 1, 2) || b.take(t0.Add(time.Second), 1, 2) {
-		t.Fatal("one second refills exactly one")
-	}
-	if !b.take(t0.Add(time.Hour), 1, 2) || !b.take(t0.Add(time.Hour), 1, 2) || b.take(t0.Add(time.Hour), 1, 2) {
-		t.Fatal("an hour refills no more than the burst")
-	}
-}
-
 func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
 	tr := NewTracker()
 	t0 := time.Unix(1000, 0)

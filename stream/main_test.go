@@ -72,15 +72,20 @@ type rig struct {
 	next   uint64 // seq of the last event ingested
 }
 
-func newRig(t *testing.T, cfg Config) *rig { return newRigWith(t, cfg, nil) }
+func newRig(t *testing.T, cfg Config) *rig { return newRigWith(t, cfg, rigOptions{}) }
 
-// newRigWith is newRig with the verifier's configuration changed by verifier.
-func newRigWith(t *testing.T, cfg Config, verifier func(*auth.Config)) *rig {
+type rigOptions struct {
+	verifier func(*auth.Config) // changes the verifier's configuration
+	lateHub  bool               // the hub is not started: the test starts it (with r.start)
+}
+
+// newRigWith is newRig with options.
+func newRigWith(t *testing.T, cfg Config, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, idp: authtest.NewTestServer(t), counts: &counts{}}
 	vcfg := auth.Config{JWKSURL: r.idp.JWKSURL(), Issuer: r.idp.Issuer.URL(), Audiences: []string{testAudience}}
-	if verifier != nil {
-		verifier(&vcfg)
+	if o.verifier != nil {
+		o.verifier(&vcfg)
 	}
 	v, err := auth.New(vcfg)
 	if err != nil {
@@ -90,8 +95,8 @@ func newRigWith(t *testing.T, cfg Config, verifier func(*auth.Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.hub.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	if !o.lateHub {
+		r.start()
 	}
 	r.srv, err = NewServer(r.hub, v, nil, cfg, r.counts.observer(), nil)
 	if err != nil {
@@ -130,8 +135,18 @@ func newRigWith(t *testing.T, cfg Config, verifier func(*auth.Config)) *rig {
 		}
 		v.Stop()
 	})
-	r.ingest(snapshot(t))
+	if !o.lateHub {
+		r.ingest(snapshot(t))
+	}
 	return r
+}
+
+// start starts the hub.
+func (r *rig) start() {
+	r.t.Helper()
+	if err := r.hub.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 func mustEvent(t testing.TB, seq uint64, typ event.Type, p any) event.Event {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/internal/tokenbucket"
 )
 
 // errEnded is what the read side returns when the session already decided to end (an error frame was
@@ -27,7 +28,7 @@ type session struct {
 	adm    *Admission
 	claims *auth.Claims // set by header auth or the first message
 	remote string
-	rate   bucket // client messages once streaming
+	rate   tokenbucket.Bucket // client messages once streaming
 
 	mu        sync.Mutex
 	sub       *hub.Subscription
@@ -69,7 +70,7 @@ func (s *session) read() error {
 		if err != nil {
 			return err
 		}
-		if !s.rate.take(time.Now(), s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst) {
+		if !s.rate.Take(time.Now(), s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst) {
 			s.srv.obs.dropped(ReasonMessageRate)
 			s.srv.logRefusal(ReasonMessageRate, "user", s.claims.Subject)
 			s.fail(CloseRateLimited, "rate_limited", "more client messages than the edge accepts per second")
@@ -146,6 +147,18 @@ func (s *session) authenticate() error {
 		s.srv.logRefusal(ReasonMaxPerSubject, "user", s.claims.Subject)
 		s.fail(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
 		return errEnded
+	}
+	// Caddy may serve requests before the hub's app has started (it starts apps in no set order):
+	// wait for it, as long as a client may take to authenticate, rather than turn clients away.
+	select {
+	case <-s.srv.hub.Settled():
+	default:
+		t := time.NewTimer(s.srv.cfg.AuthTimeout)
+		select {
+		case <-s.srv.hub.Settled():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	sub, err := s.srv.hub.Subscribe(m.Resume, &wsConn{c: s.c})
 	if err != nil {

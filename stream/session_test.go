@@ -228,7 +228,7 @@ func TestHubCloseEndsStreams(t *testing.T) {
 // TestIdentityProviderDownIsTryAgainLater: with no signing keys to be had, a client is told to retry
 // (1013), not that its token is bad.
 func TestIdentityProviderDownIsTryAgainLater(t *testing.T) {
-	r := newRigWith(t, Config{}, func(c *auth.Config) { c.JWKSURL = "http://127.0.0.1:1/jwks" })
+	r := newRigWith(t, Config{}, rigOptions{verifier: func(c *auth.Config) { c.JWKSURL = "http://127.0.0.1:1/jwks" }})
 	c := r.dial(nil)
 	c.sendJSON(map[string]any{"type": "auth", "token": r.token("alice", time.Hour)})
 	c.expectClose(int(CloseTryAgainLater), "unauthorized")
@@ -254,5 +254,19 @@ func TestConfigDefaultsAndRefusals(t *testing.T) {
 	}
 	if _, err := NewServer(nil, nil, nil, Config{}, Observer{}, nil); err == nil {
 		t.Error("a server without hub and verifier")
+	}
+}
+
+// TestClientsWaitForTheHubToStart: a client that authenticates before the hub has started (Caddy
+// starts its apps in no set order) gets its hello once it has, not a refusal.
+func TestClientsWaitForTheHubToStart(t *testing.T) {
+	r := newRigWith(t, Config{}, rigOptions{lateHub: true})
+	c := r.dial(nil)
+	c.sendJSON(map[string]any{"type": "auth", "token": r.token("alice", time.Hour)})
+	waitFor(t, "the socket counted as authenticated", func() bool { return r.srv.tracker.Counts().Subjects == 1 })
+	r.start()
+	r.ingest(snapshot(t))
+	if f := c.next(); f.Type != "hello" {
+		t.Fatalf("frame %+v, want hello", f)
 	}
 }

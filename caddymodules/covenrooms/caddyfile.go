@@ -32,6 +32,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		creation_window  <duration>         # default 1m
 //		idempotency_ttl  <duration>         # default 24h
 //		idempotency_keys <n>                # default 10000
+//		idempotency_keys_per_user <n>       # default 100
+//		request_rate     <n>/s [<burst>]    # default 5/s 20
 //	}
 //
 // Guild, category and bot token come from the coven global option; coven_jwt must run first.
@@ -70,6 +72,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &h.IdempotencyTTL)
 		case "idempotency_keys":
 			err = caddyfileopt.Int(d, &h.IdempotencyKeys)
+		case "idempotency_keys_per_user":
+			err = caddyfileopt.Int(d, &h.IdempotencyKeysPerUser)
+		case "request_rate":
+			err = caddyfileopt.Rate(d, &h.RequestRate, &h.RequestBurst)
 		default:
 			return d.Errf("coven_rooms: unknown option %q", d.Val())
 		}

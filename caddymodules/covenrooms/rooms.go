@@ -63,6 +63,13 @@ type Handler struct {
 	// 24h); IdempotencyKeys bounds how many are kept (default 10000).
 	IdempotencyTTL  caddy.Duration `json:"idempotency_ttl,omitempty"`
 	IdempotencyKeys int            `json:"idempotency_keys,omitempty"`
+	// IdempotencyKeysPerUser bounds the answers kept for one user (default 100), so that one user's
+	// keys never evict another's.
+	IdempotencyKeysPerUser int `json:"idempotency_keys_per_user,omitempty"`
+	// RequestRate is the requests per second one user may make on average (default 5), RequestBurst
+	// how many at once (default 20); past it, 429 too_many_requests.
+	RequestRate  float64 `json:"request_rate,omitempty"`
+	RequestBurst int     `json:"request_burst,omitempty"`
 
 	api     *rooms.API
 	poolKey string
@@ -110,17 +117,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.AdminValue = DefaultAdminValue
 	}
 	cfg := rooms.Config{
-		GuildID:         app.GuildID,
-		CategoryID:      app.CategoryID,
-		MaxBodyBytes:    h.MaxBody,
-		RequestTimeout:  time.Duration(h.RequestTimeout),
-		MaxOwnedRooms:   h.MaxOwnedRooms,
-		CreationLimit:   h.MaxCreations,
-		CreationWindow:  time.Duration(h.CreationWindow),
-		IdempotencyTTL:  time.Duration(h.IdempotencyTTL),
-		IdempotencyKeys: h.IdempotencyKeys,
-		Shared:          app.SharedRoomsStore(),
-		Logger:          h.logger,
+		GuildID:                app.GuildID,
+		CategoryID:             app.CategoryID,
+		MaxBodyBytes:           h.MaxBody,
+		RequestTimeout:         time.Duration(h.RequestTimeout),
+		MaxOwnedRooms:          h.MaxOwnedRooms,
+		CreationLimit:          h.MaxCreations,
+		CreationWindow:         time.Duration(h.CreationWindow),
+		IdempotencyTTL:         time.Duration(h.IdempotencyTTL),
+		IdempotencyKeys:        h.IdempotencyKeys,
+		IdempotencyKeysPerUser: h.IdempotencyKeysPerUser,
+		RequestRate:            h.RequestRate,
+		RequestBurst:           h.RequestBurst,
+		Shared:                 app.SharedRoomsStore(),
+		Logger:                 h.logger,
 	}
 	// The key names the app's Discord client by identity: the app pools one client per token and
 	// settings, so an unchanged configuration finds the same client, and the same service.
@@ -157,7 +167,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Validate checks limits. It is read-only.
 func (h *Handler) Validate() error {
 	if h.MaxBody < 0 || h.RequestTimeout < 0 || h.MaxOwnedRooms < 0 || h.MaxCreations < 0 ||
-		h.CreationWindow < 0 || h.IdempotencyTTL < 0 || h.IdempotencyKeys < 0 {
+		h.CreationWindow < 0 || h.IdempotencyTTL < 0 || h.IdempotencyKeys < 0 ||
+		h.IdempotencyKeysPerUser < 0 || h.RequestRate < 0 || h.RequestBurst < 0 {
 		return errors.New("coven_rooms: limits must not be negative")
 	}
 	return nil

@@ -1,9 +1,6 @@
 package covenws
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
@@ -55,35 +52,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_connections":
 			err = caddyfileopt.Int(d, &h.MaxConnections)
 		case "message_rate":
-			err = h.parseMessageRate(d)
+			err = caddyfileopt.Rate(d, &h.MessageRate, &h.MessageBurst)
 		default:
 			return d.Errf("coven_ws: unknown option %q", d.Val())
 		}
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// parseMessageRate reads "message_rate <n>/s [<burst>]".
-func (h *Handler) parseMessageRate(d *caddyfile.Dispenser) error {
-	args := d.RemainingArgs()
-	if len(args) < 1 || len(args) > 2 {
-		return d.Errf("coven_ws: message_rate takes <n>/s and an optional burst, e.g. message_rate 10/s 20")
-	}
-	n, ok := strings.CutSuffix(args[0], "/s")
-	rate, err := strconv.ParseFloat(n, 64)
-	if !ok || err != nil || rate <= 0 {
-		return d.Errf("coven_ws: message_rate %q: want a positive number of messages per second, e.g. 10/s", args[0])
-	}
-	h.MessageRate = rate
-	if len(args) == 2 {
-		burst, err := strconv.Atoi(args[1])
-		if err != nil || burst < 1 {
-			return d.Errf("coven_ws: message_rate burst %q: want a whole number of messages, at least 1", args[1])
-		}
-		h.MessageBurst = burst
 	}
 	return nil
 }

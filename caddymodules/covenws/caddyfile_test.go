@@ -23,11 +23,11 @@ func TestCaddyfileLimits(t *testing.T) {
 		t.Fatalf("parsed %+v", h)
 	}
 	for in, want := range map[string]string{
-		"message_rate 10":        "want a positive number of messages per second",
+		"message_rate 10":        "want a positive number per second",
 		"message_rate 0/s":       "want a positive number",
 		"message_rate x/s":       "want a positive number",
 		"message_rate 10/s 0":    "burst",
-		"message_rate 10/s 2 3":  "takes <n>/s and an optional burst",
+		"message_rate 10/s 2 3":  "message_rate takes <n>/s and an optional burst",
 		"message_rate":           "takes <n>/s",
 		"max_per_ip -1":          "not a non-negative whole number",
 		"max_per_subject lots":   "not a non-negative whole number",

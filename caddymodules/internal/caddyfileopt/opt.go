@@ -4,6 +4,7 @@ package caddyfileopt
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -86,4 +87,28 @@ func RegisterHandler[T any, PT Unmarshaler[T]](name string, position httpcaddyfi
 		return m, err
 	})
 	httpcaddyfile.RegisterDirectiveOrder(name, position, anchor)
+}
+
+// Rate reads "<n>/s [<burst>]": a positive number of events per second and an optional whole burst
+// of at least 1 (burst is left alone when absent).
+func Rate(d *caddyfile.Dispenser, rate *float64, burst *int) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("%s takes <n>/s and an optional burst, e.g. %s 10/s 20", name, name)
+	}
+	n, ok := strings.CutSuffix(args[0], "/s")
+	r, err := strconv.ParseFloat(n, 64)
+	if !ok || err != nil || r <= 0 {
+		return d.Errf("%s %q: want a positive number per second, e.g. 10/s", name, args[0])
+	}
+	*rate = r
+	if len(args) == 2 {
+		b, err := strconv.Atoi(args[1])
+		if err != nil || b < 1 {
+			return d.Errf("%s burst %q: want a whole number, at least 1", name, args[1])
+		}
+		*burst = b
+	}
+	return nil
 }
