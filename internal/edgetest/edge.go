@@ -230,6 +230,9 @@ func (e *Edge) Reload(cfg Config) {
 		b, _ := io.ReadAll(resp.Body)
 		e.t.Fatalf("reload: %s: %s", resp.Status, b)
 	}
+	// Connections kept alive from before belong to the old server, which closes them as it stops:
+	// a request sent on one now could meet that close (EOF). Later requests open new ones.
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // URL returns the edge's URL for path.

@@ -32,6 +32,7 @@ type journey struct {
 // TestDemoPage follows a newcomer through the demo page in Chromium, step by step; each step
 // needs the ones before it, so the first failure stops the test (with a screenshot of the page).
 func TestDemoPage(t *testing.T) {
+	resetGuild(t)
 	j := &journey{p: openPage(t)}
 	steps := []struct {
 		name string

@@ -3,6 +3,7 @@ package browser
 import (
 	"cmp"
 	"fmt"
+	"github.com/spellcoven/gateway/sandbox"
 	"reflect"
 	"slices"
 	"testing"
@@ -112,6 +113,28 @@ func waitShowsDiscord(p *page, what string, d time.Duration) {
 		}
 		return nil
 	})
+}
+
+// resetGuild brings the sandbox's guild back to how it was seeded, as TestDemoPage expects to find
+// it: the Lobby alone, nobody in voice. A second run of the test in one process (-count) then
+// starts where the first did.
+func resetGuild(t *testing.T) {
+	t.Helper()
+	rooms, err := stack.DiscordRooms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := stack.Emulator()
+	for _, r := range rooms {
+		for _, m := range r.Members {
+			must(t, emu.LeaveVoice(sandbox.GuildID, m.UserID))
+		}
+		if r.Name != "Lobby" {
+			if _, err := emu.DeleteChannel(r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // lobbyID is the id of the guild's seeded room.
