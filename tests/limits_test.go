@@ -1,7 +1,11 @@
 package tests
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +82,36 @@ func TestStreamLimits(t *testing.T) {
 	})
 	if !strings.Contains(s.edge.Logs.String(), "stream refused: over a limit") {
 		t.Error("no refusal logged")
+	}
+}
+
+// TestWebhookHeadersAreCheckedBeforeTheBody: a delivery without a valid signature header, or with a
+// stale timestamp, is refused before its body is read: a client announcing a large body and never
+// sending it gets its 401 at once instead of holding the edge.
+func TestWebhookHeadersAreCheckedBeforeTheBody(t *testing.T) {
+	s := newStack(t, nil)
+	stale := strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)
+	for name, headers := range map[string]string{
+		"no signature headers": "",
+		"a stale timestamp":    "X-Coven-Timestamp: " + stale + "\r\nX-Coven-Signature: sha256=" + strings.Repeat("0", 64) + "\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			host := strings.TrimPrefix(s.edge.URL(""), "http://")
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// The body is announced and never sent.
+			fmt.Fprintf(conn, "POST /internal/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n%s\r\n", host, headers)
+			conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is withheld: %v", err)
+			}
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("answered %s, want 401", resp.Status)
+			}
+		})
 	}
 }

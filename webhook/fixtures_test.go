@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,4 +83,21 @@ func githubStyleSignature(secret, body string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(body))
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// checkHeadersAgree checks that CheckHeaders, which sees no body, refuses what Verify refuses for
+// its headers or timestamp, and lets through what only the signature over the body decides.
+func checkHeadersAgree(t *testing.T, v *webhook.Verifier, h http.Header, want error) {
+	t.Helper()
+	err := v.CheckHeaders(h)
+	if want == nil || errors.Is(want, webhook.ErrNoMatchingSignature) {
+		// A list without any v1 signature is refused from the headers alone.
+		if err != nil && !errors.Is(err, webhook.ErrNoMatchingSignature) {
+			t.Fatalf("CheckHeaders() = %v for a request whose headers are sound", err)
+		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("CheckHeaders() = %v, want %v as Verify", err, want)
+	}
 }

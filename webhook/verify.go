@@ -117,21 +117,44 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	return v.verifyStandard(h, body)
 }
 
-func (v *Verifier) verifyCoven(h http.Header, body []byte) error {
+// CheckHeaders checks everything about a request that does not need its body: the signature
+// headers are present and well formed and the timestamp is within the tolerance. A receiver calls
+// it before reading the body, so that a request that cannot pass costs no read; Verify checks the
+// same again with the signature. It returns nil or an error as Verify does.
+func (v *Verifier) CheckHeaders(h http.Header) error {
+	var err error
+	if v.scheme == SchemeCoven {
+		_, _, _, err = v.covenHeaders(h)
+	} else {
+		_, _, _, _, err = v.standardHeaders(h)
+	}
+	return err
+}
+
+// covenHeaders reads and checks the coven scheme's headers.
+func (v *Verifier) covenHeaders(h http.Header) (tsText string, ts int64, mac [32]byte, err error) {
 	var vals [len(covenHeaders)]string
 	if err := readHeaders(h, covenHeaders[:], vals[:]); err != nil {
-		return err
+		return "", 0, mac, err
 	}
 	tsText, sigText := vals[0], vals[1]
 	ts, ok := parseTimestamp(tsText)
 	if !ok {
-		return fmt.Errorf("%w: %s is not unix seconds", ErrMalformedTimestamp, HeaderCovenTimestamp)
+		return "", 0, mac, fmt.Errorf("%w: %s is not unix seconds", ErrMalformedTimestamp, HeaderCovenTimestamp)
 	}
-	mac, ok := parseCovenSignature(sigText)
+	mac, ok = parseCovenSignature(sigText)
 	if !ok {
-		return fmt.Errorf("%w: %s is not sha256=<64 lowercase hex digits>", ErrMalformedSignature, HeaderCovenSignature)
+		return "", 0, mac, fmt.Errorf("%w: %s is not sha256=<64 lowercase hex digits>", ErrMalformedSignature, HeaderCovenSignature)
 	}
 	if err := checkTimestamp(ts, v.now(), v.tolerance); err != nil {
+		return "", 0, mac, err
+	}
+	return tsText, ts, mac, nil
+}
+
+func (v *Verifier) verifyCoven(h http.Header, body []byte) error {
+	tsText, _, mac, err := v.covenHeaders(h)
+	if err != nil {
 		return err
 	}
 	set := v.macs.get()
@@ -143,28 +166,37 @@ func (v *Verifier) verifyCoven(h http.Header, body []byte) error {
 	return nil
 }
 
-func (v *Verifier) verifyStandard(h http.Header, body []byte) error {
+// standardHeaders reads and checks the standard scheme's headers.
+func (v *Verifier) standardHeaders(h http.Header) (id, tsText, list string, ts int64, err error) {
 	var vals [len(standardHeaders)]string
 	if err := readHeaders(h, standardHeaders[:], vals[:]); err != nil {
-		return err
+		return "", "", "", 0, err
 	}
-	id, tsText, list := vals[0], vals[1], vals[2]
+	id, tsText, list = vals[0], vals[1], vals[2]
 	if !validMessageID(id) {
-		return fmt.Errorf("%w: %s must be printable ASCII without spaces or '.'", ErrMalformedID, HeaderStandardID)
+		return "", "", "", 0, fmt.Errorf("%w: %s must be printable ASCII without spaces or '.'", ErrMalformedID, HeaderStandardID)
 	}
 	ts, ok := parseTimestamp(tsText)
 	if !ok {
-		return fmt.Errorf("%w: %s is not unix seconds", ErrMalformedTimestamp, HeaderStandardTimestamp)
+		return "", "", "", 0, fmt.Errorf("%w: %s is not unix seconds", ErrMalformedTimestamp, HeaderStandardTimestamp)
 	}
 	v1Count, err := checkStandardSignatures(list, v.maxSignatures)
 	if err != nil {
-		return err
+		return "", "", "", 0, err
 	}
 	if err := checkTimestamp(ts, v.now(), v.tolerance); err != nil {
-		return err
+		return "", "", "", 0, err
 	}
 	if v1Count == 0 {
-		return fmt.Errorf("%w: no %s signature", ErrNoMatchingSignature, standardVersion)
+		return "", "", "", 0, fmt.Errorf("%w: no %s signature", ErrNoMatchingSignature, standardVersion)
+	}
+	return id, tsText, list, ts, nil
+}
+
+func (v *Verifier) verifyStandard(h http.Header, body []byte) error {
+	id, tsText, list, _, err := v.standardHeaders(h)
+	if err != nil {
+		return err
 	}
 	set := v.macs.get()
 	defer v.macs.put(set)

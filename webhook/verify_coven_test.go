@@ -96,6 +96,7 @@ func TestVerifyCoven(t *testing.T) {
 			if !matches(err, tc.want) {
 				t.Fatalf("Verify() = %v, want %v", err, tc.want)
 			}
+			checkHeadersAgree(t, v, tc.header, tc.want)
 			if err != nil {
 				if r := webhook.Reason(err); r == webhook.ReasonUnknown {
 					t.Errorf("Reason(%v) = %q", err, r)

@@ -119,6 +119,12 @@ func (h *Handler) Validate() error {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Headers and timestamp first: a request that cannot pass costs no body read.
+	if err := h.verifier.CheckHeaders(r.Header); err != nil {
+		// Closing the connection spares net/http reading the unread body to reuse it.
+		w.Header().Set("Connection", "close")
+		return h.refuseSignature(w, r, err)
+	}
 	if r.ContentLength > h.MaxBody {
 		return h.reject(w, http.StatusRequestEntityTooLarge, "too_large",
 			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.MaxBody))
@@ -136,15 +142,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			fmt.Sprintf("body exceeds the limit of %d bytes", h.MaxBody))
 	}
 	if err := h.verifier.Verify(r.Header, body); err != nil {
-		reason := webhook.Reason(err)
-		if c := h.logger.Check(zapcore.InfoLevel, "webhook signature rejected"); c != nil {
-			c.Write(zap.String("reason", reason), zap.String("remote", r.RemoteAddr))
-		}
-		return h.reject(w, http.StatusUnauthorized, "bad_signature", err.Error())
+		return h.refuseSignature(w, r, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r = r.WithContext(context.WithValue(r.Context(), verifiedBodyKey{}, body))
 	return next.ServeHTTP(w, r)
+}
+
+func (h *Handler) refuseSignature(w http.ResponseWriter, r *http.Request, err error) error {
+	if c := h.logger.Check(zapcore.InfoLevel, "webhook signature rejected"); c != nil {
+		c.Write(zap.String("reason", webhook.Reason(err)), zap.String("remote", r.RemoteAddr))
+	}
+	return h.reject(w, http.StatusUnauthorized, "bad_signature", err.Error())
 }
 
 func (h *Handler) reject(w http.ResponseWriter, status int, code, msg string) error {
