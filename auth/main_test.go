@@ -33,7 +33,7 @@ type testIdP struct {
 	attempts atomic.Int64 // every JWKS request, answered or not
 }
 
-func newTestIdP(t *testing.T, opts ...authtest.Option) *testIdP {
+func newTestIdP(t testing.TB, opts ...authtest.Option) *testIdP {
 	t.Helper()
 	iss, err := authtest.NewIssuer(testIssuer, opts...)
 	if err != nil {
@@ -59,7 +59,7 @@ func (idp *testIdP) config() Config {
 }
 
 // newTestVerifier creates a Verifier that is stopped when the test ends.
-func newTestVerifier(t *testing.T, cfg Config) *Verifier {
+func newTestVerifier(t testing.TB, cfg Config) *Verifier {
 	t.Helper()
 	v, err := New(cfg)
 	if err != nil {
