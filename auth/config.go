@@ -70,6 +70,14 @@ type Config struct {
 	// MaxTokenBytes caps the length of a token given to Verify; a longer one is rejected as malformed
 	// before any decoding. Default 16 KiB.
 	MaxTokenBytes int
+	// Types, when set, lists the accepted values of the token header's typ (RFC 8725 section 3.11:
+	// an identity provider that types its access tokens, e.g. "at+jwt" per RFC 9068, keeps its other
+	// JWTs from being replayed as them). They compare case-insensitively, an "application/" prefix
+	// ignored; a token without typ is refused. Default: any typ, or none.
+	Types []string
+	// MaxLifetime, when set, refuses tokens valid for longer: exp minus iat (or minus the present
+	// when the token has no iat). Default 0: no bound.
+	MaxLifetime time.Duration
 	// HTTPClient fetches the JWKS. Default: a client using http.DefaultTransport. Its own Timeout, if
 	// any, applies in addition to FetchTimeout.
 	HTTPClient *http.Client
@@ -79,6 +87,7 @@ type Config struct {
 // caller do not reach the Verifier.
 func (c Config) withDefaults() Config {
 	c.Audiences = slices.Clone(c.Audiences)
+	c.Types = slices.Clone(c.Types)
 	if len(c.Algorithms) == 0 {
 		c.Algorithms = DefaultAlgorithms
 	}
@@ -143,6 +152,7 @@ func (c Config) validate() error {
 		{"unknown_kid_cooldown", c.UnknownKIDCooldown},
 		{"retry_backoff_min", c.RetryBackoffMin},
 		{"retry_backoff_max", c.RetryBackoffMax},
+		{"max_lifetime", c.MaxLifetime},
 	} {
 		if d.value < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
@@ -162,6 +172,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxTokenBytes < 0 {
 		errs = append(errs, errors.New("max_token_bytes must not be negative"))
+	}
+	if slices.Contains(c.Types, "") {
+		errs = append(errs, errors.New("types must not be empty strings"))
 	}
 	return errors.Join(errs...)
 }

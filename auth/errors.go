@@ -28,6 +28,10 @@ const (
 	ReasonBadAudience = "bad_audience"
 	// ReasonMissingClaim: a required claim (iss, aud, exp, sub) is absent or empty.
 	ReasonMissingClaim = "missing_claim"
+	// ReasonBadType: Config.Types is set and the token's typ header is absent or not among them.
+	ReasonBadType = "bad_type"
+	// ReasonLifetimeTooLong: Config.MaxLifetime is set and the token is valid for longer.
+	ReasonLifetimeTooLong = "lifetime_too_long"
 	// ReasonJWKSUnavailable: no signing keys are held because the JWKS could not be fetched.
 	ReasonJWKSUnavailable = "jwks_unavailable"
 )

@@ -89,6 +89,7 @@ func New(cfg Config) (*Verifier, error) {
 type tokenHeader struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid"`
+	Typ string `json:"typ"`
 }
 
 // Verify checks a compact-serialized JWT and returns its claims. The token must be signed with an
@@ -115,6 +116,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	alg, ok := v.algs[hdr.Alg]
 	if !ok {
 		return nil, reject(ReasonAlgNotAllowed, "algorithm "+quoteField(hdr.Alg)+" is not allowed")
+	}
+	if len(v.cfg.Types) > 0 && !v.typeAllowed(hdr.Typ) {
+		return nil, reject(ReasonBadType, "token type "+quoteField(hdr.Typ)+" is not one of the configured types")
 	}
 
 	key, err := v.keyFor(ctx, hdr.Kid, alg)
@@ -187,5 +191,28 @@ func (v *Verifier) checkClaims(c *Claims, now time.Time) *Error {
 	case c.Subject == "":
 		return reject(ReasonMissingClaim, "claim sub is missing")
 	}
+	if max := v.cfg.MaxLifetime; max > 0 {
+		from := c.IssuedAt
+		if from.IsZero() {
+			from = now
+		}
+		if life := c.Expiry.Sub(from); life > max {
+			return reject(ReasonLifetimeTooLong, fmt.Sprintf("token is valid for %v, more than the %v allowed", life.Round(time.Second), max))
+		}
+	}
 	return nil
+}
+
+// typeAllowed reports whether typ is one of Config.Types, compared as RFC 7515 section 4.1.9 says
+// media types are: case-insensitively, with the "application/" prefix optional.
+func (v *Verifier) typeAllowed(typ string) bool {
+	norm := func(t string) string {
+		t = strings.ToLower(t)
+		return strings.TrimPrefix(t, "application/")
+	}
+	if typ == "" {
+		return false
+	}
+	got := norm(typ)
+	return slices.ContainsFunc(v.cfg.Types, func(t string) bool { return norm(t) == got })
 }

@@ -378,3 +378,47 @@ func TestVerifyHonoursJWKAlg(t *testing.T) {
 		t.Fatalf("RS256 token for a JWK restricted to RS384 = %v, want reason %s", err, ReasonAlgNotAllowed)
 	}
 }
+
+func TestTypeAndLifetimeChecks(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name   string
+		typ    string // the issuer's typ header
+		types  []string
+		max    time.Duration
+		claims map[string]any
+		want   string // reason, "" to accept
+	}{
+		{name: "any type by default", typ: "whatever"},
+		{name: "no type by default", typ: ""},
+		{name: "the configured type", typ: "at+jwt", types: []string{"at+jwt"}},
+		{name: "case and the application/ prefix do not matter", typ: "application/AT+JWT", types: []string{"at+jwt"}},
+		{name: "another type", typ: "JWT", types: []string{"at+jwt"}, want: ReasonBadType},
+		{name: "no type when types are configured", typ: "", types: []string{"at+jwt"}, want: ReasonBadType},
+		{name: "a lifetime within the bound", max: 2 * time.Hour},
+		{name: "a lifetime over the bound", max: 30 * time.Minute, want: ReasonLifetimeTooLong},
+		{name: "without iat, the lifetime left counts", max: 30 * time.Minute,
+			claims: map[string]any{"iat": nil, "exp": now.Add(2 * time.Hour).Unix()}, want: ReasonLifetimeTooLong},
+		{name: "without iat, a short remaining lifetime passes", max: 30 * time.Minute,
+			claims: map[string]any{"iat": nil, "exp": now.Add(10 * time.Minute).Unix()}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := newTestIdP(t, authtest.WithType(tc.typ))
+			cfg := idp.config()
+			cfg.Types, cfg.MaxLifetime = tc.types, tc.max
+			v := newTestVerifier(t, cfg)
+			token := mint(t, idp.Issuer, idp.SigningKeyID(), validClaims(tc.claims))
+			_, err := v.Verify(context.Background(), token)
+			if got := Reason(err); got != tc.want {
+				t.Fatalf("Verify: %v (reason %q), want reason %q", err, got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []Config{{Types: []string{""}}, {MaxLifetime: -time.Second}} {
+		bad.JWKSURL, bad.Issuer, bad.Audiences = "https://idp.test/jwks", testIssuer, []string{testAudience}
+		if _, err := New(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -44,12 +44,19 @@ type Option func(*options)
 type options struct {
 	alg    string
 	maxAge time.Duration
+	typ    *string
 }
 
 // WithAlgorithm selects the algorithm of the first signing key (and of keys made by Rotate): RS256
 // (the default), ES256 or EdDSA.
 func WithAlgorithm(alg string) Option {
 	return func(o *options) { o.alg = alg }
+}
+
+// WithType sets the typ header of every token minted (default "JWT"; "" leaves it out), as an
+// identity provider typing its access tokens ("at+jwt", RFC 9068) does.
+func WithType(typ string) Option {
+	return func(o *options) { o.typ = &typ }
 }
 
 // WithJWKSMaxAge makes JWKS responses carry Cache-Control: max-age with the given duration, in whole
@@ -63,6 +70,7 @@ func WithJWKSMaxAge(d time.Duration) Option {
 type Issuer struct {
 	url          string
 	cacheControl string
+	typ          string
 	requests     atomic.Int64
 
 	mu      sync.RWMutex
@@ -91,7 +99,10 @@ func NewIssuer(issuerURL string, opts ...Option) (*Issuer, error) {
 	if o.maxAge < 0 {
 		return nil, errors.New("authtest: JWKS max-age must not be negative")
 	}
-	i := &Issuer{url: issuerURL}
+	i := &Issuer{url: issuerURL, typ: "JWT"}
+	if o.typ != nil {
+		i.typ = *o.typ
+	}
 	if o.maxAge > 0 {
 		i.cacheControl = "public, max-age=" + strconv.FormatInt(int64(o.maxAge/time.Second), 10)
 	}
@@ -190,7 +201,7 @@ func (i *Issuer) Mint(claims map[string]any) (string, error) {
 	i.mu.RLock()
 	key := i.signing
 	i.mu.RUnlock()
-	return sign(key, claims)
+	return sign(key, i.typ, claims)
 }
 
 // MintWithKey signs the claims with a published key other than the signing key, for tests of
@@ -206,7 +217,7 @@ func (i *Issuer) MintWithKey(kid string, claims map[string]any) (string, error) 
 	if key == nil {
 		return "", fmt.Errorf("authtest: no published key has kid %q", kid)
 	}
-	return sign(key, claims)
+	return sign(key, i.typ, claims)
 }
 
 // JWKS returns the JWKS document as served: the public halves of every published key.
@@ -299,7 +310,7 @@ func generateKey(alg string) (*signingKey, error) {
 	return &signingKey{kid: kid, alg: sigAlg, private: private, public: public}, nil
 }
 
-func sign(key *signingKey, claims map[string]any) (string, error) {
+func sign(key *signingKey, typ string, claims map[string]any) (string, error) {
 	encoded := maps.Clone(claims)
 	for name, v := range encoded {
 		if t, ok := v.(time.Time); ok {
@@ -311,7 +322,11 @@ func sign(key *signingKey, claims map[string]any) (string, error) {
 		return "", fmt.Errorf("authtest: encoding claims: %w", err)
 	}
 	hdr := jws.NewHeaders()
-	for name, v := range map[string]any{jws.TypeKey: "JWT", jws.KeyIDKey: key.kid} {
+	fields := map[string]any{jws.KeyIDKey: key.kid}
+	if typ != "" {
+		fields[jws.TypeKey] = typ
+	}
+	for name, v := range fields {
 		if err := hdr.Set(name, v); err != nil {
 			return "", fmt.Errorf("authtest: setting header %s: %w", name, err)
 		}

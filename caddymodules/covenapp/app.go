@@ -79,6 +79,9 @@ type JWTConfig struct {
 	Leeway          caddy.Duration `json:"leeway,omitempty"`
 	FetchTimeout    caddy.Duration `json:"fetch_timeout,omitempty"`
 	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
+	// Types are the accepted typ headers (default any); MaxLifetime bounds exp - iat (default none).
+	Types       []string       `json:"types,omitempty"`
+	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
 }
 
 // DiscordConfig is the JSON form of discordrest.Config (the token aside). Zero values select the
@@ -204,6 +207,8 @@ func (c JWTConfig) authConfig() auth.Config {
 		Leeway:          time.Duration(c.Leeway),
 		FetchTimeout:    time.Duration(c.FetchTimeout),
 		RefreshInterval: time.Duration(c.RefreshInterval),
+		Types:           c.Types,
+		MaxLifetime:     time.Duration(c.MaxLifetime),
 	}
 }
 

@@ -27,6 +27,8 @@ func init() {
 //			leeway           <duration>   # default 30s
 //			fetch_timeout    <duration>   # default 5s
 //			refresh_interval <duration>   # default 15m
+//			types            <typ...>     # accepted typ headers, default any
+//			max_lifetime     <duration>   # longest exp - iat accepted, default none
 //		}
 //		history_size     <n>              # default 10000
 //		queue_length     <n>              # default 256
@@ -127,6 +129,13 @@ func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &c.FetchTimeout)
 		case "refresh_interval":
 			err = caddyfileopt.Duration(d, &c.RefreshInterval)
+		case "types":
+			c.Types = d.RemainingArgs()
+			if len(c.Types) == 0 {
+				err = d.Err("types: expected at least one typ value, e.g. types at+jwt")
+			}
+		case "max_lifetime":
+			err = caddyfileopt.Duration(d, &c.MaxLifetime)
 		default:
 			return d.Errf("coven jwt: unknown option %q", d.Val())
 		}
