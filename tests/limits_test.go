@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -113,5 +114,48 @@ func TestWebhookHeadersAreCheckedBeforeTheBody(t *testing.T) {
 				t.Fatalf("answered %s, want 401", resp.Status)
 			}
 		})
+	}
+}
+
+// TestHealthDetailsOnlyForPrivateClients: /healthz shows its details (errors, counts) to clients on
+// private networks, as Caddy determines the client IP behind a trusted proxy; others get the status
+// alone, with the same status code.
+func TestHealthDetailsOnlyForPrivateClients(t *testing.T) {
+	s := newStack(t, func(c *edgetest.Config) {
+		c.Servers = "trusted_proxies static 127.0.0.1/32"
+		c.Site = "coven_health /healthz-never {\n\t\tdetails never\n\t}\n\tcoven_health /healthz-ops {\n\t\tdetails 198.51.100.0/24\n\t}"
+	})
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
+	ask := func(path, from string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.edge.URL(path), nil)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, doc
+	}
+	cases := []struct {
+		path, from string
+		detailed   bool
+	}{
+		{"/healthz", "10.1.2.3", true},
+		{"/healthz", "203.0.113.9", false},
+		{"/healthz-never", "10.1.2.3", false},
+		{"/healthz-ops", "198.51.100.7", true},
+		{"/healthz-ops", "10.1.2.3", false},
+	}
+	for _, c := range cases {
+		code, doc := ask(c.path, c.from)
+		_, hasHub := doc["hub"]
+		if code != http.StatusOK || doc["status"] == nil || hasHub != c.detailed || (!c.detailed && len(doc) != 1) {
+			t.Errorf("%s from %s: %d %v, want detailed=%v", c.path, c.from, code, doc, c.detailed)
+		}
 	}
 }

@@ -15,6 +15,7 @@ func init() {
 //
 //	coven_health [<matcher>] {
 //		worker_stale_after <duration>   # default 2m
+//		details always|never|<range...> # who gets the detailed document, default private_ranges
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -26,6 +27,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "worker_stale_after":
 			if err := caddyfileopt.Duration(d, &h.WorkerStaleAfter); err != nil {
 				return err
+			}
+		case "details":
+			h.Details = d.RemainingArgs()
+			if len(h.Details) == 0 {
+				return d.Err("coven_health: details: expected always, never, private_ranges or IP ranges")
 			}
 		default:
 			return d.Errf("coven_health: unknown option %q", d.Val())

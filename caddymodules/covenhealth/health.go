@@ -8,7 +8,11 @@
 package covenhealth
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -34,8 +38,15 @@ type Handler struct {
 	// WorkerStaleAfter is how long without any delivery from the worker before the edge reports itself
 	// degraded (default 2m).
 	WorkerStaleAfter caddy.Duration `json:"worker_stale_after,omitempty"`
+	// Details says who gets the detailed document: client IPs in these ranges (CIDR), or "always",
+	// or "never" (default: private_ranges, Caddy's loopback and private networks). Others get the
+	// public form, {"status":"..."} with the same status code: the details name the broker's and the
+	// identity provider's errors, counts of clients and rooms, and Discord's refusals.
+	Details []string `json:"details,omitempty"`
 
-	app *covenapp.App
+	app     *covenapp.App
+	always  bool
+	details []netip.Prefix
 }
 
 // CaddyModule returns the Caddy module information.
@@ -56,7 +67,77 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.WorkerStaleAfter == 0 {
 		h.WorkerStaleAfter = caddy.Duration(DefaultWorkerStaleAfter)
 	}
+	return h.parseDetails()
+}
+
+// parseDetails reads Details.
+func (h *Handler) parseDetails() error {
+	entries := h.Details
+	if len(entries) == 0 {
+		entries = []string{"private_ranges"}
+	}
+	for _, e := range entries {
+		switch e {
+		case "always":
+			h.always = true
+		case "never":
+		case "private_ranges":
+			for _, r := range caddyhttp.PrivateRangesCIDR() {
+				p, err := parseRange(r)
+				if err != nil {
+					return fmt.Errorf("coven_health: Caddy's private range %q: %w", r, err)
+				}
+				h.details = append(h.details, p)
+			}
+		default:
+			p, err := parseRange(e)
+			if err != nil {
+				return fmt.Errorf("coven_health: details %q: want always, never, private_ranges, or an IP range such as 10.0.0.0/8", e)
+			}
+			h.details = append(h.details, p)
+		}
+	}
+	if len(entries) > 1 && (h.always || len(h.details) == 0) {
+		return errors.New("coven_health: details takes always or never alone, or ranges")
+	}
 	return nil
+}
+
+// parseRange reads a CIDR range or a single address.
+func parseRange(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return a.Prefix(a.BitLen())
+}
+
+// detailed reports whether r's client gets the detailed document.
+func (h *Handler) detailed(r *http.Request) bool {
+	if h.always {
+		return true
+	}
+	if len(h.details) == 0 {
+		return false
+	}
+	ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if !ok || ip == "" {
+		ip, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range h.details {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Report is the health document.
@@ -71,6 +152,11 @@ type Report struct {
 	Discord  *discordrest.Status `json:"discord,omitempty"`
 	Worker   WorkerReport        `json:"worker"`
 	Position event.Position      `json:"position"`
+}
+
+// PublicReport is what clients outside Details get: the status alone.
+type PublicReport struct {
+	Status string `json:"status"`
 }
 
 // HubReport describes the hub.
@@ -163,6 +249,10 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	rep, code := h.Check(time.Now())
+	if !h.detailed(r) {
+		jsonerror.WriteJSON(w, code, PublicReport{Status: rep.Status})
+		return nil
+	}
 	jsonerror.WriteJSON(w, code, rep)
 	return nil
 }
