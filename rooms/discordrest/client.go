@@ -297,7 +297,12 @@ func (c *Client) clientError(req request, status int, body []byte, now time.Time
 
 // transportError classifies an error of the HTTP exchange and counts it.
 func (c *Client) transportError(ctx context.Context, req request, err error) *Error {
-	if ctx.Err() != nil {
+	// A connection refused is what was seen, even if the deadline passed meanwhile (a loaded machine
+	// may run this late): Discord is unreachable, not slow.
+	var ne net.Error
+	refused := isDialError(err) && !(errors.As(err, &ne) && ne.Timeout()) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	if ctx.Err() != nil && !refused {
 		e := c.contextError(ctx, req)
 		c.count(req.route, e.Kind.String())
 		return e
