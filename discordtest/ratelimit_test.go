@@ -77,7 +77,8 @@ func TestRateLimitHeadersAndRouteBuckets(t *testing.T) {
 }
 
 func TestRateLimitBucketRefills(t *testing.T) {
-	s := startEmulator(t, withRateLimits(1, 150*time.Millisecond))
+	// Long enough that the second request always falls in the first one's window.
+	s := startEmulator(t, withRateLimits(1, 2*time.Second))
 	me := apiCall{method: "GET", path: "/api/v10/users/@me", auth: botAuth}
 	if resp, _ := me.do(t, s); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)

@@ -164,7 +164,8 @@ func TestJWKSKeyRotation(t *testing.T) {
 }
 
 func TestWebSocketProtocolLimits(t *testing.T) {
-	s := newStack(t, func(c *edgetest.Config) { c.WS = "auth_timeout 500ms\nread_limit 1KiB" })
+	// Long enough that a client of these tests, however starved, sends its auth message in time.
+	s := newStack(t, func(c *edgetest.Config) { c.WS = "auth_timeout 3s\nread_limit 1KiB" })
 	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
 
 	t.Run("cross-origin upgrade is refused", func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 )
 
 func TestSlowClientIsEvictedWhileOthersKeepUp(t *testing.T) {
-	s := newStack(t, func(c *edgetest.Config) { c.Global = "queue_length 16\nwrite_timeout 2s" })
+	s := newStack(t, func(c *edgetest.Config) { c.Global = "queue_length 16\nwrite_timeout 5s" })
 	b := &edgetest.Batches{Epoch: "ep1"}
 	s.seed(t, b)
 
