@@ -2,8 +2,10 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/webhook"
 )
 
 // TestStreamLimits: the limits of coven_ws on a real edge behind a trusted proxy, each refusal on the
@@ -157,5 +160,50 @@ func TestHealthDetailsOnlyForPrivateClients(t *testing.T) {
 		if code != http.StatusOK || doc["status"] == nil || hasHub != c.detailed || (!c.detailed && len(doc) != 1) {
 			t.Errorf("%s from %s: %d %v, want detailed=%v", c.path, c.from, code, doc, c.detailed)
 		}
+	}
+}
+
+// TestStandardWebhookIDsReachTheHandlerOnce: under Standard Webhooks, a delivery repeated with the
+// same webhook-id within the tolerance (a replay, or a sender's retry) gets the first answer again,
+// marked Webhook-Duplicate, and never reaches the next handler a second time.
+func TestStandardWebhookIDsReachTheHandlerOnce(t *testing.T) {
+	const secret = "whsec_c3RhbmRhcmQtd2ViaG9vay1rZXktYnJhdm8tMzJieXQ="
+	s := newStack(t, func(c *edgetest.Config) {
+		c.Site = "route /hook {\n\t\tcoven_hmac " + secret + " {\n\t\t\tscheme standard\n\t\t}\n\t\trespond \"handled {http.request.uuid}\" 202\n\t}"
+	})
+	signer, err := webhook.NewSigner(webhook.SchemeStandard, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(id string) (int, string, string) {
+		t.Helper()
+		body := []byte(`{"type":"room.created"}`)
+		req, _ := http.NewRequest(http.MethodPost, s.edge.URL("/hook"), bytes.NewReader(body))
+		if err := signer.Sign(req.Header, body, time.Now(), id); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Webhook-Duplicate")
+	}
+	code, first, dup := post("msg_1")
+	if code != http.StatusAccepted || !strings.HasPrefix(first, "handled ") || dup != "" {
+		t.Fatalf("first delivery: %d %q duplicate %q", code, first, dup)
+	}
+	for i := 0; i < 3; i++ {
+		code, again, dup := post("msg_1")
+		if code != http.StatusAccepted || again != first || dup != "true" {
+			t.Fatalf("repeat %d: %d %q duplicate %q, want the first answer %q", i, code, again, dup, first)
+		}
+	}
+	if code, other, dup := post("msg_2"); code != http.StatusAccepted || other == first || dup != "" {
+		t.Fatalf("another id: %d %q duplicate %q", code, other, dup)
+	}
+	if m := get(t, s.edge.URL("/metrics")); !strings.Contains(m, `coven_webhook_rejected_total{reason="duplicate_id"} 3`) {
+		t.Fatal("the repeats are not counted")
 	}
 }

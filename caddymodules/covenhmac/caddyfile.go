@@ -20,6 +20,8 @@ func init() {
 //		secret_file <path>
 //		tolerance   <duration>       # default 60s (coven), 5m (standard)
 //		max_body    <size>           # default 1MiB
+//		dedupe      on|off           # standard: answer a repeated webhook-id once, default on
+//		max_ids     <n>              # ids remembered, default 10000
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -46,6 +48,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Duration(d, &h.Tolerance)
 		case "max_body":
 			err = caddyfileopt.Size(d, &h.MaxBody)
+		case "dedupe":
+			err = caddyfileopt.String(d, &h.Dedupe)
+		case "max_ids":
+			err = caddyfileopt.Int(d, &h.MaxIDs)
 		default:
 			return d.Errf("coven_hmac: unknown option %q", d.Val())
 		}

@@ -50,7 +50,15 @@ type Handler struct {
 	Tolerance caddy.Duration `json:"tolerance,omitempty"`
 	// MaxBody is the largest body accepted, in bytes (default 1 MiB).
 	MaxBody int64 `json:"max_body,omitempty"`
+	// Dedupe, with the standard scheme, remembers each verified webhook-id for the tolerance either
+	// way and answers a repeated one with the first answer (Webhook-Duplicate: true) instead of passing
+	// it on: "on" (the default with standard) or "off" (for a next handler that is idempotent itself).
+	// The coven scheme has no message id.
+	Dedupe string `json:"dedupe,omitempty"`
+	// MaxIDs bounds the ids remembered (default 10000; past it the oldest are forgotten).
+	MaxIDs int `json:"max_ids,omitempty"`
 
+	seen     *deliveries // nil: no dedupe
 	verifier *webhook.Verifier
 	logger   *zap.Logger
 	metrics  *covenapp.Metrics
@@ -104,6 +112,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("coven_hmac: %w", err)
 	}
 	h.verifier = v
+	switch h.Dedupe {
+	case "", "on":
+		if scheme == webhook.SchemeStandard {
+			if h.MaxIDs == 0 {
+				h.MaxIDs = DefaultMaxIDs
+			}
+			h.seen = newDeliveries(2*v.Tolerance()+time.Second, h.MaxIDs)
+		}
+	case "off":
+	default:
+		return fmt.Errorf("coven_hmac: dedupe %q: want on or off", h.Dedupe)
+	}
 	return nil
 }
 
@@ -114,6 +134,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.Tolerance < 0 {
 		return errors.New("coven_hmac: tolerance must not be negative")
+	}
+	if h.MaxIDs < 0 {
+		return errors.New("coven_hmac: max_ids must not be negative")
 	}
 	return nil
 }
@@ -146,7 +169,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r = r.WithContext(context.WithValue(r.Context(), verifiedBodyKey{}, body))
-	return next.ServeHTTP(w, r)
+	if h.seen == nil {
+		return next.ServeHTTP(w, r)
+	}
+	return h.serveOnce(w, r, next)
+}
+
+// serveOnce passes a verified standard delivery on unless its webhook-id was delivered already.
+func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	claimed, earlier := h.seen.begin(r.Header.Get(webhook.HeaderStandardID), time.Now())
+	if earlier != nil {
+		h.metrics.WebhookRejected.WithLabelValues("duplicate_id").Inc()
+		if !earlier.done {
+			w.Header().Set("Retry-After", "1")
+			jsonerror.Write(w, http.StatusConflict, "in_progress", "a delivery with this webhook-id is being handled; retry later")
+			return nil
+		}
+		replay(w, earlier)
+		return nil
+	}
+	rec := &recorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	if err := next.ServeHTTP(rec, r); err != nil {
+		h.seen.abandon(claimed)
+		return err
+	}
+	status, body := rec.answer()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h.seen.finish(claimed, status, rec.Header().Get("Content-Type"), body)
+	return nil
 }
 
 func (h *Handler) refuseSignature(w http.ResponseWriter, r *http.Request, err error) error {
