@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/caddymodules/covenapp"
@@ -98,6 +99,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("coven_ws: %w", err)
 	}
+	registerSocketGauges(ctx.GetMetricsRegistry())
 	cfg := h.stream.Config()
 	h.AuthTimeout, h.ReadLimit = caddy.Duration(cfg.AuthTimeout), cfg.ReadLimit
 	h.PingInterval, h.PingTimeout = caddy.Duration(cfg.PingInterval), caddy.Duration(cfg.PingTimeout)
@@ -108,6 +110,31 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // tracker counts the sockets of every coven_ws handler of the process, across reloads, for the limits.
 var tracker = stream.NewTracker()
+
+// socketGauges export the tracker's counts: every socket the edge holds, authenticated or not (the
+// coven_ws_connections gauge counts only subscribed streams).
+var socketGauges = []prometheus.Collector{
+	prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "coven", Name: "ws_sockets",
+		Help: "WebSocket connections the edge holds, authenticated or not."},
+		func() float64 { return float64(tracker.Counts().Total) }),
+	prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "coven", Name: "ws_unauthenticated",
+		Help: "WebSocket connections still waiting for their auth message."},
+		func() float64 { return float64(tracker.Counts().Unauthenticated) }),
+}
+
+func registerSocketGauges(reg *prometheus.Registry) {
+	if reg == nil {
+		return
+	}
+	for _, c := range socketGauges {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err) // descriptors clash: a programming error
+			}
+		}
+	}
+}
 
 func (h *Handler) streamConfig() stream.Config {
 	return stream.Config{

@@ -23,6 +23,7 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 		{"fanout in batches", Options{Mode: ModeFanout, Clients: 3, Rate: 400, Batch: 20, Duration: time.Second}},
 		{"idle", Options{Mode: ModeIdle, Clients: 5, Duration: time.Second}},
 		{"ingest alone", Options{Mode: ModeIngest, Duration: time.Second}},
+		{"fanout beside abusive clients", Options{Mode: ModeFanout, Clients: 4, Rate: 100, Duration: 3 * time.Second, Abusive: 24}},
 		// Ingest posts as fast as the edge accepts: on a loaded machine the clients fall behind by
 		// thousands of frames, which the edge's longest queue absorbs (eviction is tested in hub/).
 		{"ingest with clients", Options{Mode: ModeIngest, Clients: 3, Batch: 50, Duration: time.Second, QueueLength: hub.MaxQueueLength}},
@@ -75,6 +76,18 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 	case clients > 0 && (rep.Memory == nil || rep.Memory.With.RSS == 0 || rep.Memory.With.HeapInuse == 0):
 		t.Errorf("memory: %+v", rep.Memory)
 	}
+	if opts.Abusive > 0 {
+		a := rep.Abuse
+		if a == nil || a.Clients != opts.Abusive || a.Silent+a.Oversized+a.NoPong+a.Loopers != opts.Abusive {
+			t.Fatalf("abuse report %+v", a)
+		}
+		if a.SilentClosed != int64(a.Silent) || a.OversizedClosed != int64(a.Oversized) || a.Reconnects < int64(a.Loopers) {
+			t.Errorf("the edge did not end every abusive client as documented: %+v", a)
+		}
+		if a.GoneSeconds <= 0 {
+			t.Errorf("no time until the abusive sockets were gone: %+v", a)
+		}
+	}
 	switch opts.Mode {
 	case ModeFanout:
 		if want := uint64(opts.measuredEvents()); rep.Events != want {
@@ -87,6 +100,9 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 		first, spread := rep.FirstClientLatency, rep.FanoutSpread
 		if first == nil || spread == nil || first.Samples != rep.Events || spread.Samples != rep.Events || first.Max > l.Max {
 			t.Errorf("first-client latency %+v and spread %+v of %d events, overall %+v", first, spread, rep.Events, l)
+		}
+		if m := rep.MemoryAfterWindow; m == nil || m.HeapInuse == 0 || m.RSS == 0 {
+			t.Errorf("no memory sample after the window: %+v", m)
 		}
 		if rep.EdgeCPU.Seconds <= 0 || rep.EdgeCPU.PerDeliveryMicros <= 0 {
 			t.Errorf("edge CPU %+v", rep.EdgeCPU)

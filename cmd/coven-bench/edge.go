@@ -68,8 +68,11 @@ func startEdge(bin string, opts Options) (*edge, error) {
 	}
 	// Every client connects from 127.0.0.1, many at once: the per-address limits, meant for the
 	// internet, would refuse them.
-	perIP := strconv.Itoa(opts.Clients + fdMargin)
+	perIP := strconv.Itoa(opts.Clients + opts.Abusive + fdMargin)
 	cfg.WS = "max_per_ip " + perIP + "\nmax_unauthenticated " + perIP
+	if opts.Abusive > 0 {
+		cfg.WS += fmt.Sprintf("\nping_interval %v\nping_timeout %v\nauth_timeout %v", abusePingInterval, abusePingTimeout, abuseAuthTimeout)
+	}
 	if opts.QueueLength > 0 {
 		cfg.Global = "queue_length " + strconv.Itoa(opts.QueueLength)
 	}
@@ -97,7 +100,12 @@ func startIssuer() (*authtest.Server, error) {
 
 // token mints the token of client i, valid for ttl.
 func (e *edge) token(i int, ttl time.Duration) (string, error) {
-	return e.idp.Issuer.MintFor("bench-user-"+strconv.Itoa(i), edgetest.Audience, ttl, nil)
+	return e.tokenFor("bench-user-"+strconv.Itoa(i), ttl)
+}
+
+// tokenFor mints a token for subject sub, valid for ttl.
+func (e *edge) tokenFor(sub string, ttl time.Duration) (string, error) {
+	return e.idp.Issuer.MintFor(sub, edgetest.Audience, ttl, nil)
 }
 
 // close stops the edge and the identity provider and removes the edge's files.

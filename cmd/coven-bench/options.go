@@ -74,6 +74,10 @@ type Options struct {
 	// Settle is the pause between the last hello and the memory sample (default 2s); idle mode
 	// samples at the end of its window instead.
 	Settle time.Duration
+	// Abusive runs that many misbehaving clients beside the measured ones during a fanout window (a
+	// soak): half never authenticate, the rest send an oversized message, stop answering pings, or
+	// reconnect in a tight loop with one token. The edge then pings every 2s with a 2s timeout.
+	Abusive int
 	// QueueLength is the edge's queue_length, the frames waiting for one client before it is closed
 	// as too slow (0 keeps the edge's default, 256). An ingest run with clients posts as fast as the
 	// edge accepts, so clients on a loaded machine fall behind; a longer queue keeps them connected.
@@ -142,6 +146,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("batch %d: want 1 to %d events", o.Batch, MaxBatch)
 	case o.DialParallel < 0 || o.DialParallel > MaxDialParallel:
 		return fmt.Errorf("dial parallelism %d: want 1 to %d", o.DialParallel, MaxDialParallel)
+	case o.Abusive < 0 || o.Abusive > MaxClients:
+		return fmt.Errorf("abusive clients %d: want 0 to %d", o.Abusive, MaxClients)
+	case o.Abusive > 0 && o.Mode != ModeFanout:
+		return fmt.Errorf("abusive clients run beside a fanout window, not in %s mode", o.Mode)
 	case o.QueueLength < 0 || o.QueueLength > hub.MaxQueueLength:
 		return fmt.Errorf("queue length %d: want 0 (the edge's default) to %d frames", o.QueueLength, hub.MaxQueueLength)
 	case o.ConnectTimeout < 0, o.DrainTimeout < 0, o.Settle < 0:

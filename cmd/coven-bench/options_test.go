@@ -18,6 +18,7 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 		{"ingest with clients", []string{"-mode", "ingest", "-clients", "3"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch}},
 		{"idle", []string{"-mode", "idle", "-clients", "10000"}, Options{Mode: ModeIdle, Clients: 10000, Batch: DefaultFanoutBatch}},
 		{"explicit batch", []string{"-batch", "10", "-rate", "500"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: 10, Rate: 500}},
+		{"a soak", []string{"-clients", "1000", "-abusive", "2000"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, Abusive: 2000}},
 		{"longest queue", []string{"-mode", "ingest", "-clients", "3", "-queue-length", "65536"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch, QueueLength: 65536}},
 	}
 	for _, tt := range tests {
@@ -58,6 +59,8 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 		{"batch too large", []string{"-batch", "1001"}, "batch 1001: want 1 to 1000"},
 		{"zero batch", []string{"-batch", "0"}, "-batch must not be 0"},
 		{"fewer events than a batch", []string{"-rate", "5", "-duration", "1s", "-batch", "10"}, "fewer than one batch"},
+		{"negative abusive clients", []string{"-abusive", "-1"}, "abusive clients -1"},
+		{"abusive clients outside fanout", []string{"-mode", "idle", "-clients", "5", "-abusive", "5"}, "not in idle mode"},
 		{"negative queue length", []string{"-queue-length", "-1"}, "queue length -1"},
 		{"queue longer than the edge allows", []string{"-queue-length", "65537"}, "queue length 65537: want 0 (the edge's default) to 65536 frames"},
 		{"too many events", []string{"-rate", "1000000", "-duration", "20s"}, "at most 10000000 per run"},

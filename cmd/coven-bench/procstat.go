@@ -176,6 +176,7 @@ const (
 	metricDelivered   = "coven_events_delivered_total"
 	metricMessages    = "coven_ws_messages_total"
 	metricEvicted     = "coven_ws_evicted_total"
+	metricSockets     = "coven_ws_sockets"
 )
 
 // scrapeMetrics fetches url with hc and returns its unlabelled series.

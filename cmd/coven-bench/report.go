@@ -57,6 +57,11 @@ type Report struct {
 	// Memory compares the edge without clients and with every client connected and idle.
 	Memory *MemoryReport `json:"memory,omitempty"`
 	Edge   EdgeCounters  `json:"edge"`
+	// MemoryAfterWindow is the edge's memory after a fanout window (and after the abusive clients are
+	// gone), to set beside Memory.With.
+	MemoryAfterWindow *MemorySample `json:"memory_after_window,omitempty"`
+	// Abuse describes the abusive clients of a soak (Options.Abusive).
+	Abuse *AbuseReport `json:"abuse,omitempty"`
 	// BenchOpenFiles is the bench's open files limit.
 	BenchOpenFiles uint64 `json:"bench_open_files_limit"`
 
@@ -256,6 +261,15 @@ func (r *Report) writeText(w io.Writer) {
 			kib(float64(m.Without.StackInuse))/1024, kib(float64(m.With.StackInuse))/1024)
 		p := m.PerConnection
 		fmt.Fprintf(&b, "  per idle connection: RSS %.1f KiB, heap %.1f KiB, stack %.1f KiB\n", kib(p.RSS), kib(p.HeapInuse), kib(p.StackInuse))
+	}
+	if a := r.Abuse; a != nil {
+		fmt.Fprintf(&b, "  abuse:       %d clients: %d silent (%d closed 4002), %d oversized (%d closed 1009), %d without pongs, %d looping with one token (%d connections, %d closed 4005)\n",
+			a.Clients, a.Silent, a.SilentClosed, a.Oversized, a.OversizedClosed, a.NoPong, a.Loopers, a.Reconnects, a.TooMany)
+		fmt.Fprintf(&b, "  after abuse: every abusive socket gone %.2fs after the window\n", a.GoneSeconds)
+	}
+	if m := r.MemoryAfterWindow; m != nil && r.Memory != nil {
+		fmt.Fprintf(&b, "  after:       heap %.1f MiB (%.1f MiB with the clients before the window), RSS %.1f MiB (%.1f)\n",
+			float64(m.HeapInuse)/(1<<20), float64(r.Memory.With.HeapInuse)/(1<<20), float64(m.RSS)/(1<<20), float64(r.Memory.With.RSS)/(1<<20))
 	}
 	e := r.Edge
 	fmt.Fprintf(&b, "  edge:        pid %d, open files limit %d, %v connections, %v frames in %v messages", e.Pid, e.OpenFiles, e.Connections, e.Delivered, e.Messages)

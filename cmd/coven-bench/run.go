@@ -30,6 +30,7 @@ type runner struct {
 	edge     *edge
 	pub      *publisher
 	fleet    *fleet
+	abuse    *abuse      // with Options.Abusive
 	times    *eventTimes // fanout only
 	report   *Report
 	snapshot uint64 // seq of the snapshot every hello is at
@@ -45,7 +46,7 @@ func run(ctx context.Context, opts Options, progress io.Writer) (_ *Report, err 
 	if err != nil {
 		return nil, err
 	}
-	limit, err := raiseFileLimit(uint64(opts.Clients + fdMargin))
+	limit, err := raiseFileLimit(uint64(opts.Clients + opts.Abusive + fdMargin))
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +68,9 @@ func run(ctx context.Context, opts Options, progress io.Writer) (_ *Report, err 
 		return nil, err
 	}
 	defer func() {
+		if r.abuse != nil {
+			r.abuse.close()
+		}
 		if r.fleet != nil {
 			r.fleet.close()
 		}
@@ -113,6 +117,11 @@ func (r *runner) measure(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.opts.Abusive > 0 {
+		if err := r.startAbuse(ctx); err != nil {
+			return err
+		}
+	}
 	switch r.opts.Mode {
 	case ModeFanout:
 		err = r.window(ctx, r.publishAtRate)
@@ -124,7 +133,34 @@ func (r *runner) measure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.abuse != nil {
+		if err := r.waitGone(ctx); err != nil {
+			return err
+		}
+	}
+	if r.opts.Mode == ModeFanout {
+		// The memory after the window, beside the memory with the clients before it: the events of
+		// the window are in the history; with abusive clients, what they left behind shows too.
+		after, err := r.edge.sampleMemory(ctx)
+		if err != nil {
+			return err
+		}
+		r.report.MemoryAfterWindow = &after
+	}
 	return r.finish(ctx)
+}
+
+// startAbuse starts the abusive clients once the measured ones are connected.
+func (r *runner) startAbuse(ctx context.Context) error {
+	ttl := r.opts.Duration + r.opts.DrainTimeout + tokenMargin
+	token := func(i int) (string, error) { return r.edge.token(r.opts.Clients+i, ttl) }
+	shared, err := r.edge.tokenFor("bench-abuser", ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.progress, "starting %d abusive clients\n", r.opts.Abusive)
+	r.abuse = startAbuse(ctx, r.opts.Abusive, r.edge.proc.WSURL(), token, shared)
+	return nil
 }
 
 // connect measures the edge's memory without clients, connects them all and waits for every hello.

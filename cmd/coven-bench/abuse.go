@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The edge's stream timers in a run with abusive clients: short, so that a client that stops
+// answering is gone within the window.
+const (
+	abusePingInterval = 2 * time.Second
+	abusePingTimeout  = 2 * time.Second
+	abuseAuthTimeout  = 5 * time.Second // the edge's default
+)
+
+// oversized is the message an abusive client sends after its hello: over the edge's 4 KiB read limit.
+var oversized = []byte(`{"type":"ping","pad":"` + strings.Repeat("x", 8<<10) + `"}`)
+
+// Kinds of abusive clients, in the proportions the soak runs them: half never authenticate; the
+// rest, in turn, send an oversized message after their hello, stop answering pings (a phone that
+// lost its network), or reconnect in a tight loop with one shared token.
+const (
+	kindSilent = iota
+	kindOversized
+	kindNoPong
+	kindLoop
+)
+
+func abuseKind(i int) int {
+	if i%2 == 0 {
+		return kindSilent
+	}
+	return 1 + (i/2)%3
+}
+
+// AbuseReport is what the abusive clients did and what the edge did with them.
+type AbuseReport struct {
+	Clients int `json:"clients"`
+	// Silent, Oversized, NoPong, Loopers count the clients of each kind.
+	Silent    int `json:"silent"`
+	Oversized int `json:"oversized"`
+	NoPong    int `json:"no_pong"`
+	Loopers   int `json:"loopers"`
+	// SilentClosed and OversizedClosed count those the edge closed with 4002 and 1009.
+	SilentClosed    int64 `json:"silent_closed_4002"`
+	OversizedClosed int64 `json:"oversized_closed_1009"`
+	// Reconnects counts the loopers' connections; TooMany those closed 4005 (the subject's limit).
+	Reconnects int64 `json:"reconnects"`
+	TooMany    int64 `json:"closed_4005"`
+	// GoneSeconds is how long after the window the edge still held sockets beyond the measured
+	// clients: the silent ones wait out auth_timeout from their connection, the others are ended at
+	// once or within ping_interval + ping_timeout.
+	GoneSeconds float64 `json:"gone_seconds"`
+}
+
+// abuse runs the abusive clients of a run.
+type abuse struct {
+	report *AbuseReport
+	cancel context.CancelFunc // stops the loopers
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	held   []*websocket.Conn // the no-pong clients' connections, closed by close
+}
+
+// startAbuse starts n abusive clients against url. token mints a token for client i; shared is the one
+// token every looper uses.
+func startAbuse(ctx context.Context, n int, url string, token func(i int) (string, error), shared string) *abuse {
+	loopCtx, cancel := context.WithCancel(ctx)
+	a := &abuse{report: &AbuseReport{Clients: n}, cancel: cancel}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for i := range n {
+		kind := abuseKind(i)
+		switch kind {
+		case kindSilent:
+			a.report.Silent++
+		case kindOversized:
+			a.report.Oversized++
+		case kindNoPong:
+			a.report.NoPong++
+		case kindLoop:
+			a.report.Loopers++
+		}
+		a.wg.Go(func() {
+			tok := shared
+			if kind != kindLoop {
+				var err error
+				if tok, err = token(i); err != nil {
+					return
+				}
+			}
+			// Only the loopers stop with the window; the others wait for the edge to end them.
+			if kind == kindLoop {
+				a.run(loopCtx, hc, url, kind, tok)
+			} else {
+				a.run(ctx, hc, url, kind, tok)
+			}
+		})
+	}
+	return a
+}
+
+func (a *abuse) run(ctx context.Context, hc *http.Client, url string, kind int, token string) {
+	auth := []byte(`{"type":"auth","token":"` + token + `"}`)
+	for {
+		conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			if kind == kindLoop && ctx.Err() == nil {
+				continue // a refused upgrade: try again, as an abuser would
+			}
+			return
+		}
+		conn.SetReadLimit(clientReadLimit)
+		switch kind {
+		case kindSilent:
+			if code := readUntilClosed(ctx, conn); code == 4002 {
+				atomic.AddInt64(&a.report.SilentClosed, 1)
+			}
+			return
+		case kindOversized:
+			if conn.Write(ctx, websocket.MessageText, auth) == nil && readHello(ctx, conn) &&
+				conn.Write(ctx, websocket.MessageText, oversized) == nil {
+				if code := readUntilClosed(ctx, conn); code == websocket.StatusMessageTooBig {
+					atomic.AddInt64(&a.report.OversizedClosed, 1)
+				}
+			}
+			conn.CloseNow()
+			return
+		case kindNoPong:
+			// After the hello this client reads nothing more, so it answers no ping.
+			if conn.Write(ctx, websocket.MessageText, auth) == nil && readHello(ctx, conn) {
+				a.mu.Lock()
+				a.held = append(a.held, conn)
+				a.mu.Unlock()
+				return
+			}
+			conn.CloseNow()
+			return
+		case kindLoop:
+			atomic.AddInt64(&a.report.Reconnects, 1)
+			if conn.Write(ctx, websocket.MessageText, auth) == nil {
+				if _, msg, err := conn.Read(ctx); err != nil && websocket.CloseStatus(err) == 4005 ||
+					err == nil && strings.Contains(string(msg), `"too_many_streams"`) {
+					atomic.AddInt64(&a.report.TooMany, 1)
+				}
+			}
+			conn.CloseNow()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// readHello reads the first message and reports whether it was the hello.
+func readHello(ctx context.Context, conn *websocket.Conn) bool {
+	_, msg, err := conn.Read(ctx)
+	return err == nil && strings.HasPrefix(string(msg), `{"type":"hello"`)
+}
+
+// readUntilClosed reads until the connection ends and returns the close code (-1 without one).
+func readUntilClosed(ctx context.Context, conn *websocket.Conn) websocket.StatusCode {
+	for {
+		if _, _, err := conn.Read(ctx); err != nil {
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// stop ends the loopers and waits for every abusive goroutine (the others end when the edge closes
+// their connection), but not for the connections held without reading.
+func (a *abuse) stop() {
+	a.cancel()
+	a.wg.Wait()
+}
+
+// close closes the connections still held on this side.
+func (a *abuse) close() {
+	a.stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.held {
+		c.CloseNow()
+	}
+	a.held = nil
+}
+
+// waitGone waits until the edge holds no socket beyond the measured clients, and records how long
+// that took after the window.
+func (r *runner) waitGone(ctx context.Context) error {
+	a := r.abuse
+	start := time.Now()
+	a.stop()
+	limit := abusePingInterval + abusePingTimeout + abuseAuthTimeout + r.opts.DrainTimeout
+	for {
+		m, err := r.edge.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		if m[metricSockets] <= float64(r.opts.Clients) {
+			break
+		}
+		if time.Since(start) > limit {
+			r.report.fail("%v sockets still held %v after the window; %d clients are measured", m[metricSockets], limit, r.opts.Clients)
+			break
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	a.report.GoneSeconds = time.Since(start).Seconds()
+	a.close()
+	r.report.Abuse = a.report
+	fmt.Fprintf(r.progress, "abusive clients gone %.2fs after the window\n", a.report.GoneSeconds)
+	return nil
+}
