@@ -120,7 +120,11 @@ type Server struct {
 	obs      Observer
 	logger   *zap.Logger
 
-	sessions sync.WaitGroup
+	// live counts the sessions running; ended is signalled when it falls to zero. (A WaitGroup would
+	// forbid a session starting while Wait runs, which an HTTP server cannot promise.)
+	mu    sync.Mutex
+	ended sync.Cond
+	live  int
 }
 
 // NewServer returns a Server streaming h's events to clients whose tokens v accepts, counting its
@@ -139,7 +143,9 @@ func NewServer(h *hub.Hub, v Verifier, t *Tracker, cfg Config, obs Observer, log
 	if t == nil {
 		t = NewTracker()
 	}
-	return &Server{hub: h, verifier: v, tracker: t, cfg: cfg, obs: obs, logger: logger}, nil
+	srv := &Server{hub: h, verifier: v, tracker: t, cfg: cfg, obs: obs, logger: logger}
+	srv.ended.L = &srv.mu
+	return srv, nil
 }
 
 // Config returns the server's configuration, defaults filled in.
@@ -163,7 +169,9 @@ func (srv *Server) Admit(ip string) (*Admission, string) {
 func (srv *Server) Serve(c *websocket.Conn, a *Admission, claims *auth.Claims, remote string) {
 	c.SetReadLimit(srv.cfg.ReadLimit)
 	s := &session{srv: srv, c: c, adm: a, claims: claims, remote: remote}
-	srv.sessions.Add(1)
+	srv.mu.Lock()
+	srv.live++
+	srv.mu.Unlock()
 	// The session runs on its own goroutine so that the caller's (an HTTP handler's deep stack) is
 	// released: an idle client then costs one small goroutine.
 	go s.run()
@@ -177,8 +185,23 @@ func (srv *Server) logRefusal(reason, keyName, key string) {
 	}
 }
 
-// Wait blocks until every session served so far has ended and its goroutines are gone.
-func (srv *Server) Wait() { srv.sessions.Wait() }
+// Wait blocks until no session is running: every one served has ended and its goroutines are gone.
+func (srv *Server) Wait() {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for srv.live > 0 {
+		srv.ended.Wait()
+	}
+}
+
+// sessionEnded counts a session out.
+func (srv *Server) sessionEnded() {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.live--; srv.live == 0 {
+		srv.ended.Broadcast()
+	}
+}
 
 func (o Observer) rejected(reason string) {
 	if o.Rejected != nil {

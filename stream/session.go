@@ -347,7 +347,7 @@ func (s *session) finish(err error) {
 	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream closed"); c != nil && s.claims != nil {
 		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Int("code", int(websocket.CloseStatus(err))))
 	}
-	s.srv.sessions.Done()
+	s.srv.sessionEnded()
 }
 
 // wsConn is the hub's view of the socket.
