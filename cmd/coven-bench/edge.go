@@ -146,12 +146,16 @@ type MemorySample struct {
 	StackInuse uint64 `json:"stack_inuse_bytes"`
 }
 
-// sampleMemory runs a garbage collection in the edge (through pprof's heap endpoint, which collects
+// sampleMemory runs garbage collections in the edge (through pprof's heap endpoint, which collects
 // before profiling with gc=1) so that the heap holds only live memory, then reads its RSS and its Go
 // heap and stack in use.
 func (e *edge) sampleMemory(ctx context.Context) (MemorySample, error) {
-	if err := e.get(ctx, e.proc.AdminURL("/debug/pprof/heap?gc=1"), io.Discard); err != nil {
-		return MemorySample{}, err
+	// Two collections: the first moves sync.Pool contents (buffers kept for reuse, not live memory)
+	// to the pools' victim caches, the second frees them.
+	for range 2 {
+		if err := e.get(ctx, e.proc.AdminURL("/debug/pprof/heap?gc=1"), io.Discard); err != nil {
+			return MemorySample{}, err
+		}
 	}
 	rss, err := processRSS(e.proc.Pid())
 	if err != nil {
