@@ -46,7 +46,8 @@ type Verifier struct {
 	algs     map[string]algorithm // the allowlist
 	jwksName string               // redacted JWKS URL, for messages
 
-	keys atomic.Pointer[keySet] // nil until the first successful fetch
+	keys  atomic.Pointer[keySet] // nil until the first successful fetch
+	cache *tokenCache            // tokens verified against keys
 
 	// life is cancelled by Stop; it bounds every fetch and the refresher.
 	life     context.Context
@@ -77,6 +78,7 @@ func New(cfg Config) (*Verifier, error) {
 		cfg:      cfg,
 		algs:     make(map[string]algorithm, len(cfg.Algorithms)),
 		jwksName: redactedURL(cfg.JWKSURL),
+		cache:    newTokenCache(cfg.CacheSize),
 	}
 	for _, name := range cfg.Algorithms {
 		v.algs[name] = supportedAlgorithms[name]
@@ -97,10 +99,21 @@ type tokenHeader struct {
 // Config.Issuer, an aud naming one of Config.Audiences, a future exp, a non-empty sub, and nbf and iat
 // (when present) not in the future; times are compared with Config.Leeway.
 //
-// ctx bounds only the wait for a JWKS fetch this call needs. Every error is an *Error.
+// A token verified before against the current key set is not verified again (see Config.CacheSize);
+// its claims are checked again. ctx bounds only the wait for a JWKS fetch this call needs. Every error
+// is an *Error.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.cfg.MaxTokenBytes {
 		return nil, reject(ReasonMalformed, fmt.Sprintf("token is longer than %d bytes", v.cfg.MaxTokenBytes))
+	}
+	cacheKey := tokenKey(token)
+	if ks := v.keys.Load(); ks != nil {
+		if claims, ok := v.cache.get(cacheKey, ks); ok {
+			if err := v.checkClaims(claims, time.Now()); err != nil {
+				return nil, err
+			}
+			return claims, nil
+		}
 	}
 	headerSeg, rest, ok := strings.Cut(token, ".")
 	if !ok || strings.Count(rest, ".") != 1 {
@@ -121,7 +134,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, reject(ReasonBadType, "token type "+quoteField(hdr.Typ)+" is not one of the configured types")
 	}
 
-	key, err := v.keyFor(ctx, hdr.Kid, alg)
+	key, ks, err := v.keyFor(ctx, hdr.Kid, alg)
 	if err != nil {
 		return nil, err
 	}
@@ -139,16 +152,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if err := v.checkClaims(claims, time.Now()); err != nil {
 		return nil, err
 	}
+	v.cache.put(cacheKey, claims, ks)
 	return claims, nil
 }
 
-// keyFor returns the key that verifies a token with this kid and algorithm, fetching the JWKS when no
-// keys are held or, once per cooldown, when the kid is unknown.
-func (v *Verifier) keyFor(ctx context.Context, kid string, alg algorithm) (*publicKey, error) {
+// keyFor returns the key that verifies a token with this kid and algorithm and the key set it is
+// from, fetching the JWKS when no keys are held or, once per cooldown, when the kid is unknown.
+func (v *Verifier) keyFor(ctx context.Context, kid string, alg algorithm) (*publicKey, *keySet, error) {
 	ks := v.keys.Load()
 	if ks == nil {
 		if err := v.fetchWhenEmpty(ctx); err != nil {
-			return nil, rejectWith(ReasonJWKSUnavailable, "no signing keys are loaded", err)
+			return nil, nil, rejectWith(ReasonJWKSUnavailable, "no signing keys are loaded", err)
 		}
 		ks = v.keys.Load()
 	}
@@ -159,13 +173,13 @@ func (v *Verifier) keyFor(ctx context.Context, kid string, alg algorithm) (*publ
 	}
 	switch {
 	case !found && kid == "":
-		return nil, reject(ReasonUnknownKID, "token has no kid and the JWKS does not hold exactly one key for "+alg.name)
+		return nil, nil, reject(ReasonUnknownKID, "token has no kid and the JWKS does not hold exactly one key for "+alg.name)
 	case !found:
-		return nil, reject(ReasonUnknownKID, "no signing key has kid "+quoteField(kid))
+		return nil, nil, reject(ReasonUnknownKID, "no signing key has kid "+quoteField(kid))
 	case key == nil:
-		return nil, reject(ReasonAlgNotAllowed, "key "+quoteField(kid)+" does not fit algorithm "+alg.name)
+		return nil, nil, reject(ReasonAlgNotAllowed, "key "+quoteField(kid)+" does not fit algorithm "+alg.name)
 	}
-	return key, nil
+	return key, ks, nil
 }
 
 // checkClaims applies the claim rules of Verify.

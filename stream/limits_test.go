@@ -121,3 +121,38 @@ func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
 		t.Fatalf("%d keys remembered, bound %d", n, maxLogKeys)
 	}
 }
+
+// A socket whose auth message is refused is held for RefusalDelay before its close, counted among its
+// IP's unauthenticated sockets meanwhile, so that a client reconnecting in a loop is slowed down.
+func TestRefusalIsHeld(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	r := newRig(t, Config{MaxPerSubject: 1, MaxUnauthenticated: 2, RefusalDelay: delay})
+	r.connect("alice")
+	for _, tc := range []struct {
+		name, token string
+		code        int
+		errCode     string
+	}{
+		{"subject at its limit", r.token("alice", time.Hour), int(CloseTooManyStreams), "too_many_streams"},
+		{"bad token", "not.a.token", int(CloseUnauthorized), "unauthorized"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := r.dial(nil), r.dial(nil)
+			sent := time.Now()
+			a.sendJSON(map[string]any{"type": "auth", "token": tc.token})
+			b.sendJSON(map[string]any{"type": "auth", "token": tc.token})
+			// While both are held, the IP is at max_unauthenticated: a third is refused before
+			// its upgrade.
+			r.waitCounts(Counts{Total: 3, Unauthenticated: 2, IPs: 1, Subjects: 1})
+			if c, resp := r.upgrade(nil); c != nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("upgrade beside two held sockets answered %s, want 429", resp.Status)
+			}
+			a.expectClose(tc.code, tc.errCode)
+			if held := time.Since(sent); held < delay {
+				t.Fatalf("refused after %v, want at least %v", held, delay)
+			}
+			b.expectClose(tc.code, tc.errCode)
+			r.waitCounts(Counts{Total: 1, IPs: 1, Subjects: 1})
+		})
+	}
+}

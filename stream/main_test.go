@@ -83,6 +83,9 @@ type rigOptions struct {
 func newRigWith(t *testing.T, cfg Config, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, idp: authtest.NewTestServer(t), counts: &counts{}}
+	if cfg.RefusalDelay == 0 {
+		cfg.RefusalDelay = time.Millisecond // refusals at once, but for TestRefusalIsHeld
+	}
 	vcfg := auth.Config{JWKSURL: r.idp.JWKSURL(), Issuer: r.idp.Issuer.URL(), Audiences: []string{testAudience}}
 	if o.verifier != nil {
 		o.verifier(&vcfg)

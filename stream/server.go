@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ const (
 	DefaultMaxUnauthenticated = 20
 	DefaultMessageRate        = 10.0
 	DefaultMessageBurst       = 20
+	DefaultRefusalDelay       = time.Second
+	// MaxRefusalDelay bounds RefusalDelay: a held socket keeps its place in the counts meanwhile.
+	MaxRefusalDelay = 10 * time.Second
 	// RefusalRetryAfter is the Retry-After of an upgrade refused for a limit: about the time a socket
 	// waiting for its auth message takes to authenticate or be closed.
 	RefusalRetryAfter = 5 * time.Second
@@ -60,6 +64,12 @@ type Config struct {
 	// MessageBurst how many at once (default 20); faster closes the stream 4029.
 	MessageRate  float64
 	MessageBurst int
+	// RefusalDelay is how long a socket whose auth message is refused (a bad or expired token, or a
+	// subject at MaxPerSubject) is held before it is closed (default 1s, at most 10s). A client that
+	// reconnects in a loop then costs one signature check per delay instead of one per round trip;
+	// meanwhile the socket keeps its place among its IP's unauthenticated ones, so one IP cannot hold
+	// more than MaxUnauthenticated of them at once.
+	RefusalDelay time.Duration
 }
 
 // WithDefaults fills the zero fields and validates the result.
@@ -73,6 +83,8 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, errors.New("connection limits must not be negative")
 	case c.MessageRate < 0 || c.MessageBurst < 0:
 		return c, errors.New("message_rate and its burst must not be negative")
+	case c.RefusalDelay < 0 || c.RefusalDelay > MaxRefusalDelay:
+		return c, fmt.Errorf("refusal_delay %v: want at most %v", c.RefusalDelay, MaxRefusalDelay)
 	}
 	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
 	setDefault(&c.ReadLimit, DefaultReadLimit)
@@ -83,6 +95,7 @@ func (c Config) WithDefaults() (Config, error) {
 	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&c.MessageRate, DefaultMessageRate)
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
+	setDefault(&c.RefusalDelay, DefaultRefusalDelay)
 	return c, nil
 }
 

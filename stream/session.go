@@ -131,9 +131,9 @@ func (s *session) authenticate() error {
 		return errEnded
 	}
 	if m.Token != "" || s.claims == nil {
-		claims, ok := s.verify(m.Token)
+		claims, ok := s.verify(m.Token, s.refuse)
 		if ok && s.claims != nil && claims.Subject != s.claims.Subject {
-			s.fail(CloseUnauthorized, "unauthorized", "the token is for another user than the Authorization header's")
+			s.refuse(CloseUnauthorized, "unauthorized", "the token is for another user than the Authorization header's")
 			ok = false
 		}
 		if !ok {
@@ -145,7 +145,7 @@ func (s *session) authenticate() error {
 	if !s.adm.authenticate(s.claims.Subject, s.srv.cfg.MaxPerSubject) {
 		s.srv.obs.rejected(ReasonMaxPerSubject)
 		s.srv.logRefusal(ReasonMaxPerSubject, "user", s.claims.Subject)
-		s.fail(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
+		s.refuse(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
 		return errEnded
 	}
 	// Caddy may serve requests before the hub's app has started (it starts apps in no set order):
@@ -188,7 +188,7 @@ func (s *session) reauthenticate(m clientMessage) bool {
 		s.fail(ClosePolicyViolation, "bad_message", "resume is only accepted in the first message")
 		return false
 	}
-	claims, ok := s.verify(m.Token)
+	claims, ok := s.verify(m.Token, s.fail)
 	if ok && claims.Subject != s.claims.Subject {
 		s.fail(CloseUnauthorized, "unauthorized", "a session cannot change user")
 		ok = false
@@ -202,11 +202,11 @@ func (s *session) reauthenticate(m clientMessage) bool {
 	return true
 }
 
-// verify checks a token, or fails the session with the close code its refusal calls for.
-func (s *session) verify(token string) (*auth.Claims, bool) {
+// verify checks a token, or ends the session with end and the close code its refusal calls for.
+func (s *session) verify(token string, end func(websocket.StatusCode, string, string)) (*auth.Claims, bool) {
 	if token == "" {
 		s.srv.obs.authFailed("missing")
-		s.fail(CloseUnauthorized, "unauthorized", "the auth message needs a token")
+		end(CloseUnauthorized, "unauthorized", "the auth message needs a token")
 		return nil, false
 	}
 	claims, err := s.srv.verifier.Verify(context.Background(), token)
@@ -220,7 +220,7 @@ func (s *session) verify(token string) (*auth.Claims, bool) {
 		case auth.ReasonJWKSUnavailable:
 			code = CloseTryAgainLater
 		}
-		s.fail(code, "unauthorized", err.Error())
+		end(code, "unauthorized", err.Error())
 		return nil, false
 	}
 	return claims, true
@@ -283,6 +283,14 @@ func (s *session) startWork() bool {
 	}
 	s.work.Add(1)
 	return true
+}
+
+// refuse ends a session whose auth message is refused: it holds the socket for RefusalDelay, then
+// fails it. It runs on the session's first goroutine, before any timer of the session is armed.
+func (s *session) refuse(code websocket.StatusCode, errCode, message string) {
+	t := time.NewTimer(s.srv.cfg.RefusalDelay)
+	<-t.C
+	s.fail(code, errCode, message)
 }
 
 // fail sends an error message and closes the stream with code. It is safe from any goroutine and acts

@@ -82,6 +82,9 @@ type JWTConfig struct {
 	// Types are the accepted typ headers (default any); MaxLifetime bounds exp - iat (default none).
 	Types       []string       `json:"types,omitempty"`
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+	// CacheSize is the number of verified tokens remembered so that one presented again is not
+	// verified again (default 10000).
+	CacheSize int `json:"cache_size,omitempty"`
 }
 
 // DiscordConfig is the JSON form of discordrest.Config (the token aside). Zero values select the
@@ -209,6 +212,7 @@ func (c JWTConfig) authConfig() auth.Config {
 		RefreshInterval: time.Duration(c.RefreshInterval),
 		Types:           c.Types,
 		MaxLifetime:     time.Duration(c.MaxLifetime),
+		CacheSize:       c.CacheSize,
 	}
 }
 

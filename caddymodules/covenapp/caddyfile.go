@@ -29,6 +29,7 @@ func init() {
 //			refresh_interval <duration>   # default 15m
 //			types            <typ...>     # accepted typ headers, default any
 //			max_lifetime     <duration>   # longest exp - iat accepted, default none
+//			cache_size       <n>          # verified tokens remembered, default 10000
 //		}
 //		history_size     <n>              # default 10000
 //		queue_length     <n>              # default 256
@@ -136,6 +137,8 @@ func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "max_lifetime":
 			err = caddyfileopt.Duration(d, &c.MaxLifetime)
+		case "cache_size":
+			err = caddyfileopt.Int(d, &c.CacheSize)
 		default:
 			return d.Errf("coven jwt: unknown option %q", d.Val())
 		}

@@ -24,6 +24,7 @@ func init() {
 //		max_unauthenticated <n>     # default 20
 //		max_connections     <n>     # default 0 (no limit)
 //		message_rate        <n>/s [<burst>]  # default 10/s burst 20
+//		refusal_delay       <duration>       # default 1s
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -53,6 +54,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Int(d, &h.MaxConnections)
 		case "message_rate":
 			err = caddyfileopt.Rate(d, &h.MessageRate, &h.MessageBurst)
+		case "refusal_delay":
+			err = caddyfileopt.Duration(d, &h.RefusalDelay)
 		default:
 			return d.Errf("coven_ws: unknown option %q", d.Val())
 		}

@@ -3,6 +3,9 @@ package covenws
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -15,11 +18,13 @@ func TestCaddyfileLimits(t *testing.T) {
 		max_unauthenticated 5
 		max_connections 1000
 		message_rate 2.5/s 7
+		refusal_delay 250ms
 	}`)
 	if err := h.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	if h.MaxPerSubject != 3 || h.MaxPerIP != 50 || h.MaxUnauthenticated != 5 || h.MaxConnections != 1000 || h.MessageRate != 2.5 || h.MessageBurst != 7 {
+	if h.MaxPerSubject != 3 || h.MaxPerIP != 50 || h.MaxUnauthenticated != 5 || h.MaxConnections != 1000 || h.MessageRate != 2.5 || h.MessageBurst != 7 ||
+		h.RefusalDelay != caddy.Duration(250*time.Millisecond) {
 		t.Fatalf("parsed %+v", h)
 	}
 	for in, want := range map[string]string{
@@ -33,11 +38,24 @@ func TestCaddyfileLimits(t *testing.T) {
 		"max_per_subject lots":   "not a non-negative whole number",
 		"max_connections 1 2":    "",
 		"max_unauthenticated -3": "not a non-negative whole number",
+		"refusal_delay -1s":      "is not a duration",
 	} {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("coven_ws {\n" + in + "\n}"))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error about %q", in, err, want)
+		}
+	}
+	// Values that parse but are out of range are refused by Validate.
+	for in, want := range map[string]string{
+		"refusal_delay 11s": "refusal_delay 11s: want at most 10s",
+	} {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("coven_ws {\n" + in + "\n}")); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if err := h.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: Validate says %v, want an error about %q", in, err, want)
 		}
 	}
 }

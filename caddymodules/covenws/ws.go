@@ -56,6 +56,10 @@ type Handler struct {
 	// MessageBurst at once (default 20); faster closes the stream 4029.
 	MessageRate  float64 `json:"message_rate,omitempty"`
 	MessageBurst int     `json:"message_burst,omitempty"`
+	// RefusalDelay is how long a socket whose auth message is refused (bad token, or the subject at
+	// max_per_subject) is held before it is closed (default 1s, at most 10s): it slows clients that
+	// reconnect in a loop.
+	RefusalDelay caddy.Duration `json:"refusal_delay,omitempty"`
 
 	origins  *origin.List
 	verifier *auth.Verifier
@@ -105,6 +109,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.PingInterval, h.PingTimeout = caddy.Duration(cfg.PingInterval), caddy.Duration(cfg.PingTimeout)
 	h.MaxPerSubject, h.MaxPerIP, h.MaxUnauthenticated = cfg.MaxPerSubject, cfg.MaxPerIP, cfg.MaxUnauthenticated
 	h.MessageRate, h.MessageBurst = cfg.MessageRate, cfg.MessageBurst
+	h.RefusalDelay = caddy.Duration(cfg.RefusalDelay)
 	return nil
 }
 
@@ -149,6 +154,7 @@ func (h *Handler) streamConfig() stream.Config {
 		MaxConnections:     h.MaxConnections,
 		MessageRate:        h.MessageRate,
 		MessageBurst:       h.MessageBurst,
+		RefusalDelay:       time.Duration(h.RefusalDelay),
 	}
 }
 
