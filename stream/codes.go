@@ -18,7 +18,8 @@ const (
 	// CloseTooManyStreams: the token's subject holds MaxPerSubject streams already. Close one, then
 	// reconnect (with backoff).
 	CloseTooManyStreams websocket.StatusCode = 4005
-	// CloseRateLimited: the client sent messages faster than MessageRate. Reconnect with backoff.
+	// CloseRateLimited: the client sent messages faster than MessageRate, or its subject opened streams
+	// faster than StreamRate. Reconnect with backoff.
 	CloseRateLimited websocket.StatusCode = 4029
 	// CloseTooSlow: the client's queue filled up or a write stalled (closed by the hub).
 	CloseTooSlow websocket.StatusCode = hub.CloseTooSlow

@@ -3,6 +3,8 @@ package stream
 import (
 	"sync"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/tokenbucket"
 )
 
 // Refusal reasons, the reason labels of Observer.Rejected and Observer.Dropped for the limits.
@@ -12,11 +14,16 @@ const (
 	ReasonMaxUnauthenticated = "max_unauthenticated" // the client IP holds MaxUnauthenticated sockets waiting for their auth
 	ReasonMaxPerSubject      = "max_per_subject"     // the token's subject holds MaxPerSubject streams
 	ReasonMessageRate        = "message_rate"        // the client sent messages faster than MessageRate
+	ReasonStreamRate         = "stream_rate"         // the token's subject opened streams faster than StreamRate
 )
 
 // RefusalLogInterval is the least time between two log lines about refusals of one key (a client IP
 // or a subject), so that a client hammering a limit cannot flood the log.
 const RefusalLogInterval = time.Minute
+
+// minSweep is the number of subjects a Tracker remembers before it first forgets those that hold no
+// stream and whose stream-rate bucket has refilled.
+const minSweep = 1024
 
 // maxLogKeys bounds the keys remembered for RefusalLogInterval; past it the oldest are forgotten.
 const maxLogKeys = 4096
@@ -28,8 +35,17 @@ type Tracker struct {
 	mu       sync.Mutex
 	total    int
 	ips      map[string]*ipCount
-	subjects map[string]int
-	logged   map[string]time.Time // last refusal logged, by key
+	subjects map[string]*subjectState
+	// streaming counts the subjects holding a stream; subjects also remembers those that held one
+	// recently, until their stream-rate bucket has refilled (forgotten by a sweep past sweepAt).
+	streaming int
+	sweepAt   int
+	logged    map[string]time.Time // last refusal logged, by key
+}
+
+type subjectState struct {
+	streams int
+	opens   tokenbucket.Bucket // new streams, for StreamRate
 }
 
 type ipCount struct {
@@ -39,7 +55,7 @@ type ipCount struct {
 
 // NewTracker returns an empty Tracker.
 func NewTracker() *Tracker {
-	return &Tracker{ips: map[string]*ipCount{}, subjects: map[string]int{}, logged: map[string]time.Time{}}
+	return &Tracker{ips: map[string]*ipCount{}, subjects: map[string]*subjectState{}, sweepAt: minSweep, logged: map[string]time.Time{}}
 }
 
 // Counts is what a Tracker holds now.
@@ -54,7 +70,7 @@ type Counts struct {
 func (t *Tracker) Counts() Counts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := Counts{Total: t.total, IPs: len(t.ips), Subjects: len(t.subjects)}
+	c := Counts{Total: t.total, IPs: len(t.ips), Subjects: t.streaming}
 	for _, ip := range t.ips {
 		c.Unauthenticated += ip.unauth
 	}
@@ -93,22 +109,47 @@ func (t *Tracker) admit(ip string, cfg Config) (*Admission, string) {
 	return &Admission{t: t, ip: ip}, ""
 }
 
-// authenticate moves a from the unauthenticated sockets of its IP to the streams of subject, unless
-// subject holds max streams already.
-func (a *Admission) authenticate(subject string, max int) bool {
+// authenticate moves a from the unauthenticated sockets of its IP to the streams of subject, or
+// returns the limit that refuses it: subject holds MaxPerSubject streams already, or opened streams
+// faster than StreamRate.
+func (a *Admission) authenticate(subject string, cfg Config, now time.Time) string {
 	t := a.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if a.done || a.subject != "" {
-		return !a.done
+		return "" // released (the session is ending anyway) or authenticated already
 	}
-	if t.subjects[subject] >= max {
-		return false
+	st := t.subjects[subject]
+	if st == nil {
+		if len(t.subjects) >= t.sweepAt {
+			t.sweep(now, cfg)
+		}
+		st = &subjectState{}
+		t.subjects[subject] = st
 	}
-	t.subjects[subject]++
+	if st.streams >= cfg.MaxPerSubject {
+		return ReasonMaxPerSubject
+	}
+	if !st.opens.Take(now, cfg.StreamRate, cfg.StreamBurst) {
+		return ReasonStreamRate
+	}
+	if st.streams++; st.streams == 1 {
+		t.streaming++
+	}
 	t.ips[a.ip].unauth--
 	a.subject = subject
-	return true
+	return ""
+}
+
+// sweep forgets the subjects that hold no stream and whose bucket has refilled (they hold nothing a
+// new entry would not), and sets the size of the next sweep.
+func (t *Tracker) sweep(now time.Time, cfg Config) {
+	for sub, st := range t.subjects {
+		if st.streams == 0 && st.opens.Full(now, cfg.StreamRate, cfg.StreamBurst) {
+			delete(t.subjects, sub)
+		}
+	}
+	t.sweepAt = max(minSweep, 2*len(t.subjects))
 }
 
 // Release gives a's counts back. Calling it again does nothing.
@@ -125,8 +166,10 @@ func (a *Admission) Release() {
 	c.open--
 	if a.subject == "" {
 		c.unauth--
-	} else if t.subjects[a.subject]--; t.subjects[a.subject] == 0 {
-		delete(t.subjects, a.subject)
+	} else if st := t.subjects[a.subject]; st != nil {
+		if st.streams--; st.streams == 0 {
+			t.streaming-- // the entry stays for its stream-rate bucket, until a sweep
+		}
 	}
 	if c.open == 0 {
 		delete(t.ips, a.ip)

@@ -156,3 +156,73 @@ func TestRefusalIsHeld(t *testing.T) {
 		})
 	}
 }
+
+// A subject that opens streams faster than StreamRate is refused 4029, even when it closed the ones
+// before (a client reconnecting in a loop); other subjects are not affected.
+func TestStreamRate(t *testing.T) {
+	r := newRig(t, Config{StreamRate: 0.001, StreamBurst: 2})
+	for range 2 {
+		c := r.connect("alice")
+		c.send(opClose, []byte{0x03, 0xe8})
+		c.expectClose(1000, "")
+	}
+	r.waitCounts(Counts{})
+	third := r.dial(nil)
+	third.sendJSON(map[string]any{"type": "auth", "token": r.token("alice", time.Hour)})
+	third.expectClose(int(CloseRateLimited), "rate_limited")
+	if n := r.counts.get(&r.counts.rejected, ReasonStreamRate); n != 1 {
+		t.Fatalf("rejected %v, want %s once", r.counts.rejected, ReasonStreamRate)
+	}
+	r.connect("bob")
+}
+
+// The tracker forgets the subjects that hold no stream once their bucket has refilled, so that it
+// does not grow with every subject ever seen; the others it keeps.
+func TestTrackerForgetsIdleSubjects(t *testing.T) {
+	cfg, err := Config{StreamRate: 1, StreamBurst: 1}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTracker()
+	t0 := time.Unix(1000, 0)
+	var held *Admission
+	for i := range minSweep {
+		a, reason := tr.admit("192.0.2.1", cfg)
+		if a == nil {
+			t.Fatalf("admit %d: %s", i, reason)
+		}
+		if reason := a.authenticate("user-"+strconv.Itoa(i), cfg, t0); reason != "" {
+			t.Fatalf("authenticate %d: %s", i, reason)
+		}
+		if i == 0 {
+			held = a
+			continue
+		}
+		a.Release()
+	}
+	// user-1 reconnects at once: its bucket is empty, and it is remembered although it holds nothing.
+	a, _ := tr.admit("192.0.2.1", cfg)
+	if reason := a.authenticate("user-1", cfg, t0); reason != ReasonStreamRate {
+		t.Fatalf("user-1 again at once: %q, want %s", reason, ReasonStreamRate)
+	}
+	a.Release()
+	// A new subject later sweeps: only user-0, still streaming, is kept besides it.
+	a, _ = tr.admit("192.0.2.1", cfg)
+	if reason := a.authenticate("newcomer", cfg, t0.Add(time.Minute)); reason != "" {
+		t.Fatalf("newcomer: %s", reason)
+	}
+	tr.mu.Lock()
+	n := len(tr.subjects)
+	tr.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("tracker remembers %d subjects after the sweep, want 2", n)
+	}
+	if c := tr.Counts(); c.Subjects != 2 || c.Total != 2 {
+		t.Fatalf("counts %+v", c)
+	}
+	held.Release()
+	a.Release()
+	if c := tr.Counts(); c != (Counts{}) {
+		t.Fatalf("counts after release %+v", c)
+	}
+}

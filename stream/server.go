@@ -29,6 +29,8 @@ const (
 	DefaultMessageRate        = 10.0
 	DefaultMessageBurst       = 20
 	DefaultRefusalDelay       = time.Second
+	DefaultStreamRate         = 1.0
+	DefaultStreamBurst        = 20
 	// MaxRefusalDelay bounds RefusalDelay: a held socket keeps its place in the counts meanwhile.
 	MaxRefusalDelay = 10 * time.Second
 	// RefusalRetryAfter is the Retry-After of an upgrade refused for a limit: about the time a socket
@@ -64,6 +66,11 @@ type Config struct {
 	// MessageBurst how many at once (default 20); faster closes the stream 4029.
 	MessageRate  float64
 	MessageBurst int
+	// StreamRate is the new streams one subject may open per second on average (default 1),
+	// StreamBurst how many at once (default 20); one more is closed 4029 after its auth message.
+	// Browsers that reconnect with backoff stay far below it; a client reconnecting in a loop does not.
+	StreamRate  float64
+	StreamBurst int
 	// RefusalDelay is how long a socket whose auth message is refused (a bad or expired token, or a
 	// subject at MaxPerSubject) is held before it is closed (default 1s, at most 10s). A client that
 	// reconnects in a loop then costs one signature check per delay instead of one per round trip;
@@ -83,6 +90,8 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, errors.New("connection limits must not be negative")
 	case c.MessageRate < 0 || c.MessageBurst < 0:
 		return c, errors.New("message_rate and its burst must not be negative")
+	case c.StreamRate < 0 || c.StreamBurst < 0:
+		return c, errors.New("stream_rate and its burst must not be negative")
 	case c.RefusalDelay < 0 || c.RefusalDelay > MaxRefusalDelay:
 		return c, fmt.Errorf("refusal_delay %v: want at most %v", c.RefusalDelay, MaxRefusalDelay)
 	}
@@ -96,6 +105,8 @@ func (c Config) WithDefaults() (Config, error) {
 	setDefault(&c.MessageRate, DefaultMessageRate)
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	setDefault(&c.RefusalDelay, DefaultRefusalDelay)
+	setDefault(&c.StreamRate, DefaultStreamRate)
+	setDefault(&c.StreamBurst, DefaultStreamBurst)
 	return c, nil
 }
 

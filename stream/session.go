@@ -142,10 +142,14 @@ func (s *session) authenticate() error {
 		}
 		s.claims = claims
 	}
-	if !s.adm.authenticate(s.claims.Subject, s.srv.cfg.MaxPerSubject) {
-		s.srv.obs.rejected(ReasonMaxPerSubject)
-		s.srv.logRefusal(ReasonMaxPerSubject, "user", s.claims.Subject)
-		s.refuse(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
+	if reason := s.adm.authenticate(s.claims.Subject, s.srv.cfg, time.Now()); reason != "" {
+		s.srv.obs.rejected(reason)
+		s.srv.logRefusal(reason, "user", s.claims.Subject)
+		if reason == ReasonStreamRate {
+			s.refuse(CloseRateLimited, "rate_limited", "this user opens streams faster than the edge allows; reconnect with backoff")
+		} else {
+			s.refuse(CloseTooManyStreams, "too_many_streams", "this user holds as many streams as the edge allows; close one")
+		}
 		return errEnded
 	}
 	// Caddy may serve requests before the hub's app has started (it starts apps in no set order):

@@ -242,13 +242,14 @@ func TestConfigDefaultsAndRefusals(t *testing.T) {
 	cfg, err := Config{}.WithDefaults()
 	want := Config{AuthTimeout: DefaultAuthTimeout, ReadLimit: DefaultReadLimit, PingInterval: DefaultPingInterval, PingTimeout: DefaultPingTimeout,
 		MaxPerSubject: DefaultMaxPerSubject, MaxPerIP: DefaultMaxPerIP, MaxUnauthenticated: DefaultMaxUnauthenticated,
-		MessageRate: DefaultMessageRate, MessageBurst: DefaultMessageBurst, RefusalDelay: DefaultRefusalDelay}
+		MessageRate: DefaultMessageRate, MessageBurst: DefaultMessageBurst, RefusalDelay: DefaultRefusalDelay,
+		StreamRate: DefaultStreamRate, StreamBurst: DefaultStreamBurst}
 	if err != nil || cfg != want {
 		t.Fatalf("defaults %+v %v", cfg, err)
 	}
 	for _, bad := range []Config{{AuthTimeout: -1}, {PingInterval: -1}, {PingTimeout: -1}, {ReadLimit: 63}, {ReadLimit: -1},
 		{MaxPerSubject: -1}, {MaxPerIP: -1}, {MaxUnauthenticated: -1}, {MaxConnections: -1}, {MessageRate: -1}, {MessageBurst: -1},
-		{RefusalDelay: -1}, {RefusalDelay: MaxRefusalDelay + 1}} {
+		{RefusalDelay: -1}, {RefusalDelay: MaxRefusalDelay + 1}, {StreamRate: -1}, {StreamBurst: -1}} {
 		if _, err := bad.WithDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -24,6 +24,7 @@ func init() {
 //		max_unauthenticated <n>     # default 20
 //		max_connections     <n>     # default 0 (no limit)
 //		message_rate        <n>/s [<burst>]  # default 10/s burst 20
+//		stream_rate         <n>/s [<burst>]  # new streams per user, default 1/s burst 20
 //		refusal_delay       <duration>       # default 1s
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -54,6 +55,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Int(d, &h.MaxConnections)
 		case "message_rate":
 			err = caddyfileopt.Rate(d, &h.MessageRate, &h.MessageBurst)
+		case "stream_rate":
+			err = caddyfileopt.Rate(d, &h.StreamRate, &h.StreamBurst)
 		case "refusal_delay":
 			err = caddyfileopt.Duration(d, &h.RefusalDelay)
 		default:

@@ -19,12 +19,13 @@ func TestCaddyfileLimits(t *testing.T) {
 		max_connections 1000
 		message_rate 2.5/s 7
 		refusal_delay 250ms
+		stream_rate 0.5/s 4
 	}`)
 	if err := h.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
 	if h.MaxPerSubject != 3 || h.MaxPerIP != 50 || h.MaxUnauthenticated != 5 || h.MaxConnections != 1000 || h.MessageRate != 2.5 || h.MessageBurst != 7 ||
-		h.RefusalDelay != caddy.Duration(250*time.Millisecond) {
+		h.RefusalDelay != caddy.Duration(250*time.Millisecond) || h.StreamRate != 0.5 || h.StreamBurst != 4 {
 		t.Fatalf("parsed %+v", h)
 	}
 	for in, want := range map[string]string{
@@ -39,6 +40,7 @@ func TestCaddyfileLimits(t *testing.T) {
 		"max_connections 1 2":    "",
 		"max_unauthenticated -3": "not a non-negative whole number",
 		"refusal_delay -1s":      "is not a duration",
+		"stream_rate 3":          "want a positive number per second",
 	} {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("coven_ws {\n" + in + "\n}"))

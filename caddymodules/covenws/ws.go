@@ -56,6 +56,10 @@ type Handler struct {
 	// MessageBurst at once (default 20); faster closes the stream 4029.
 	MessageRate  float64 `json:"message_rate,omitempty"`
 	MessageBurst int     `json:"message_burst,omitempty"`
+	// StreamRate is the new streams one subject may open per second (default 1), with StreamBurst
+	// at once (default 20); faster closes the new stream 4029.
+	StreamRate  float64 `json:"stream_rate,omitempty"`
+	StreamBurst int     `json:"stream_burst,omitempty"`
 	// RefusalDelay is how long a socket whose auth message is refused (bad token, or the subject at
 	// max_per_subject) is held before it is closed (default 1s, at most 10s): it slows clients that
 	// reconnect in a loop.
@@ -109,6 +113,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.PingInterval, h.PingTimeout = caddy.Duration(cfg.PingInterval), caddy.Duration(cfg.PingTimeout)
 	h.MaxPerSubject, h.MaxPerIP, h.MaxUnauthenticated = cfg.MaxPerSubject, cfg.MaxPerIP, cfg.MaxUnauthenticated
 	h.MessageRate, h.MessageBurst = cfg.MessageRate, cfg.MessageBurst
+	h.StreamRate, h.StreamBurst = cfg.StreamRate, cfg.StreamBurst
 	h.RefusalDelay = caddy.Duration(cfg.RefusalDelay)
 	return nil
 }
@@ -154,6 +159,8 @@ func (h *Handler) streamConfig() stream.Config {
 		MaxConnections:     h.MaxConnections,
 		MessageRate:        h.MessageRate,
 		MessageBurst:       h.MessageBurst,
+		StreamRate:         h.StreamRate,
+		StreamBurst:        h.StreamBurst,
 		RefusalDelay:       time.Duration(h.RefusalDelay),
 	}
 }

@@ -51,9 +51,13 @@ type AbuseReport struct {
 	// SilentClosed and OversizedClosed count those the edge closed with 4002 and 1009.
 	SilentClosed    int64 `json:"silent_closed_4002"`
 	OversizedClosed int64 `json:"oversized_closed_1009"`
-	// Reconnects counts the loopers' connections; TooMany those closed 4005 (the subject's limit).
-	Reconnects int64 `json:"reconnects"`
-	TooMany    int64 `json:"closed_4005"`
+	// Reconnects counts the loopers' connections; TooMany those closed 4005 (the subject's limit of
+	// streams), RateLimited those closed 4029 (its rate of new streams); Streamed those that got
+	// their hello.
+	Reconnects  int64 `json:"reconnects"`
+	TooMany     int64 `json:"closed_4005"`
+	RateLimited int64 `json:"closed_4029"`
+	Streamed    int64 `json:"streamed"`
 	// GoneSeconds is how long after the window the edge still held sockets beyond the measured
 	// clients: the silent ones wait out auth_timeout from their connection, the others are ended at
 	// once or within ping_interval + ping_timeout.
@@ -145,9 +149,14 @@ func (a *abuse) run(ctx context.Context, hc *http.Client, url string, kind int, 
 		case kindLoop:
 			atomic.AddInt64(&a.report.Reconnects, 1)
 			if conn.Write(ctx, websocket.MessageText, auth) == nil {
-				if _, msg, err := conn.Read(ctx); err != nil && websocket.CloseStatus(err) == 4005 ||
-					err == nil && strings.Contains(string(msg), `"too_many_streams"`) {
+				_, msg, err := conn.Read(ctx)
+				switch {
+				case err == nil && strings.HasPrefix(string(msg), `{"type":"hello"`):
+					atomic.AddInt64(&a.report.Streamed, 1)
+				case err == nil && strings.Contains(string(msg), `"too_many_streams"`), websocket.CloseStatus(err) == 4005:
 					atomic.AddInt64(&a.report.TooMany, 1)
+				case err == nil && strings.Contains(string(msg), `"rate_limited"`), websocket.CloseStatus(err) == 4029:
+					atomic.AddInt64(&a.report.RateLimited, 1)
 				}
 			}
 			conn.CloseNow()

@@ -139,10 +139,12 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// MemorySample is the edge's memory at one moment.
+// MemorySample is the edge's memory at one moment. HeapInuse counts the heap's spans in use, free
+// slots within them included; HeapLive counts only the objects the collection kept.
 type MemorySample struct {
 	RSS        uint64 `json:"rss_bytes"`
 	HeapInuse  uint64 `json:"heap_inuse_bytes"`
+	HeapLive   uint64 `json:"heap_live_bytes"`
 	StackInuse uint64 `json:"stack_inuse_bytes"`
 }
 
@@ -165,10 +167,10 @@ func (e *edge) sampleMemory(ctx context.Context) (MemorySample, error) {
 	if err != nil {
 		return MemorySample{}, err
 	}
-	if err := m.require(metricHeapInuse, metricStackInuse); err != nil {
+	if err := m.require(metricHeapInuse, metricHeapAlloc, metricStackInuse); err != nil {
 		return MemorySample{}, err
 	}
-	return MemorySample{RSS: rss, HeapInuse: uint64(m[metricHeapInuse]), StackInuse: uint64(m[metricStackInuse])}, nil
+	return MemorySample{RSS: rss, HeapInuse: uint64(m[metricHeapInuse]), HeapLive: uint64(m[metricHeapAlloc]), StackInuse: uint64(m[metricStackInuse])}, nil
 }
 
 // metrics scrapes the edge's /metrics.

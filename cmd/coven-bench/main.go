@@ -96,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 	fs.BoolVar(&o.HTTPMetrics, "http-metrics", false, "turn on Caddy's per-request HTTP metrics in the edge (off in the production Caddyfile)")
 	fs.StringVar(&o.EdgeProfile, "edge-profile", "", "write the edge's CPU profile of the measured window to this file")
 	fs.StringVar(&o.EdgeHeapProfile, "edge-heap-profile", "", "write the edge's heap profile with every client connected to this file")
+	fs.StringVar(&o.EdgeHeapProfileAfter, "edge-heap-profile-after", "", "write the edge's heap profile after the fanout window to this file")
 	fs.StringVar(&o.BenchProfile, "bench-profile", "", "write the bench's own CPU profile of the measured window to this file")
 	fs.BoolVar(&asJS, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {

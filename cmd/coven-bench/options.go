@@ -91,6 +91,9 @@ type Options struct {
 	// EdgeHeapProfile, if set, is a file to write the edge's heap profile to once every client is
 	// connected and idle.
 	EdgeHeapProfile string
+	// EdgeHeapProfileAfter, if set, is a file to write the edge's heap profile to after a fanout
+	// window (and after the abusive clients are gone).
+	EdgeHeapProfileAfter string
 	// BenchProfile, if set, is a file to write the bench's own CPU profile of the measured window to.
 	BenchProfile string
 }

@@ -171,6 +171,7 @@ type metricsSample map[string]float64
 // Series of the edge's /metrics the report uses.
 const (
 	metricHeapInuse   = "go_memstats_heap_inuse_bytes"
+	metricHeapAlloc   = "go_memstats_heap_alloc_bytes" // live objects, right after a collection
 	metricStackInuse  = "go_memstats_stack_inuse_bytes"
 	metricConnections = "coven_ws_connections"
 	metricDelivered   = "coven_events_delivered_total"

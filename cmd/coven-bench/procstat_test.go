@@ -98,6 +98,9 @@ func TestMetricsKeepTheUnlabelledSeries(t *testing.T) {
 	text := `# HELP go_memstats_heap_inuse_bytes Number of heap bytes that are in use.
 # TYPE go_memstats_heap_inuse_bytes gauge
 go_memstats_heap_inuse_bytes 7.815168e+06
+# HELP go_memstats_heap_alloc_bytes Number of heap bytes allocated and currently in use.
+# TYPE go_memstats_heap_alloc_bytes gauge
+go_memstats_heap_alloc_bytes 6.5e+06
 go_memstats_stack_inuse_bytes 655360
 coven_ws_connections 1000
 coven_events_delivered_total 502000 1700000000000
@@ -111,6 +114,7 @@ caddy_http_requests_total{handler="coven_events",server="srv0"} 501
 	}{
 		{"float notation", metricHeapInuse, 7815168, true},
 		{"integer", metricStackInuse, 655360, true},
+		{"live heap", metricHeapAlloc, 6.5e6, true},
 		{"with a timestamp", metricDelivered, 502000, true},
 		{"labelled series are left out", "caddy_http_requests_total", 0, false},
 		{"absent", metricEvicted, 0, false},

@@ -263,13 +263,14 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(&b, "  per idle connection: RSS %.1f KiB, heap %.1f KiB, stack %.1f KiB\n", kib(p.RSS), kib(p.HeapInuse), kib(p.StackInuse))
 	}
 	if a := r.Abuse; a != nil {
-		fmt.Fprintf(&b, "  abuse:       %d clients: %d silent (%d closed 4002), %d oversized (%d closed 1009), %d without pongs, %d looping with one token (%d connections, %d closed 4005)\n",
-			a.Clients, a.Silent, a.SilentClosed, a.Oversized, a.OversizedClosed, a.NoPong, a.Loopers, a.Reconnects, a.TooMany)
+		fmt.Fprintf(&b, "  abuse:       %d clients: %d silent (%d closed 4002), %d oversized (%d closed 1009), %d without pongs, %d looping with one token (%d connections: %d streamed, %d closed 4005, %d closed 4029)\n",
+			a.Clients, a.Silent, a.SilentClosed, a.Oversized, a.OversizedClosed, a.NoPong, a.Loopers, a.Reconnects, a.Streamed, a.TooMany, a.RateLimited)
 		fmt.Fprintf(&b, "  after abuse: every abusive socket gone %.2fs after the window\n", a.GoneSeconds)
 	}
 	if m := r.MemoryAfterWindow; m != nil && r.Memory != nil {
-		fmt.Fprintf(&b, "  after:       heap %.1f MiB (%.1f MiB with the clients before the window), RSS %.1f MiB (%.1f)\n",
-			float64(m.HeapInuse)/(1<<20), float64(r.Memory.With.HeapInuse)/(1<<20), float64(m.RSS)/(1<<20), float64(r.Memory.With.RSS)/(1<<20))
+		w := r.Memory.With
+		fmt.Fprintf(&b, "  after:       live heap %.1f MiB (%.1f MiB with the clients before the window), heap in use %.1f MiB (%.1f), RSS %.1f MiB (%.1f)\n",
+			mib(m.HeapLive), mib(w.HeapLive), mib(m.HeapInuse), mib(w.HeapInuse), mib(m.RSS), mib(w.RSS))
 	}
 	e := r.Edge
 	fmt.Fprintf(&b, "  edge:        pid %d, open files limit %d, %v connections, %v frames in %v messages", e.Pid, e.OpenFiles, e.Connections, e.Delivered, e.Messages)
@@ -282,3 +283,5 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	_, _ = io.WriteString(w, b.String())
 }
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }

@@ -146,6 +146,11 @@ func (r *runner) measure(ctx context.Context) error {
 			return err
 		}
 		r.report.MemoryAfterWindow = &after
+		if r.opts.EdgeHeapProfileAfter != "" {
+			if err := r.edge.profileHeap(ctx, r.opts.EdgeHeapProfileAfter); err != nil {
+				return err
+			}
+		}
 	}
 	return r.finish(ctx)
 }
