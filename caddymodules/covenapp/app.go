@@ -16,12 +16,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/spellcoven/gateway/auth"
+	"github.com/spellcoven/gateway/caddymodules/internal/placeholder"
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
 	"github.com/spellcoven/gateway/hub/redisbroker"
@@ -68,6 +70,10 @@ type App struct {
 	state      *sharedState
 	stateKey   string
 	logger     *zap.Logger
+	// signatureChecks counts the coven_hmac handlers provisioned so far in this configuration. Caddy
+	// provisions a route's handlers in order, so a coven_events provisioned while it is zero has no
+	// signature check before it on any route.
+	signatureChecks int32 // atomic; App is copied by value in CaddyModule, so not an atomic.Int32
 }
 
 // JWTConfig is the JSON form of auth.Config.
@@ -127,8 +133,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	a.GuildID = repl.ReplaceKnown(a.GuildID, "")
-	a.CategoryID = repl.ReplaceKnown(a.CategoryID, "")
+	var err error
+	if a.GuildID, err = placeholder.Resolve(repl, "guild", a.GuildID); err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
+	if a.CategoryID, err = placeholder.Resolve(repl, "category", a.CategoryID); err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
 	token, err := a.resolveBotToken(repl)
 	if err != nil {
 		return err
@@ -140,7 +151,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	var jwtCfg *JWTConfig
 	if a.JWT != nil {
-		c := a.JWT.resolved(repl)
+		c, err := a.JWT.resolved(repl)
+		if err != nil {
+			return fmt.Errorf("coven: jwt: %w", err)
+		}
 		jwtCfg = &c
 	}
 	hubCfg := hub.Config{
@@ -179,26 +193,44 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 func (a *App) resolveBotToken(repl *caddy.Replacer) (string, error) {
 	if a.BotTokenFile != "" {
-		path := repl.ReplaceKnown(a.BotTokenFile, "")
+		path, err := placeholder.Resolve(repl, "bot_token_file", a.BotTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("coven: %w", err)
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return "", fmt.Errorf("coven: reading bot_token_file: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("coven: bot_token_file %s is empty", path)
 	}
-	return strings.TrimSpace(repl.ReplaceKnown(a.BotToken, "")), nil
+	// The raw value is a placeholder or a literal; neither appears in the error, only the variable's name.
+	token, err := placeholder.Resolve(repl, "bot_token", a.BotToken)
+	if err != nil {
+		return "", fmt.Errorf("coven: %w", err)
+	}
+	return strings.TrimSpace(token), nil
 }
 
-// resolved returns c with its placeholders ({env.*}) replaced.
-func (c JWTConfig) resolved(repl *caddy.Replacer) JWTConfig {
+// resolved returns c with its placeholders ({env.*}) replaced; one that leaves a written value empty
+// is an error naming it.
+func (c JWTConfig) resolved(repl *caddy.Replacer) (JWTConfig, error) {
 	r := c
-	r.JWKSURL = repl.ReplaceKnown(c.JWKSURL, "")
-	r.Issuer = repl.ReplaceKnown(c.Issuer, "")
-	r.Audiences = make([]string, len(c.Audiences))
-	for i, a := range c.Audiences {
-		r.Audiences[i] = repl.ReplaceKnown(a, "")
+	var err error
+	if r.JWKSURL, err = placeholder.Resolve(repl, "jwks_url", c.JWKSURL); err != nil {
+		return r, err
 	}
-	return r
+	if r.Issuer, err = placeholder.Resolve(repl, "issuer", c.Issuer); err != nil {
+		return r, err
+	}
+	if len(c.Audiences) > 0 {
+		if r.Audiences, err = placeholder.Fields(repl, "audience", c.Audiences); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 func (c JWTConfig) authConfig() auth.Config {
@@ -282,12 +314,21 @@ func (a *App) SharedRoomsStore() rooms.SharedStore {
 // limits and the invalid-request count survive reloads.
 func (a *App) DiscordREST() *discordrest.Client { return a.discord }
 
+// NoteSignatureCheck records that a coven_hmac handler of this configuration was provisioned.
+func (a *App) NoteSignatureCheck() { atomic.AddInt32(&a.signatureChecks, 1) }
+
+// SignatureChecked reports whether a coven_hmac handler of this configuration was provisioned before.
+func (a *App) SignatureChecked() bool { return atomic.LoadInt32(&a.signatureChecks) > 0 }
+
 // FromContext returns the `coven` app of the configuration being provisioned, with a clear error
 // when the Caddyfile lacks the `coven` global option.
 func FromContext(ctx caddy.Context) (*App, error) {
 	v, err := ctx.AppIfConfigured("coven")
-	if err != nil {
-		return nil, fmt.Errorf("the `coven` global option (app) is required: %w", err)
+	switch {
+	case errors.Is(err, caddy.ErrNotConfigured):
+		return nil, errors.New("the `coven` global option (app) is required")
+	case err != nil:
+		return nil, err // the app's own provisioning error, whichever module loaded it first
 	}
 	return v.(*App), nil
 }

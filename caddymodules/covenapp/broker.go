@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/spellcoven/gateway/caddymodules/internal/caddyfileopt"
+	"github.com/spellcoven/gateway/caddymodules/internal/placeholder"
 	"github.com/spellcoven/gateway/hub/redisbroker"
 )
 
@@ -47,9 +48,17 @@ func (c *BrokerConfig) redisConfig(repl *caddy.Replacer, historySize int) (*redi
 	if c.Type != BrokerRedis {
 		return nil, fmt.Errorf("broker: unknown type %q; want %s or %s", c.Type, BrokerMemory, BrokerRedis)
 	}
+	url, err := placeholder.Resolve(repl, "broker redis", c.URL)
+	if err != nil {
+		return nil, err
+	}
+	prefix, err := placeholder.Resolve(repl, "key_prefix", c.KeyPrefix)
+	if err != nil {
+		return nil, err
+	}
 	rc := &redisbroker.Config{
-		URL:                repl.ReplaceKnown(c.URL, ""),
-		KeyPrefix:          repl.ReplaceKnown(c.KeyPrefix, ""),
+		URL:                url,
+		KeyPrefix:          prefix,
 		StreamLength:       c.StreamLength,
 		CheckpointInterval: c.CheckpointInterval,
 		DialTimeout:        time.Duration(c.DialTimeout),
@@ -59,7 +68,7 @@ func (c *BrokerConfig) redisConfig(repl *caddy.Replacer, historySize int) (*redi
 		rc.StreamLength = historySize
 	}
 	if rc.URL == "" {
-		return nil, fmt.Errorf("broker redis: the URL is empty (is the environment variable set?)")
+		return nil, fmt.Errorf("broker redis: the URL is empty")
 	}
 	return rc, nil
 }

@@ -81,7 +81,7 @@ func TestBrokerRedisConfigResolvesPlaceholders(t *testing.T) {
 			&redisbroker.Config{URL: "redis://:pw@127.0.0.1:6390/2", StreamLength: 500}, ""},
 		{"an explicit stream length wins", &BrokerConfig{Type: BrokerRedis, URL: "redis://h", StreamLength: 800, ReadTimeout: caddy.Duration(time.Second)}, 500,
 			&redisbroker.Config{URL: "redis://h", StreamLength: 800, ReadTimeout: time.Second}, ""},
-		{"an unset variable", &BrokerConfig{Type: BrokerRedis, URL: "{env.COVEN_TEST_UNSET_URL}"}, 0, nil, "URL is empty"},
+		{"an unset variable", &BrokerConfig{Type: BrokerRedis, URL: "{env.COVEN_TEST_UNSET_URL}"}, 0, nil, "environment variable COVEN_TEST_UNSET_URL is not set"},
 		{"unknown type", &BrokerConfig{Type: "kafka"}, 0, nil, "unknown type"},
 	}
 	for _, tc := range cases {

@@ -50,3 +50,24 @@ func TestJWTCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// A written value that resolves empty names the placeholder and its environment variable.
+func TestJWTPlaceholdersThatResolveEmpty(t *testing.T) {
+	t.Setenv("COVEN_TEST_ISSUER", "https://idp.example/")
+	repl := caddy.NewReplacer()
+	good := JWTConfig{JWKSURL: "https://idp.example/jwks", Issuer: "{env.COVEN_TEST_ISSUER}", Audiences: []string{"a b"}}
+	got, err := good.resolved(repl)
+	if err != nil || got.Issuer != "https://idp.example/" || !reflect.DeepEqual(got.Audiences, []string{"a", "b"}) {
+		t.Fatalf("resolved = %+v, %v", got, err)
+	}
+	for name, c := range map[string]JWTConfig{
+		"jwks_url": {JWKSURL: "{env.COVEN_TEST_UNSET_JWKS}", Issuer: "x", Audiences: []string{"a"}},
+		"issuer":   {JWKSURL: "https://idp.example/jwks", Issuer: "{env.COVEN_TEST_UNSET_JWKS}", Audiences: []string{"a"}},
+		"audience": {JWKSURL: "https://idp.example/jwks", Issuer: "x", Audiences: []string{"{env.COVEN_TEST_UNSET_JWKS}"}},
+	} {
+		_, err := c.resolved(repl)
+		if err == nil || !strings.Contains(err.Error(), name+` "{env.COVEN_TEST_UNSET_JWKS}" resolved to an empty value: environment variable COVEN_TEST_UNSET_JWKS is not set`) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

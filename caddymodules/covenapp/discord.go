@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/spellcoven/gateway/caddymodules/internal/placeholder"
 	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
@@ -25,7 +26,10 @@ func (a *App) provisionDiscord(repl *caddy.Replacer) error {
 		return nil
 	}
 	cfg := a.Discord
-	cfg.APIURL = repl.ReplaceKnown(cfg.APIURL, "")
+	var err error
+	if cfg.APIURL, err = placeholder.Resolve(repl, "discord_api", cfg.APIURL); err != nil {
+		return fmt.Errorf("coven: %w", err)
+	}
 	sum := sha256.Sum256([]byte(a.botToken))
 	key, err := json.Marshal(struct {
 		Discord DiscordConfig

@@ -1,6 +1,8 @@
 package covencors
 
 import (
+	"errors"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
@@ -14,7 +16,7 @@ func init() {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	coven_cors [<origin...>] {
+//	coven_cors [<matcher>] [<origin...>] {   // a first "*", "/…" or "@…" is a matcher
 //		origins           <origin...>
 //		methods           <method...>   # default GET POST DELETE
 //		headers           <header...>   # default Authorization Content-Type Idempotency-Key
@@ -53,3 +55,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// CheckMatcher explains `coven_cors *`: Caddy reads the "*" as a matcher (every request), so no origin
+// is allowed at all.
+func (h *Handler) CheckMatcher(token string) error {
+	if token == "*" && len(h.Origins) == 0 {
+		return errors.New(`coven_cors: "*" was read as a request matcher (every request), so no origin is allowed; to allow every origin write "coven_cors { origins * }"`)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
 	"github.com/spellcoven/gateway/caddymodules/internal/origin"
+	"github.com/spellcoven/gateway/caddymodules/internal/placeholder"
 )
 
 func init() {
@@ -62,12 +63,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision parses the allowlist and precomputes header values.
 func (h *Handler) Provision(caddy.Context) error {
-	repl := caddy.NewReplacer()
-	var entries []string
-	for _, o := range h.Origins {
-		for _, f := range strings.Fields(repl.ReplaceKnown(o, "")) {
-			entries = append(entries, f)
-		}
+	entries, err := placeholder.Fields(caddy.NewReplacer(), "origins", h.Origins)
+	if err != nil {
+		return fmt.Errorf("coven_cors: %w", err)
 	}
 	l, err := origin.Parse(entries)
 	if err != nil {

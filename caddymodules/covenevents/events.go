@@ -51,6 +51,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if !app.SignatureChecked() {
+		return errors.New("coven_events: no coven_hmac comes before it: every batch would be refused 500 misconfigured; " +
+			"put coven_hmac on the same route (the Caddyfile runs it first)")
+	}
 	h.app = app
 	h.logger = ctx.Logger()
 	h.metrics = covenapp.SharedMetrics(ctx)

@@ -1,6 +1,9 @@
 package covenhmac
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
@@ -14,7 +17,7 @@ func init() {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	coven_hmac [<secret>] {
+//	coven_hmac [<matcher>] [<secret>] {   // a first "*", "/…" or "@…" is a matcher
 //		scheme      coven|standard   # default coven
 //		secret      <secret>         # repeat for key rotation
 //		secret_file <path>
@@ -64,3 +67,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// CheckMatcher explains a secret that starts with "/" (base64 may): Caddy reads it as a path matcher,
+// so the handler has no secret and the route matches almost nothing. The token is not repeated: it may
+// be the secret.
+func (h *Handler) CheckMatcher(token string) error {
+	if strings.HasPrefix(token, "/") && len(h.Secrets) == 0 && len(h.SecretFiles) == 0 {
+		return errors.New(`coven_hmac: the first argument starts with "/" and was read as a path matcher, and no secret is configured; if it is the secret, write it in the block: "coven_hmac { secret <secret> }"`)
+	}
+	return nil
+}

@@ -112,6 +112,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("coven_hmac: %w", err)
 	}
 	h.verifier = v
+	// Tell the coven app (if this configuration has one) that a signature check exists, for
+	// coven_events to see. Its own provisioning error is reported by the modules that need it.
+	if app, err := ctx.AppIfConfigured("coven"); err == nil {
+		app.(*covenapp.App).NoteSignatureCheck()
+	}
 	switch h.Dedupe {
 	case "", "on":
 		if scheme == webhook.SchemeStandard {

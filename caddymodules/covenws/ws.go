@@ -22,6 +22,7 @@ import (
 	"github.com/spellcoven/gateway/caddymodules/covenjwt"
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
 	"github.com/spellcoven/gateway/caddymodules/internal/origin"
+	"github.com/spellcoven/gateway/caddymodules/internal/placeholder"
 	"github.com/spellcoven/gateway/stream"
 )
 
@@ -90,10 +91,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.verifier = app.Verifier()
 	h.metrics = covenapp.SharedMetrics(ctx)
-	repl := caddy.NewReplacer()
-	var entries []string
-	for _, o := range h.Origins {
-		entries = append(entries, strings.Fields(repl.ReplaceKnown(o, ""))...)
+	entries, err := placeholder.Fields(caddy.NewReplacer(), "origins", h.Origins)
+	if err != nil {
+		return fmt.Errorf("coven_ws: %w", err)
 	}
 	if h.origins, err = origin.Parse(entries); err != nil {
 		return fmt.Errorf("coven_ws: %w", err)

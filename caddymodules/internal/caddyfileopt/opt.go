@@ -80,13 +80,47 @@ type Unmarshaler[T any] interface {
 
 // RegisterHandler registers directive name for handler module T, placed in Caddy's directive order
 // relative to a standard directive, so that a Caddyfile needs no `order` option.
+// It parses as Caddy's RegisterHandlerDirective does (an optional matcher token, then the handler's
+// own tokens); a handler that implements MatcherChecker is also shown the matcher token, so that it
+// can explain an argument Caddy took for a matcher.
 func RegisterHandler[T any, PT Unmarshaler[T]](name string, position httpcaddyfile.Positional, anchor string) {
-	httpcaddyfile.RegisterHandlerDirective(name, func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	httpcaddyfile.RegisterDirective(name, func(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+		if !h.Next() {
+			return nil, h.ArgErr()
+		}
+		var first string
+		if h.NextArg() {
+			first = h.Val()
+			h.Prev()
+		}
+		matcherSet, err := h.ExtractMatcherSet()
+		if err != nil {
+			return nil, err
+		}
 		m := PT(new(T))
-		err := m.UnmarshalCaddyfile(h.Dispenser)
-		return m, err
+		if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
+			return nil, err
+		}
+		if c, ok := any(m).(MatcherChecker); ok && isMatcherToken(first) {
+			if err := c.CheckMatcher(first); err != nil {
+				return nil, h.Errf("%v", err)
+			}
+		}
+		return h.NewRoute(matcherSet, m), nil
 	})
 	httpcaddyfile.RegisterDirectiveOrder(name, position, anchor)
+}
+
+// MatcherChecker is a handler that wants to see the matcher token its directive was given: Caddy reads
+// a first argument of "*", "/…" or "@…" as a matcher, which may be a value the admin meant for the
+// handler (an origin of "*", a secret that starts with "/").
+type MatcherChecker interface {
+	CheckMatcher(token string) error
+}
+
+// isMatcherToken reports whether Caddy reads tok, a directive's first argument, as a matcher.
+func isMatcherToken(tok string) bool {
+	return tok == "*" || strings.HasPrefix(tok, "/") || strings.HasPrefix(tok, "@")
 }
 
 // Rate reads "<n>/s [<burst>]": a positive number of events per second and an optional whole burst
