@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Defaults applied by New to the zero-valued fields of Config.
@@ -83,6 +85,9 @@ type Config struct {
 	// presented again is not verified again (until the key set changes; exp and nbf are checked on
 	// every use). Default 10000: an entry holds the token's claims, so about 10 MiB with 1 KiB tokens.
 	CacheSize int
+	// Logger receives a warning when a JWKS fetch fails (the first of a run of failures, then at most
+	// once a minute) and an info line when fetching recovers. Default: no logs.
+	Logger *zap.Logger
 	// HTTPClient fetches the JWKS. Default: a client using http.DefaultTransport. Its own Timeout, if
 	// any, applies in addition to FetchTimeout.
 	HTTPClient *http.Client
@@ -110,6 +115,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.CacheSize, DefaultCacheSize)
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
 	}
 	return c
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // errStopped is the fetch error after Stop.
@@ -171,11 +173,18 @@ func (v *Verifier) finishFetch(call *fetchCall, res fetchResult, err error) {
 	defer v.mu.Unlock()
 	now := time.Now()
 	v.lastAttempt = now
+	v.fetches++
 	if err != nil {
+		v.fetchFailures++
 		v.lastErr = err
 		v.failures++
 		v.retryAt = now.Add(v.backoff(v.failures))
+		v.logFailure(now, err)
 	} else {
+		if v.failures > 0 {
+			v.cfg.Logger.Info("JWKS fetch recovered", zap.String("jwks", v.jwksName),
+				zap.Int("failed_fetches", v.failures), zap.Int("keys", len(res.keys.all)))
+		}
 		v.keys.Store(res.keys)
 		v.lastSuccess = now
 		v.lastErr = nil
@@ -189,6 +198,21 @@ func (v *Verifier) finishFetch(call *fetchCall, res fetchResult, err error) {
 	call.err = err
 	v.inflight = nil
 	close(call.done)
+}
+
+// FailureLogInterval is the least time between two warnings about failing JWKS fetches.
+const FailureLogInterval = time.Minute
+
+// logFailure warns about a failed fetch: the first of a run of failures, then at most once per
+// FailureLogInterval. v.mu is held.
+func (v *Verifier) logFailure(now time.Time, err error) {
+	if v.failures > 1 && now.Sub(v.lastFailureLog) < FailureLogInterval {
+		return
+	}
+	v.lastFailureLog = now
+	v.cfg.Logger.Warn("JWKS fetch failed", zap.String("jwks", v.jwksName), zap.Error(err),
+		zap.Int("consecutive_failures", v.failures), zap.Bool("keys_kept", v.keys.Load() != nil),
+		zap.Duration("retry_in", v.retryAt.Sub(now).Round(time.Millisecond)))
 }
 
 // backoff is the jittered wait after the given number of consecutive failures: RetryBackoffMin doubled
@@ -218,6 +242,8 @@ type Status struct {
 	LastError error
 	// ConsecutiveFailures counts the failed fetches since the last successful one.
 	ConsecutiveFailures int
+	// Fetches and FetchFailures count every fetch that ended, and those that failed, since New.
+	Fetches, FetchFailures uint64
 }
 
 // Status returns a snapshot of the key state.
@@ -229,6 +255,8 @@ func (v *Verifier) Status() Status {
 		LastAttempt:         v.lastAttempt,
 		LastError:           v.lastErr,
 		ConsecutiveFailures: v.failures,
+		Fetches:             v.fetches,
+		FetchFailures:       v.fetchFailures,
 	}
 	if ks := v.keys.Load(); ks != nil {
 		s.KeysLoaded = true

@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestKeyRotation(t *testing.T) {
@@ -332,5 +336,53 @@ func TestStartAndStop(t *testing.T) {
 	// Keys already held keep working after Stop.
 	if _, err := v.Verify(context.Background(), mint(t, idp.Issuer, idp.SigningKeyID(), validClaims(nil))); err != nil {
 		t.Errorf("Verify after Stop: %v", err)
+	}
+}
+
+// A failing JWKS is logged when it starts failing (then at most once a minute) and when it recovers,
+// and counted in Status.
+func TestFetchFailuresAreLoggedAndCounted(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.down.Store(true)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := idp.config()
+	cfg.Logger = zap.New(core)
+	v := newTestVerifier(t, cfg)
+	ctx := context.Background()
+	for range 3 {
+		if err := v.Refresh(ctx); err == nil {
+			t.Fatal("Refresh with the IdP down succeeded")
+		}
+	}
+	warns := logs.FilterMessage("JWKS fetch failed").All()
+	if len(warns) != 1 || warns[0].Level != zap.WarnLevel {
+		t.Fatalf("three failed fetches logged %d warnings, want 1: %v", len(warns), logs.All())
+	}
+	f := warns[0].ContextMap()
+	if !strings.Contains(fmt.Sprint(f["error"]), "503") || f["consecutive_failures"] != int64(1) || f["keys_kept"] != false {
+		t.Fatalf("warning fields %v", f)
+	}
+	if st := v.Status(); st.Fetches != 3 || st.FetchFailures != 3 || st.ConsecutiveFailures != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	idp.down.Store(false)
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := logs.FilterMessage("JWKS fetch recovered").All()
+	if len(rec) != 1 || rec[0].Level != zap.InfoLevel || rec[0].ContextMap()["failed_fetches"] != int64(3) {
+		t.Fatalf("recovery logged %v", rec)
+	}
+	if st := v.Status(); st.Fetches != 4 || st.FetchFailures != 3 || !st.KeysLoaded {
+		t.Fatalf("status after recovery %+v", st)
+	}
+	// A new run of failures is logged again at once.
+	idp.down.Store(true)
+	_ = v.Refresh(ctx)
+	if n := len(logs.FilterMessage("JWKS fetch failed").All()); n != 2 {
+		t.Fatalf("a new run of failures logged %d warnings in all, want 2", n)
+	}
+	if f := logs.FilterMessage("JWKS fetch failed").All()[1].ContextMap(); f["keys_kept"] != true {
+		t.Fatalf("the second warning says keys_kept %v, want true", f["keys_kept"])
 	}
 }

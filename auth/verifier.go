@@ -65,6 +65,9 @@ type Verifier struct {
 	retryAt        time.Time     // no on-demand fetch before this, after a failure
 	refreshAfter   time.Duration // delay until the next scheduled refresh, after a success
 	lastUnknownKID time.Time     // when an unknown kid last caused a fetch
+	fetches        uint64        // fetches ended
+	fetchFailures  uint64        // of which failed
+	lastFailureLog time.Time     // when a failed fetch was last logged
 }
 
 // New checks cfg, fills in its defaults and returns a Verifier. It does no network I/O: keys are

@@ -301,6 +301,14 @@ func TestIdentityProviderDownAtStart(t *testing.T) {
 	if status, body := me(); status != http.StatusServiceUnavailable || !strings.Contains(string(body), "auth_unavailable") {
 		t.Fatalf("with the identity provider down: %d %s", status, body)
 	}
+	// The admin sees why: a warning in the log, and the metrics.
+	if logs := e.Logs.String(); !strings.Contains(logs, `"msg":"JWKS fetch failed"`) || !strings.Contains(logs, `"level":"warn"`) {
+		t.Fatalf("no warning about the failing JWKS in the log:\n%s", logs)
+	}
+	if m := get(t, e.URL("/metrics")); !strings.Contains(m, "coven_jwks_keys 0") || strings.Contains(m, "coven_jwks_fetch_failures_total 0") ||
+		!strings.Contains(m, "coven_jwks_age_seconds NaN") {
+		t.Fatalf("JWKS metrics while it fails:\n%s", grepLines(m, "coven_jwks_"))
+	}
 	srv, err := idp.Start(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +325,23 @@ func TestIdentityProviderDownAtStart(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	if logs := e.Logs.String(); !strings.Contains(logs, `"msg":"JWKS fetch recovered"`) {
+		t.Fatalf("no line about the JWKS recovering in the log:\n%s", logs)
+	}
+	if m := get(t, e.URL("/metrics")); !strings.Contains(m, "coven_jwks_keys 1") {
+		t.Fatalf("JWKS metrics after recovery:\n%s", grepLines(m, "coven_jwks_"))
+	}
+}
+
+// grepLines returns the lines of text that contain substr.
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestStreamsThatStopAnsweringEnd: a client over read_limit after its hello, and one that stops

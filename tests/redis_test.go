@@ -178,6 +178,14 @@ func TestRedisRestartMidStreamLosesNothing(t *testing.T) {
 	if lateHello.Seq != aHello.Seq || string(*lateHello.Snapshot) != string(*aHello.Snapshot) {
 		t.Fatalf("late edge: %s\nfirst edge: %s", lateHello.Raw, aHello.Raw)
 	}
+	// What the Redis client said about the restart is in Caddy's JSON log, not between its lines.
+	for name, s := range map[string]*stack{"a": a, "b": b} {
+		for _, line := range strings.Split(s.edge.Logs.String(), "\n") {
+			if line != "" && !json.Valid([]byte(line)) {
+				t.Errorf("edge %s logged a line that is not JSON: %s", name, line)
+			}
+		}
+	}
 }
 
 func TestRedisLateEdgeServesTheCorrectSnapshot(t *testing.T) {

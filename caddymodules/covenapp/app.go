@@ -369,7 +369,9 @@ func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.C
 	}
 	s.hub = h
 	if jwtCfg != nil {
-		v, err := auth.New(jwtCfg.authConfig())
+		cfg := jwtCfg.authConfig()
+		cfg.Logger = logger.Named("jwks")
+		v, err := auth.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("jwt: %w", err)
 		}

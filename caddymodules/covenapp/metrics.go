@@ -2,11 +2,13 @@ package covenapp
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
@@ -104,6 +106,45 @@ func registerMetrics(reg *prometheus.Registry, s *sharedState, d *discordrest.Cl
 	if d != nil {
 		registerCollectors(reg, newDiscordCollector(d))
 	}
+	if s.verifier != nil {
+		registerCollectors(reg, newJWKSCollector(s.verifier))
+	}
+}
+
+// jwksCollector reads the JWT verifier's key state at scrape time.
+type jwksCollector struct {
+	v                               *auth.Verifier
+	fetches, failures, keys, ageSec *prometheus.Desc
+}
+
+func newJWKSCollector(v *auth.Verifier) *jwksCollector {
+	return &jwksCollector{
+		v:        v,
+		fetches:  prometheus.NewDesc("coven_jwks_fetches_total", "JWKS fetches that ended, successful or not.", nil, nil),
+		failures: prometheus.NewDesc("coven_jwks_fetch_failures_total", "JWKS fetches that failed.", nil, nil),
+		keys:     prometheus.NewDesc("coven_jwks_keys", "Usable signing keys held (0: no token can be verified).", nil, nil),
+		ageSec: prometheus.NewDesc("coven_jwks_age_seconds",
+			"Seconds since the keys were last fetched successfully (NaN before the first success).", nil, nil),
+	}
+}
+
+func (c *jwksCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.fetches
+	ch <- c.failures
+	ch <- c.keys
+	ch <- c.ageSec
+}
+
+func (c *jwksCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.v.Status()
+	age := math.NaN()
+	if !st.LastFetch.IsZero() {
+		age = time.Since(st.LastFetch).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.fetches, prometheus.CounterValue, float64(st.Fetches))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.FetchFailures))
+	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(st.KeyCount))
+	ch <- prometheus.MustNewConstMetric(c.ageSec, prometheus.GaugeValue, age)
 }
 
 // discordCollector reads the Discord REST client's counts at scrape time.
