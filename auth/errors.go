@@ -36,6 +36,11 @@ const (
 	ReasonJWKSUnavailable = "jwks_unavailable"
 )
 
+// Reasons lists every reason label, for metrics that start each at zero.
+var Reasons = []string{ReasonMalformed, ReasonAlgNotAllowed, ReasonUnknownKID, ReasonBadSignature, ReasonExpired,
+	ReasonNotYetValid, ReasonBadIssuer, ReasonBadAudience, ReasonMissingClaim, ReasonBadType, ReasonLifetimeTooLong,
+	ReasonJWKSUnavailable}
+
 // Error is the error Verify returns for every rejected token. Its message says what was wrong in terms
 // an operator can act on; it never contains the token itself.
 type Error struct {

@@ -17,6 +17,14 @@ const (
 	ReasonStreamRate         = "stream_rate"         // the token's subject opened streams faster than StreamRate
 )
 
+// RejectReasons lists the reasons of Observer.Rejected and DropReasons those of Observer.Dropped, for
+// metrics that start each at zero.
+var (
+	RejectReasons = []string{"auth_timeout", "bad_message", "unauthorized", "read_limit", "subscribe",
+		ReasonMaxConnections, ReasonMaxPerIP, ReasonMaxUnauthenticated, ReasonMaxPerSubject, ReasonStreamRate}
+	DropReasons = []string{"ping_timeout", "read_limit", "bad_message", "unauthorized", "token_expired", ReasonMessageRate}
+)
+
 // RefusalLogInterval is the least time between two log lines about refusals of one key (a client IP
 // or a subject), so that a client hammering a limit cannot flood the log.
 const RefusalLogInterval = time.Minute

@@ -306,8 +306,9 @@ func TestIdentityProviderDownAtStart(t *testing.T) {
 		t.Fatalf("no warning about the failing JWKS in the log:\n%s", logs)
 	}
 	if m := get(t, e.URL("/metrics")); !strings.Contains(m, "coven_jwks_keys 0") || strings.Contains(m, "coven_jwks_fetch_failures_total 0") ||
-		!strings.Contains(m, "coven_jwks_age_seconds NaN") {
-		t.Fatalf("JWKS metrics while it fails:\n%s", grepLines(m, "coven_jwks_"))
+		!strings.Contains(m, "coven_jwks_age_seconds NaN") ||
+		!strings.Contains(m, `coven_ws_rejected_total{reason="max_per_subject"} 0`) || !strings.Contains(m, `coven_ws_dropped_total{reason="ping_timeout"} 0`) {
+		t.Fatalf("JWKS metrics while it fails, and counters at zero:\n%s", grepLines(m, "coven_"))
 	}
 	srv, err := idp.Start(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {

@@ -233,8 +233,8 @@ func TestRoomsAPIEveryRoute(t *testing.T) {
 	// The answers are counted.
 	m := get(t, s.edge.URL("/metrics"))
 	for _, want := range []string{
-		`coven_rooms_requests_total{route="POST /api/rooms",status="201"} 1`,
-		`coven_rooms_requests_total{route="DELETE /api/rooms/{id}",status="204"} 1`,
+		`coven_rooms_requests_total{code="201",route="POST /api/rooms"} 1`,
+		`coven_rooms_requests_total{code="204",route="DELETE /api/rooms/{id}"} 1`,
 		`coven_discord_requests_total{result="ok",route="POST /guilds/{guild.id}/channels"} 1`,
 		`coven_discord_invalid_requests 0`,
 	} {

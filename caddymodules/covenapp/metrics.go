@@ -10,6 +10,7 @@ import (
 
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/rooms/discordrest"
+	"github.com/spellcoven/gateway/stream"
 )
 
 // Metrics are the counters that handlers increment. They are created once per process and registered
@@ -45,6 +46,32 @@ var metrics = &Metrics{
 	}, []string{"reason"}),
 }
 
+// Label values the counters start at zero with, so that a dashboard's rate() sees their first
+// increment. The handlers that count other values (coven_ws's "origin" and "handshake") are in this
+// list too.
+var (
+	authSources     = []string{"http", "ws"}
+	webhookReasons  = []string{"too_large", "read_failed", "bad_signature", "duplicate_id", "invalid", "snapshot_required", "unavailable"}
+	wsRejectReasons = append([]string{"origin", "handshake"}, stream.RejectReasons...)
+)
+
+func init() {
+	for _, r := range append([]string{"missing"}, auth.Reasons...) {
+		for _, src := range authSources {
+			metrics.AuthFailures.WithLabelValues(r, src)
+		}
+	}
+	for _, r := range webhookReasons {
+		metrics.WebhookRejected.WithLabelValues(r)
+	}
+	for _, r := range wsRejectReasons {
+		metrics.WSRejected.WithLabelValues(r)
+	}
+	for _, r := range stream.DropReasons {
+		metrics.WSDropped.WithLabelValues(r)
+	}
+}
+
 // hubCollector reads the hub's counters at scrape time, so the delivery hot path touches no
 // Prometheus structure.
 type hubCollector struct {
@@ -65,7 +92,7 @@ func newHubCollector(s *sharedState) *hubCollector {
 		delivered:   d("events_delivered_total", "Frames delivered to WebSocket clients."),
 		messages:    d("ws_messages_total", "WebSocket messages written (several frames may share one)."),
 		evicted:     d("ws_evicted_total", "WebSocket clients closed because they could not keep up."),
-		lastIngest:  d("worker_last_delivery_timestamp_seconds", "When the worker last delivered a batch (Unix time)."),
+		lastIngest:  d("ingest_last_batch_timestamp_seconds", "When the edge last applied a webhook batch (Unix time; 0: none since it started)."),
 		seq:         d("hub_seq", "Sequence number of the last applied event."),
 	}
 }

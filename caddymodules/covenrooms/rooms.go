@@ -222,8 +222,8 @@ func (h *Handler) caller(c claimSource) rooms.Caller {
 // each configuration's registry.
 var requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Namespace: "coven", Name: "rooms_requests_total",
-	Help: "Rooms API answers, by route (\"unmatched\" for unknown routes and methods) and status.",
-}, []string{"route", "status"})
+	Help: "Rooms API answers, by route (\"unmatched\" for unknown routes and methods) and HTTP status code.",
+}, []string{"route", "code"})
 
 func registerMetrics(reg *prometheus.Registry) {
 	if reg == nil {
