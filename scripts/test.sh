@@ -6,18 +6,29 @@ cd "$(dirname "$0")/.."
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
+# Debian packages are installed with apt-get, which needs root: through sudo when not root.
+apt_install() {
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if ! command -v sudo >/dev/null; then
+			echo "test.sh: $1 is missing and installing it needs root (or sudo): apt-get install $1" >&2
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	echo "test.sh: installing $1"
+	"${sudo[@]}" apt-get update -qq
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
 # redis-server, for the tests of edges sharing Redis (each test starts its own on a port it picks).
 if ! command -v redis-server >/dev/null; then
-	echo "test.sh: installing redis-server"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+	apt_install redis-server
 fi
 
 # Headless Chromium, for the browser tests of the demo page (tests/browser).
 if [ ! -x /usr/bin/chromium ]; then
-	echo "test.sh: installing chromium"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	apt_install chromium
 fi
 
 # Node modules of the independent clients the tests drive (pinned by package-lock.json).

@@ -107,13 +107,19 @@ func TestBadTokensAreRejected(t *testing.T) {
 		}(), "bad_signature", 4001},
 		{"garbage", "not.a.token", "malformed", 4001},
 	}
+	t.Run("no token over HTTP", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
+		if status, body := edgetest.Do(t, req); status != http.StatusUnauthorized || !strings.Contains(string(body), `"reason":"missing"`) {
+			t.Fatalf("got %d %s, want 401 with reason missing", status, body)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name+" over HTTP", func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, s.edge.URL("/api/me"), nil)
 			req.Header.Set("Authorization", "Bearer "+tc.token)
 			status, body := edgetest.Do(t, req)
-			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"code":"unauthorized"`) {
-				t.Fatalf("got %d %s", status, body)
+			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"code":"unauthorized","reason":"`+tc.reason+`"`) {
+				t.Fatalf("got %d %s, want 401 unauthorized with reason %s", status, body, tc.reason)
 			}
 		})
 		t.Run(tc.name+" over WebSocket", func(t *testing.T) {

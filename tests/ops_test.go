@@ -232,6 +232,32 @@ func TestExampleCaddyfileAdaptsAndValidates(t *testing.T) {
 	adaptAndValidate(t, "../Caddyfile")
 }
 
+// The README's way to run the production Caddyfile: with .env.example's variables and no others it
+// validates; without them, the error names the first variable missing.
+func TestExampleEnvironmentFileIsComplete(t *testing.T) {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "SPELLCOVEN_") && !strings.HasPrefix(name, "DISCORD_") && !strings.HasPrefix(name, "IDP_") && !strings.HasPrefix(name, "COVEN_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "HOME="+t.TempDir())
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(context.Background(), caddyBin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return strings.ReplaceAll(string(out), `\"`, `"`), err
+	}
+	if out, err := run("validate", "--config", "../Caddyfile", "--adapter", "caddyfile", "--envfile", "../.env.example"); err != nil {
+		t.Fatalf("caddy validate with .env.example: %v\n%s", err, out)
+	}
+	out, err := run("validate", "--config", "../Caddyfile", "--adapter", "caddyfile")
+	if err == nil || !strings.Contains(out, "environment variable DISCORD_GUILD_ID is not set") {
+		t.Fatalf("caddy validate without the environment: %v\n%s", err, out)
+	}
+}
+
 // TestDocumentedCaddyfilesAdaptAndValidate checks every ```caddyfile block of the README and docs/.
 func TestDocumentedCaddyfilesAdaptAndValidate(t *testing.T) {
 	docs, _ := filepath.Glob("../docs/*.md")

@@ -64,13 +64,13 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*a
 	token, ok := BearerToken(r.Header)
 	var claims *auth.Claims
 	var err error
-	reason := "missing"
 	if !ok {
 		err = errNoToken
-	} else if claims, err = a.verifier.Verify(r.Context(), token); err != nil {
-		reason = auth.Reason(err)
+	} else {
+		claims, err = a.verifier.Verify(r.Context(), token)
 	}
 	if err != nil {
+		reason := FailureReason(err)
 		a.metrics.AuthFailures.WithLabelValues(reason, "http").Inc()
 		challenge := `Bearer realm="coven"`
 		if ok {
@@ -83,6 +83,15 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*a
 		return nil, err
 	}
 	return claims, nil
+}
+
+// FailureReason is the reason label of an authentication failure: "missing" without a bearer token,
+// else the token's auth.Reason.
+func FailureReason(err error) string {
+	if errors.Is(err, errNoToken) {
+		return "missing"
+	}
+	return auth.Reason(err)
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header.
@@ -147,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			jsonerror.Write(w, http.StatusServiceUnavailable, "auth_unavailable", "the identity provider's keys cannot be fetched; retry later")
 			return nil
 		}
-		jsonerror.Write(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		jsonerror.WriteReason(w, http.StatusUnauthorized, "unauthorized", FailureReason(err), err.Error())
 		return nil
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)

@@ -196,7 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if err != nil {
 			adm.Release()
 			h.metrics.AuthFailures.WithLabelValues(auth.Reason(err), "ws").Inc()
-			jsonerror.Write(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			jsonerror.WriteReason(w, http.StatusUnauthorized, "unauthorized", auth.Reason(err), err.Error())
 			return nil
 		}
 		claims = c

@@ -13,9 +13,11 @@ type Body struct {
 	Error Detail `json:"error"`
 }
 
-// Detail is the error itself.
+// Detail is the error itself. Reason, when set, refines Code for programs (the 401's token reason:
+// expired, bad_audience, bad_signature, unknown_kid, missing, ...).
 type Detail struct {
 	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message"`
 }
 
@@ -27,6 +29,11 @@ func Write(w http.ResponseWriter, status int, code, message string, extra ...Fie
 		body[f.Key] = f.Value
 	}
 	WriteJSON(w, status, body)
+}
+
+// WriteReason is Write with a reason beside the code.
+func WriteReason(w http.ResponseWriter, status int, code, reason, message string) {
+	WriteJSON(w, status, Body{Error: Detail{Code: code, Reason: reason, Message: message}})
 }
 
 // Field is an extra top-level member of an error body.
