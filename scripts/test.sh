@@ -40,6 +40,10 @@ for dir in $(git ls-files '*package-lock.json' | xargs -r -n1 dirname); do
 done
 
 go vet ./...
+(cd tests/browser && go vet ./...)
 # The core packages once more under the race detector: cheap for them, unlike for what links Caddy.
 go test -race -count=1 -timeout 10m "$@" ./event/... ./webhook/... ./auth/... ./hub/... ./stream/... ./worker/... ./rooms/... ./voice/...
 go test -count=1 -timeout 25m "$@" ./...
+# The browser tests are a module of their own (their Chromium driver stays out of the gateway's
+# dependencies): ./... above does not reach them.
+(cd tests/browser && go test -count=1 -timeout 15m "$@" ./...)
