@@ -6,13 +6,15 @@
 
 import { Projection } from './coven-projection.js';
 
+export { Projection, EVENT_TYPES, compareSnowflakes } from './coven-projection.js';
+
 /** @typedef {import('./coven-projection.js').RoomState} RoomState */
 /** @typedef {import('./coven-projection.js').CovenEvent} CovenEvent */
 
 /**
  * A token from the token provider. expiresAt (milliseconds since the epoch, or a Date) lets the
- * client refresh it before it expires; without it the client refreshes when the server ends the
- * stream with 4003.
+ * client refresh it before it expires; without it the client reads the JWT's exp claim, and only when
+ * the token carries none does it wait for the server to end the stream with 4003.
  * @typedef {{token: string, expiresAt?: number | Date}} Token
  */
 
@@ -85,9 +87,11 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   tokenProvider: (reason: TokenReason) => Promise<Token> | Token,
  *   WebSocket?: typeof WebSocket,
  *   random?: () => number,
+ *   network?: EventTarget | null,
  * }} ClientOptions
  * url is the stream's ws: or wss: URL; WebSocket defaults to the global one (tests pass another);
- * random defaults to Math.random and draws the jitter.
+ * random defaults to Math.random and draws the jitter; network is where the browser's 'online' and
+ * 'offline' events are heard (default: the global window, when there is one; null: nowhere).
  */
 
 /**
@@ -113,6 +117,12 @@ export class CovenClient extends EventTarget {
       throw new TypeError('CovenClient: no WebSocket implementation (pass options.WebSocket)');
     }
     this._random = options.random ?? Math.random;
+    this._network = options.network === undefined ? defaultNetwork() : options.network;
+    this._offline = false;
+    this._onOnline = () => this._networkBack();
+    this._onOffline = () => { this._offline = true; };
+    /** @type {Array<{resolve: Function, reject: Function, timer: any}>} */
+    this._waiters = [];
     this._projection = new Projection();
     /** @type {{epoch: string, seq: number} | null} */
     this._position = null;
@@ -166,11 +176,40 @@ export class CovenClient extends EventTarget {
     return { status: this._status, position: this.position, discord: this.discord, broker: this._broker, rooms: this.rooms, lastError: this._lastError };
   }
 
-  /** Starts connecting. Calling it again, or after close(), does nothing. */
+  /**
+   * Starts connecting. Calling it while started does nothing; after close() it connects again,
+   * resuming from the last event received.
+   */
   start() {
-    if (this._status !== 'idle') return;
-    this._setStatus('connecting');
-    void this._connect('connect');
+    if (this._status !== 'idle' && this._status !== 'closed') return;
+    this._attempt = 0;
+    if (this._network) {
+      this._network.addEventListener('online', this._onOnline);
+      this._network.addEventListener('offline', this._onOffline);
+    }
+    this._setStatus(this._everConnected ? 'reconnecting' : 'connecting', this._everConnected ? { reason: 'start' } : {});
+    void this._connect(this._everConnected ? 'reconnect' : 'connect');
+  }
+
+  /**
+   * Resolves with the state once the stream is up (at once if it is), or rejects when close() is
+   * called first or, given timeoutMs, when that passes first.
+   * @param {number} [timeoutMs]
+   * @returns {Promise<CovenClient['state']>}
+   */
+  ready(timeoutMs) {
+    if (this.connected) return Promise.resolve(this.state);
+    if (this._status === 'closed') return Promise.reject(new Error('CovenClient: closed'));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject, timer: undefined };
+      if (timeoutMs !== undefined) {
+        w.timer = setTimeout(() => {
+          this._waiters = this._waiters.filter((x) => x !== w);
+          reject(new Error(`CovenClient: not connected within ${timeoutMs} ms (${this._status})`));
+        }, timeoutMs);
+      }
+      this._waiters.push(w);
+    });
   }
 
   /** Drops the current connection, if any, and reconnects at once with a fresh backoff. */
@@ -182,11 +221,32 @@ export class CovenClient extends EventTarget {
     void this._connect('reconnect');
   }
 
-  /** Closes the stream for good and stops every timer. */
+  /** Closes the stream and stops every timer; start() connects again. */
   close() {
     if (this._status === 'closed') return;
     this._abandon();
+    if (this._network) {
+      this._network.removeEventListener('online', this._onOnline);
+      this._network.removeEventListener('offline', this._onOffline);
+    }
     this._setStatus('closed');
+  }
+
+  /**
+   * The browser is online again: a connection waiting for its next attempt tries at once, and one
+   * that looked up while the browser was offline is replaced (its socket is likely dead, which pings
+   * would notice only after pingIntervalMs + pongTimeoutMs).
+   */
+  _networkBack() {
+    const wasOffline = this._offline;
+    this._offline = false;
+    if (this._status === 'reconnecting' && this._timers.has('reconnect')) {
+      this._clearTimer('reconnect');
+      this._attempt = 0;
+      void this._connect('reconnect');
+    } else if (wasOffline && this.connected) {
+      this.reconnect();
+    }
   }
 
   // ---- connecting ----
@@ -233,6 +293,7 @@ export class CovenClient extends EventTarget {
     if (!forced && t && (t.expiresAt === undefined || now < this._refreshAt(t))) return t;
     const got = await this._opts.tokenProvider(reason);
     const token = checkToken(got);
+    token.expiresAt ??= jwtExpiry(token.token);
     this._token = { ...token, obtainedAt: Date.now() };
     return this._token;
   }
@@ -473,6 +534,15 @@ export class CovenClient extends EventTarget {
   _setStatus(status, detail = {}) {
     this._status = status;
     this._emit('status', { status, ...detail });
+    if (this.connected || status === 'closed') {
+      const waiters = this._waiters;
+      this._waiters = [];
+      for (const w of waiters) {
+        clearTimeout(w.timer);
+        if (status === 'closed') w.reject(new Error('CovenClient: closed'));
+        else w.resolve(this.state);
+      }
+    }
   }
 
   _report(error) {
@@ -536,6 +606,29 @@ function checkToken(got) {
     throw new TypeError('expiresAt must be a Date or milliseconds since the epoch');
   }
   return { token: got.token, expiresAt };
+}
+
+/**
+ * The exp claim of a JWT in milliseconds since the epoch, or undefined when token is not a JWT with
+ * a numeric exp. The token is only decoded, never trusted: the server verifies it.
+ * @param {string} token
+ */
+export function jwtExpiry(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0))));
+    return typeof json?.exp === 'number' && Number.isFinite(json.exp) ? json.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The global window's network events, where there is a window. */
+function defaultNetwork() {
+  const w = globalThis.window;
+  return w && typeof w.addEventListener === 'function' ? w : null;
 }
 
 function messageOf(err) {
