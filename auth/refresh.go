@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/spellcoven/gateway/internal/backoff"
 )
 
 // errStopped is the fetch error after Stop.
@@ -215,16 +216,11 @@ func (v *Verifier) logFailure(now time.Time, err error) {
 		zap.Duration("retry_in", v.retryAt.Sub(now).Round(time.Millisecond)))
 }
 
-// backoff is the jittered wait after the given number of consecutive failures: RetryBackoffMin doubled
-// per failure, capped at RetryBackoffMax, then drawn from its upper half.
+// backoff is the jittered wait after the given number of consecutive failures (at least one):
+// RetryBackoffMin doubled per further failure, capped at RetryBackoffMax, then drawn from its upper
+// half.
 func (v *Verifier) backoff(failures int) time.Duration {
-	d := v.cfg.RetryBackoffMin
-	for i := 1; i < failures && d < v.cfg.RetryBackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, v.cfg.RetryBackoffMax)
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.Policy{Initial: v.cfg.RetryBackoffMin, Max: v.cfg.RetryBackoffMax}.Delay(max(failures-1, 0))
 }
 
 // Status describes the Verifier's keys, for health endpoints.

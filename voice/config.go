@@ -87,8 +87,9 @@ type Config struct {
 	// ReconnectAttempts is how many resumes or reconnects in a row are tried before the
 	// connection gives up (default 5).
 	ReconnectAttempts int
-	// ReconnectBackoff is the wait before the second attempt; it doubles per attempt up to
-	// MaxReconnectBackoff (defaults 1 s and 30 s). The first attempt is immediate.
+	// ReconnectBackoff is the longest wait before the second attempt; it doubles per attempt up to
+	// MaxReconnectBackoff (defaults 1 s and 30 s), and each wait is drawn from the upper half of
+	// that (jitter). The first attempt is immediate.
 	ReconnectBackoff    time.Duration
 	MaxReconnectBackoff time.Duration
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/voice/dave"
 )
 
@@ -237,18 +239,17 @@ func (c *Conn) supervise() {
 // recover resumes or reconnects, with backoff between attempts. A refused resume (4006) falls
 // back to a new session at once.
 func (c *Conn) recover(action CloseAction) error {
-	backoff := c.cfg.ReconnectBackoff
+	policy := backoff.Policy{Initial: c.cfg.ReconnectBackoff, Max: c.cfg.MaxReconnectBackoff}
 	var lastErr error
 	for attempt := 0; attempt < c.cfg.ReconnectAttempts; attempt++ {
 		if attempt > 0 {
-			t := time.NewTimer(backoff)
+			t := time.NewTimer(policy.Delay(attempt - 1))
 			select {
 			case <-c.ctx.Done():
 				t.Stop()
 				return errClosed
 			case <-t.C:
 			}
-			backoff = min(2*backoff, c.cfg.MaxReconnectBackoff)
 		}
 		err := c.connect(c.ctx, action == ActionResume)
 		if err == nil {

@@ -29,10 +29,10 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/rooms"
 	"github.com/spellcoven/gateway/rooms/discordrest"
 	"github.com/spellcoven/gateway/webhook"
-	"github.com/spellcoven/gateway/worker/backoff"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/delivery"
 	"github.com/spellcoven/gateway/worker/gateway"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/internal/backoff"
 )
 
 const (
@@ -20,7 +21,8 @@ const (
 	// gives such a read 10 s more than this before it takes the connection for dead, which bounds how
 	// long a silently broken connection goes unnoticed.
 	blockFor = 5 * time.Second
-	// firstRetry is the first wait before reaching Redis again; it doubles up to ReconnectInterval.
+	// firstRetry is the longest first wait before reaching Redis again; it doubles up to
+	// ReconnectInterval (each wait drawn from the upper half: internal/backoff).
 	firstRetry = 50 * time.Millisecond
 	// catchUpAttempts bounds how often catching up starts over because another instance changed Redis
 	// at the same moment.
@@ -80,18 +82,19 @@ func (r *reader) stop() {
 
 func (r *reader) run() {
 	defer close(r.done)
-	retry := firstRetry
+	policy := backoff.Policy{Initial: firstRetry, Max: r.b.cfg.ReconnectInterval}
+	failures := 0 // consecutive failed resyncs
 	for r.ctx.Err() == nil {
 		if r.needSync {
 			if err := r.resync(); err != nil {
 				r.fail(err)
-				if !r.sleep(retry) {
+				if !r.sleep(policy.Delay(failures)) {
 					return
 				}
-				retry = min(2*retry, r.b.cfg.ReconnectInterval)
+				failures++
 				continue
 			}
-			retry = firstRetry
+			failures = 0
 			r.recovered()
 		}
 		streams, err := r.client.XRead(r.ctx, &redis.XReadArgs{
@@ -107,7 +110,7 @@ func (r *reader) run() {
 				return
 			}
 			r.fail(err)
-			if !r.sleep(retry) {
+			if !r.sleep(policy.Delay(failures)) {
 				return
 			}
 			continue

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/spellcoven/gateway/internal/backoff"
 )
 
 // Client calls Discord's REST API. It is safe for concurrent use; share one per bot token, since
@@ -327,13 +329,10 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// backoff is the wait before retry number attempt+1: BackoffBase doubling up to BackoffMax.
+// backoff is the wait before retry number attempt+1: BackoffBase doubling up to BackoffMax, drawn
+// from the upper half of that (jitter), so that edges failing together do not retry together.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.BackoffBase
-	for i := 0; i < attempt && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, c.cfg.BackoffMax)
+	return backoff.Policy{Initial: c.cfg.BackoffBase, Max: c.cfg.BackoffMax}.Delay(attempt)
 }
 
 // succeeded records a 2xx answer: a token that works is not rejected.

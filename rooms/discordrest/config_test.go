@@ -48,15 +48,26 @@ func TestConfigIsCheckedAndDefaulted(t *testing.T) {
 	}
 }
 
-func TestBackoffDoublesUpToTheCap(t *testing.T) {
+func TestBackoffDoublesUpToTheCapWithJitter(t *testing.T) {
 	c, err := New(Config{Token: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each wait is drawn from the upper half of the doubling ceiling, so that edges do not retry in
+	// lockstep.
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 32, 32}
 	for i, w := range want {
-		if got := c.backoff(i); got != w*time.Second {
-			t.Fatalf("backoff(%d) = %v, want %v", i, got, w*time.Second)
+		ceiling := w * time.Second
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			got := c.backoff(i)
+			if got < ceiling/2 || got > ceiling {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", i, got, ceiling/2, ceiling)
+			}
+			seen[got] = true
+		}
+		if len(seen) < 5 {
+			t.Fatalf("backoff(%d): %d distinct waits in 50, want jitter", i, len(seen))
 		}
 	}
 }

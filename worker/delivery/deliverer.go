@@ -33,8 +33,8 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/webhook"
-	"github.com/spellcoven/gateway/worker/backoff"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"

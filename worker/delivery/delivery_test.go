@@ -12,8 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/webhook"
-	"github.com/spellcoven/gateway/worker/backoff"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/internal/testedge"
 	"github.com/spellcoven/gateway/worker/metrics"

@@ -27,7 +27,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 	gorilla "github.com/gorilla/websocket"
 
-	"github.com/spellcoven/gateway/worker/backoff"
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/worker/metrics"
 )
 

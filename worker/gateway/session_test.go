@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spellcoven/gateway/discordtest"
-	"github.com/spellcoven/gateway/worker/backoff"
+	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/worker/metrics"
 )
 

@@ -1,5 +1,7 @@
-// Package backoff spaces retries for the worker: the delivery loop's retries to the edge and the
-// gateway session's reconnections to Discord.
+// Package backoff spaces every retry of the gateway: the worker's deliveries to the edge and its
+// gateway reconnections to Discord, the JWKS fetches, the rooms API's Discord REST retries, the voice
+// client's reconnections and the Redis broker's returns to Redis. One policy, with jitter everywhere,
+// so that many processes failing together do not retry together.
 package backoff
 
 import (
