@@ -7,7 +7,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Voice gateway close codes (DISCORD.md section 4 and Discord's documentation).
+// Voice gateway close codes (docs/voice.md, "Lifecycle and close codes", and Discord's documentation).
 const (
 	CloseUnknownOpcode         = 4001
 	CloseFailedToDecode        = 4002

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 )
 
-// Voice gateway opcodes (DISCORD.md section 4).
+// Voice gateway opcodes (docs/voice.md, "Lifecycle and close codes", and Discord's documentation).
 const (
 	opIdentify           = 0
 	opSelectProtocol     = 1

@@ -16,7 +16,7 @@ import (
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/delivery"
-	"github.com/spellcoven/gateway/worker/gateway"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/outbox"
 	"github.com/spellcoven/gateway/worker/voicectl"
 )
@@ -59,7 +59,7 @@ type Config struct {
 	SegmentBytes     int64
 	MaxDeadLetters   int
 
-	// Gateway timings: see gateway.Config.
+	// Gateway timings: see discordgw.Config.
 	GatewayOpenTimeout time.Duration
 	ReconnectInitial   time.Duration
 	ReconnectMax       time.Duration
@@ -100,9 +100,9 @@ func Defaults() Config {
 		MaxPendingBytes:    outbox.DefaultMaxPendingBytes,
 		SegmentBytes:       outbox.DefaultSegmentBytes,
 		MaxDeadLetters:     deadletter.DefaultMaxLetters,
-		GatewayOpenTimeout: gateway.DefaultOpenTimeout,
-		ReconnectInitial:   gateway.DefaultReconnectInitial,
-		ReconnectMax:       gateway.DefaultReconnectMax,
+		GatewayOpenTimeout: discordgw.DefaultOpenTimeout,
+		ReconnectInitial:   discordgw.DefaultReconnectInitial,
+		ReconnectMax:       discordgw.DefaultReconnectMax,
 		ShutdownTimeout:    10 * time.Second,
 
 		VoiceGatewayScheme:     "wss",

@@ -293,3 +293,14 @@ func withSnapshot(snap event.SnapshotPayload, items []outbox.Item) []outbox.Item
 	}
 	return out
 }
+
+// LookupRoom returns the room whose channel id is id (voicectl.Rooms).
+func (p *Producer) LookupRoom(id string) (event.Room, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced {
+		return event.Room{}, false, ErrNotSynced
+	}
+	r, ok := p.guild.Room(id)
+	return r, ok, nil
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/voicectl"
@@ -21,17 +20,6 @@ func (d dispatchers) HandleDispatch(typ string, ev any) {
 }
 
 func (d dispatchers) LinkDown() { d.w.prod.LinkDown() }
-
-// LookupRoom returns the room whose channel id is id (voicectl.Rooms).
-func (p *Producer) LookupRoom(id string) (event.Room, bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.synced {
-		return event.Room{}, false, ErrNotSynced
-	}
-	r, ok := p.guild.Room(id)
-	return r, ok, nil
-}
 
 // newVoice creates the voice controller and its control endpoint, authenticated with the
 // webhook secret and scheme the worker delivers events with.

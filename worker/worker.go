@@ -35,7 +35,7 @@ import (
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/delivery"
-	"github.com/spellcoven/gateway/worker/gateway"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"
 	"github.com/spellcoven/gateway/worker/translate"
@@ -54,7 +54,7 @@ type Worker struct {
 	dl   *deadletter.Store
 	prod *Producer
 	del  *delivery.Deliverer
-	gw   *gateway.Session
+	gw   *discordgw.Session
 	ln   net.Listener
 	srv  *http.Server
 
@@ -110,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.gw, err = gateway.New(gateway.Config{
+	w.gw, err = discordgw.New(discordgw.Config{
 		Token:           cfg.Token,
 		APIBase:         cfg.DiscordAPI,
 		OpenTimeout:     cfg.GatewayOpenTimeout,
@@ -140,7 +140,7 @@ func (w *Worker) Addr() string { return w.ln.Addr().String() }
 func (w *Worker) Epoch() string { return w.ob.Epoch() }
 
 // Run runs the worker until ctx ends (a graceful stop: it returns nil) or the gateway session ends
-// for good (it returns the *gateway.FatalCloseError). Either way it produces a system.status
+// for good (it returns the *discordgw.FatalCloseError). Either way it produces a system.status
 // "down", delivers what it can within ShutdownTimeout, and closes the outbox; what could not be
 // delivered stays in the outbox for the next start.
 func (w *Worker) Run(ctx context.Context) error {
@@ -160,7 +160,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	err := w.gw.Run(ctx)
 	// The call ends with the gateway session: recordings are finished, the connection closed.
 	w.voice.Close()
-	var fatal *gateway.FatalCloseError
+	var fatal *discordgw.FatalCloseError
 	if errors.As(err, &fatal) {
 		w.log.Error("stopping: "+err.Error(), "close_code", fatal.Code)
 	} else {

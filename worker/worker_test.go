@@ -18,7 +18,7 @@ import (
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/internal/syncbuf"
-	"github.com/spellcoven/gateway/worker/gateway"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/internal/testedge"
 	"github.com/spellcoven/gateway/worker/workertest"
 )
@@ -205,7 +205,7 @@ func TestWorkerStopsOnFatalClose(t *testing.T) {
 	select {
 	case err := <-s.done:
 		s.done <- err
-		var fe *gateway.FatalCloseError
+		var fe *discordgw.FatalCloseError
 		if !errors.As(err, &fe) || fe.Code != 4004 {
 			t.Fatalf("Run = %v, want a fatal 4004", err)
 		}

@@ -1,7 +1,7 @@
 // Package covenevents is the Caddy HTTP handler `coven_events`: the worker's event ingest. It decodes a
 // batch of contract v1 events that coven_hmac has verified and applies it to the `coven` app's hub.
 //
-// Answers (DESIGN.md, "Webhook"): 200 {"applied":n,"skipped":m}; 409 snapshot_required with the expected
+// Answers (docs/protocol.md, "Webhook: worker → edge"): 200 {"applied":n,"skipped":m}; 409 snapshot_required with the expected
 // position; 400 for a malformed or invalid batch; 503 when the broker cannot take events (the worker
 // keeps them and retries); 405 for anything but POST.
 package covenevents

@@ -38,7 +38,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/spellcoven/gateway/worker"
-	"github.com/spellcoven/gateway/worker/gateway"
+	"github.com/spellcoven/gateway/worker/discordgw"
 )
 
 // Exit statuses.
@@ -82,7 +82,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		stop()
 	}()
 	err = w.Run(ctx)
-	var fatal *gateway.FatalCloseError
+	var fatal *discordgw.FatalCloseError
 	switch {
 	case errors.As(err, &fatal):
 		return exitFatal

@@ -3,7 +3,7 @@
 //
 // The delivery loop reads the events after the outbox's cursor in batches (at most MaxBatchEvents
 // events and MaxBatchBytes of JSON), signs every attempt afresh and POSTs it to the edge, then acts
-// on the answer (DESIGN.md, "Webhook"):
+// on the answer (docs/protocol.md, "Webhook: worker → edge"):
 //
 //   - 2xx: the events are applied (or were already held): the cursor moves past them.
 //   - 409 snapshot_required: the edge lost track (it restarted, or a batch was dead-lettered). The

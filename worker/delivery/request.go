@@ -116,7 +116,7 @@ func (d *Deliverer) postOnce(ctx context.Context, body []byte, msgID string) ans
 	return classify(resp.StatusCode, resp.Header, raw)
 }
 
-// classify reads an answer of the edge (DESIGN.md, "Webhook").
+// classify reads an answer of the edge (docs/protocol.md, "Webhook: worker → edge").
 func classify(status int, h http.Header, body []byte) answer {
 	a := answer{status: status, retryAfter: retryAfter(h.Get("Retry-After"))}
 	var parsed struct {

@@ -1,6 +1,6 @@
 // Package workertest helps tests of the worker compare what reached the edge with the truth: it
 // derives, from the Discord emulator's world, the snapshot the worker should have produced. The
-// worker's package tests and the end-to-end tests in tests/worker use it.
+// worker's package tests and the end-to-end tests in tests/stack use it.
 package workertest
 
 import (

@@ -1,4 +1,4 @@
-// Package gateway holds the worker's Discord gateway session: discordgo v0.29.0 with the intents
+// Package discordgw holds the worker's Discord gateway session: discordgo v0.29.0 with the intents
 // GUILDS | GUILD_VOICE_STATES, its dispatches handed in order to the worker, and the reconnection
 // policy the worker needs rather than discordgo's own.
 //
@@ -11,7 +11,7 @@
 //
 // Handlers run in discordgo's reading goroutine (SyncEvents), so dispatches reach the worker in the
 // order Discord sent them.
-package gateway
+package discordgw
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package worker
+package stack
 
 import (
 	"slices"
@@ -11,7 +11,7 @@ import (
 
 // Measurements of the whole chain, run with
 //
-//	go test ./tests/worker -run '^$' -bench . -benchtime 1x
+//	go test ./tests/stack -run '^$' -bench . -benchtime 1x
 //
 // They report percentiles as custom metrics; ns/op is the duration of the whole run.
 

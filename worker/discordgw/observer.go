@@ -1,4 +1,4 @@
-package gateway
+package discordgw
 
 import (
 	"bytes"

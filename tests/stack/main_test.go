@@ -3,7 +3,7 @@
 // They check that what a browser sees equals what the emulator holds, through every event type and
 // through failures of each part: the edge down or killed, the worker killed, the gateway session
 // reconnected, resumed or refused. The benchmarks measure event latency and session restoration.
-package worker
+package stack
 
 import (
 	"fmt"
