@@ -1,49 +1,29 @@
 package rooms
 
 import (
-	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/roomowner"
 	"github.com/spellcoven/gateway/rooms/discordrest"
 )
 
-// Discord permission bits of OwnerPermissions.
+// Permission bits of the owner mark, as discordrest.Permissions.
 const (
-	permPrioritySpeaker = 1 << 8
-	permStream          = 1 << 9 // "Video": camera and screen share
-	permViewChannel     = 1 << 10
-	permConnect         = 1 << 20
-	permSpeak           = 1 << 21
-	permMuteMembers     = 1 << 22
-	permDeafenMembers   = 1 << 23
-	permMoveMembers     = 1 << 24
+	permPrioritySpeaker = discordrest.Permissions(roomowner.PrioritySpeaker)
+	permViewChannel     = discordrest.Permissions(roomowner.ViewChannel)
+	permConnect         = discordrest.Permissions(roomowner.Connect)
+	permSpeak           = discordrest.Permissions(roomowner.Speak)
+	permMoveMembers     = discordrest.Permissions(roomowner.MoveMembers)
 )
 
-// OwnerPermissions is the allow set of the member permission overwrite that marks a room's owner:
-// View Channel, Connect, Speak, Video, Priority Speaker, Mute Members, Deafen Members and Move
-// Members (decimal 32507648). It makes the owner the host of their table, and it is distinctive: a
-// member overwrite allowing all eight is what the rooms API writes, not what people set by hand.
-const OwnerPermissions discordrest.Permissions = permViewChannel | permConnect | permSpeak | permStream |
-	permPrioritySpeaker | permMuteMembers | permDeafenMembers | permMoveMembers
+// OwnerPermissions is the owner mark (roomowner.Permissions) as discordrest.Permissions.
+const OwnerPermissions = discordrest.Permissions(roomowner.Permissions)
 
-// OwnerID returns the Discord user id of a room's owner as recorded in its permission overwrites, or ""
-// when it has none. The rule, which the worker applies too (docs/protocol.md):
-//
-//   - a candidate is an overwrite of type 1 (member) whose id is a snowflake, whose allow contains
-//     every bit of OwnerPermissions and whose deny contains none of them;
-//   - the owner is the candidate if there is exactly one; with none, or several, the room has no
-//     owner (only administrators may delete it).
+// OwnerID returns the owner recorded in a channel's overwrites (roomowner.ID).
 func OwnerID(overwrites []discordrest.Overwrite) string {
-	owner := ""
-	for _, o := range overwrites {
-		if o.Type != discordrest.OverwriteMember || !event.ValidSnowflake(o.ID) ||
-			o.Allow&OwnerPermissions != OwnerPermissions || o.Deny&OwnerPermissions != 0 {
-			continue
-		}
-		if owner != "" && owner != o.ID {
-			return ""
-		}
-		owner = o.ID
+	ows := make([]roomowner.Overwrite, len(overwrites))
+	for i, o := range overwrites {
+		ows[i] = roomowner.Overwrite{ID: o.ID, Type: o.Type, Allow: uint64(o.Allow), Deny: uint64(o.Deny)}
 	}
-	return owner
+	return roomowner.ID(ows)
 }
 
 // withOwner returns the overwrites of a new room: the category's (so that the room keeps the
@@ -61,7 +41,7 @@ func withOwner(category []discordrest.Overwrite, ownerID string) []discordrest.O
 			o.Allow |= OwnerPermissions
 			o.Deny &^= OwnerPermissions
 			merged = true
-		case o.Allow&OwnerPermissions == OwnerPermissions && o.Deny&OwnerPermissions == 0:
+		case roomowner.Marks(roomowner.Overwrite{ID: o.ID, Type: o.Type, Allow: uint64(o.Allow), Deny: uint64(o.Deny)}):
 			o.Allow &^= permPrioritySpeaker
 		}
 		out = append(out, o)

@@ -30,8 +30,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/spellcoven/gateway/internal/backoff"
-	"github.com/spellcoven/gateway/rooms"
-	"github.com/spellcoven/gateway/rooms/discordrest"
+	"github.com/spellcoven/gateway/roomowner"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/delivery"
@@ -210,14 +209,11 @@ func libraryLogLevel(l slog.Level) int {
 }
 
 // roomOwner reads a room's owner from the member permission overwrite the rooms API records at
-// creation (rooms.OwnerID states the rule), so owners survive restarts of both processes.
+// creation (roomowner states the rule), so owners survive restarts of both processes.
 func roomOwner(c *discordgo.Channel) string {
-	ows := make([]discordrest.Overwrite, 0, len(c.PermissionOverwrites))
+	ows := make([]roomowner.Overwrite, 0, len(c.PermissionOverwrites))
 	for _, o := range c.PermissionOverwrites {
-		ows = append(ows, discordrest.Overwrite{
-			ID: o.ID, Type: int(o.Type),
-			Allow: discordrest.Permissions(o.Allow), Deny: discordrest.Permissions(o.Deny),
-		})
+		ows = append(ows, roomowner.Overwrite{ID: o.ID, Type: int(o.Type), Allow: uint64(o.Allow), Deny: uint64(o.Deny)})
 	}
-	return rooms.OwnerID(ows)
+	return roomowner.ID(ows)
 }
