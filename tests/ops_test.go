@@ -123,6 +123,65 @@ func TestReloadKeepsClientsAndHistory(t *testing.T) {
 	}
 }
 
+// TestReloadWithNewJWTSettingsKeepsClients: the JWT settings have a lifetime of their own, so a
+// reload that changes them (here: one more audience) keeps every client connected, and the clients'
+// next re-authentication is checked under the new settings.
+func TestReloadWithNewJWTSettingsKeepsClients(t *testing.T) {
+	s := newStack(t, nil)
+	b := &edgetest.Batches{Epoch: "ep1"}
+	s.seed(t, b)
+	c, _ := s.connect(t, "alice", nil)
+
+	cfg := s.edge.Cfg
+	cfg.JWT = "audience second-app"
+	cfg.Site = "respond /reloaded 204"
+	s.edge.Reload(cfg)
+	waitServing(t, s.edge.URL("/reloaded"))
+
+	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 1)))
+	c.ExpectEvents(2, 1, 5*time.Second) // still connected: no 1012
+	// A token only the new settings accept, as a re-authentication on the kept connection.
+	tok, err := s.idp.MintFor("alice", "second-app", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Auth(tok, nil)
+	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 2)))
+	if f := c.Next(5 * time.Second); f.Type == "error" || f.Seq != 3 {
+		t.Fatalf("after re-authenticating with a token of the new audience: %s", f.Raw)
+	}
+	// The settings that were removed no longer apply: back to the first audience only, a token of
+	// the second is refused at the next re-authentication.
+	cfg.JWT = ""
+	cfg.Site = "respond /reloaded-again 204"
+	s.edge.Reload(cfg)
+	waitServing(t, s.edge.URL("/reloaded-again"))
+	c.Auth(tok, nil)
+	if f := c.Next(5 * time.Second); f.Type != "error" || f.Code != "unauthorized" || !strings.Contains(f.Message, "audience") {
+		t.Fatalf("a re-authentication the settings no longer allow: %s", f.Raw)
+	}
+}
+
+// waitServing waits until url answers 204: the configuration that serves it is running. A connection
+// the old server accepted as it stopped is closed unanswered (EOF): a client asks again.
+func waitServing(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not served 10s after the reload: %v %v", url, resp, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestSecretsNeverReachTheLogs(t *testing.T) {
 	s := newStack(t, nil)
 	b := &edgetest.Batches{Epoch: "ep1"}

@@ -69,6 +69,8 @@ type App struct {
 	discordKey string
 	state      *sharedState
 	stateKey   string
+	jwks       *verifierState
+	jwksKey    string
 	logger     *zap.Logger
 	// signatureChecks counts the coven_hmac handlers provisioned so far in this configuration. Caddy
 	// provisions a route's handlers in order, so a coven_events provisioned while it is zero has no
@@ -167,27 +169,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("coven: %w", err)
 	}
 	// The key holds the resolved broker settings, so that a reload with the same Redis keeps the hub and
-	// its connections; it stays in memory and is never logged.
+	// its connections; it stays in memory and is never logged. The JWT settings are not in it: they
+	// have a lifetime of their own, so that changing them keeps every client connected.
 	key, err := json.Marshal(struct {
 		Hub    HubConfig
-		JWT    *JWTConfig
 		Broker *redisbroker.Config
-	}{a.Hub, jwtCfg, brokerCfg})
+	}{a.Hub, brokerCfg})
 	if err != nil {
 		return err
 	}
 	a.stateKey = string(key)
 	v, _, err := pool.LoadOrNew(a.stateKey, func() (caddy.Destructor, error) {
-		return newSharedState(hubCfg, jwtCfg, brokerCfg, a.logger)
+		return newSharedState(hubCfg, brokerCfg, a.logger)
 	})
 	if err != nil {
 		return fmt.Errorf("coven: %w", err)
 	}
 	a.state = v.(*sharedState)
+	if jwtCfg != nil {
+		if err := a.provisionVerifier(*jwtCfg); err != nil {
+			return err
+		}
+	}
 	if err := a.provisionDiscord(repl); err != nil {
 		return err
 	}
-	registerMetrics(ctx.GetMetricsRegistry(), a.state, a.discord)
+	registerMetrics(ctx.GetMetricsRegistry(), a.state, a.discord, a.Verifier())
 	return nil
 }
 
@@ -270,7 +277,18 @@ func (a *App) Validate() error {
 
 // Start starts the shared state's background work (hub workers, JWKS refresh). Starting state that a
 // previous configuration already started is a no-op.
-func (a *App) Start() error { return a.state.start() }
+func (a *App) Start() error {
+	if err := a.state.start(); err != nil {
+		return err
+	}
+	if a.jwks != nil {
+		if err := a.jwks.start(); err != nil {
+			return err
+		}
+		current.Store(a.jwks.v)
+	}
+	return nil
+}
 
 // Stop does nothing: the shared state outlives a configuration and ends in Cleanup when no
 // configuration uses it any more.
@@ -280,6 +298,11 @@ func (a *App) Stop() error { return nil }
 func (a *App) Cleanup() error {
 	if a.discordKey != "" {
 		if _, err := pool.Delete(a.discordKey); err != nil {
+			return err
+		}
+	}
+	if a.jwksKey != "" {
+		if _, err := pool.Delete(a.jwksKey); err != nil {
 			return err
 		}
 	}
@@ -294,7 +317,21 @@ func (a *App) Cleanup() error {
 func (a *App) EventHub() *hub.Hub { return a.state.hub }
 
 // Verifier returns the JWT verifier, or nil when the app has no `jwt` configuration.
-func (a *App) Verifier() *auth.Verifier { return a.state.verifier }
+func (a *App) Verifier() *auth.Verifier {
+	if a.jwks == nil {
+		return nil
+	}
+	return a.jwks.v
+}
+
+// current is the verifier of the configuration that started last: the one sessions opened under an
+// earlier configuration re-authenticate with, so that a reload that changes the JWT settings applies
+// them to every client without disconnecting any.
+var current atomic.Pointer[auth.Verifier]
+
+// CurrentVerifier returns the JWT verifier of the running configuration, or nil before one with a
+// `jwt` block has started.
+func CurrentVerifier() *auth.Verifier { return current.Load() }
 
 // DiscordBotToken returns the resolved Discord bot token. It must never be logged.
 func (a *App) DiscordBotToken() string { return a.botToken }
@@ -341,14 +378,13 @@ type sharedState struct {
 	broker *redisbroker.Broker // nil for the memory broker
 	// roomsStore is the rooms API's shared state, on the broker's Redis (nil without it).
 	roomsStore *redisstore.Store
-	verifier   *auth.Verifier
 	ctx        context.Context
 	cancel     context.CancelFunc
 	once       sync.Once
 	startErr   error
 }
 
-func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.Config, logger *zap.Logger) (*sharedState, error) {
+func newSharedState(hcfg hub.Config, brokerCfg *redisbroker.Config, logger *zap.Logger) (*sharedState, error) {
 	s := &sharedState{}
 	var broker hub.Broker
 	if brokerCfg != nil {
@@ -368,15 +404,6 @@ func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.C
 		return nil, err
 	}
 	s.hub = h
-	if jwtCfg != nil {
-		cfg := jwtCfg.authConfig()
-		cfg.Logger = logger.Named("jwks")
-		v, err := auth.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: %w", err)
-		}
-		s.verifier = v
-	}
 	// The state outlives the configuration that created it, so its goroutines hang off their own context.
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -384,12 +411,7 @@ func newSharedState(hcfg hub.Config, jwtCfg *JWTConfig, brokerCfg *redisbroker.C
 
 func (s *sharedState) start() error {
 	s.once.Do(func() {
-		if s.startErr = s.hub.Start(s.ctx); s.startErr != nil {
-			return
-		}
-		if s.verifier != nil {
-			s.startErr = s.verifier.Start(s.ctx)
-		}
+		s.startErr = s.hub.Start(s.ctx)
 	})
 	return s.startErr
 }
@@ -397,14 +419,58 @@ func (s *sharedState) start() error {
 // Destruct closes the hub (clients get 1012 and reconnect) and stops background work.
 func (s *sharedState) Destruct() error {
 	s.cancel()
-	if s.verifier != nil {
-		s.verifier.Stop()
-	}
 	err := s.hub.Close()
 	if s.broker != nil {
 		err = errors.Join(err, s.broker.Close())
 	}
 	return err
+}
+
+// verifierState is the JWT verifier shared by the configurations with the same jwt settings.
+type verifierState struct {
+	v        *auth.Verifier
+	ctx      context.Context
+	cancel   context.CancelFunc
+	once     sync.Once
+	startErr error
+}
+
+// provisionVerifier loads or creates the verifier of cfg.
+func (a *App) provisionVerifier(cfg JWTConfig) error {
+	key, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	a.jwksKey = "jwt:" + string(key)
+	v, _, err := pool.LoadOrNew(a.jwksKey, func() (caddy.Destructor, error) {
+		ac := cfg.authConfig()
+		ac.Logger = a.logger.Named("jwks")
+		v, err := auth.New(ac)
+		if err != nil {
+			return nil, err
+		}
+		vs := &verifierState{v: v}
+		vs.ctx, vs.cancel = context.WithCancel(context.Background())
+		return vs, nil
+	})
+	if err != nil {
+		a.jwksKey = ""
+		return fmt.Errorf("coven: jwt: %w", err)
+	}
+	a.jwks = v.(*verifierState)
+	return nil
+}
+
+func (s *verifierState) start() error {
+	s.once.Do(func() { s.startErr = s.v.Start(s.ctx) })
+	return s.startErr
+}
+
+// Destruct stops the verifier's refreshes.
+func (s *verifierState) Destruct() error {
+	s.cancel()
+	s.v.Stop()
+	return nil
 }
 
 // Interface guards
@@ -414,4 +480,5 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 	_ caddy.Destructor   = (*sharedState)(nil)
+	_ caddy.Destructor   = (*verifierState)(nil)
 )

@@ -128,13 +128,13 @@ func SharedMetrics(ctx caddy.Context) *Metrics {
 
 // registerMetrics registers the process-wide counters and collectors of s's hub and of the Discord
 // client d (if any) on reg.
-func registerMetrics(reg *prometheus.Registry, s *sharedState, d *discordrest.Client) {
+func registerMetrics(reg *prometheus.Registry, s *sharedState, d *discordrest.Client, v *auth.Verifier) {
 	registerCollectors(reg, metrics.AuthFailures, metrics.WebhookRejected, metrics.WSRejected, metrics.WSDropped, newHubCollector(s))
 	if d != nil {
 		registerCollectors(reg, newDiscordCollector(d))
 	}
-	if s.verifier != nil {
-		registerCollectors(reg, newJWKSCollector(s.verifier))
+	if v != nil {
+		registerCollectors(reg, newJWKSCollector(v))
 	}
 }
 

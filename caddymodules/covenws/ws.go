@@ -4,6 +4,7 @@
 package covenws
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -99,7 +100,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("coven_ws: %w", err)
 	}
 	m := h.metrics
-	h.stream, err = stream.NewServer(app.EventHub(), h.verifier, tracker, h.streamConfig(), stream.Observer{
+	h.stream, err = stream.NewServer(app.EventHub(), latestVerifier{h.verifier}, tracker, h.streamConfig(), stream.Observer{
 		Rejected:   func(reason string) { m.WSRejected.WithLabelValues(reason).Inc() },
 		AuthFailed: func(reason string) { m.AuthFailures.WithLabelValues(reason, "ws").Inc() },
 		Dropped:    func(reason string) { m.WSDropped.WithLabelValues(reason).Inc() },
@@ -116,6 +117,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.StreamRate, h.StreamBurst = cfg.StreamRate, cfg.StreamBurst
 	h.RefusalDelay = caddy.Duration(cfg.RefusalDelay)
 	return nil
+}
+
+// latestVerifier verifies with the JWT settings of the configuration that started last, so that a
+// session opened under an earlier configuration (a reload keeps it) re-authenticates under the
+// current settings; before any has started, with its own configuration's.
+type latestVerifier struct{ own *auth.Verifier }
+
+func (l latestVerifier) Verify(ctx context.Context, token string) (*auth.Claims, error) {
+	if v := covenapp.CurrentVerifier(); v != nil {
+		return v.Verify(ctx, token)
+	}
+	return l.own.Verify(ctx, token)
 }
 
 // tracker counts the sockets of every coven_ws handler of the process, across reloads, for the limits.

@@ -55,6 +55,8 @@ type Config struct {
 	Global string
 	// WS holds extra lines of the coven_ws block.
 	WS string
+	// JWT holds extra lines of the coven option's jwt block (e.g. "audience another-app").
+	JWT string
 	// Servers holds lines of the global servers option (e.g. "trusted_proxies static 127.0.0.1/32").
 	Servers string
 	// Site holds extra site directives.
@@ -94,6 +96,7 @@ const caddyfileTemplate = `{
 			issuer {{.Issuer}}
 			audience {{.Audience}}
 			leeway 0s
+			{{.JWT}}
 		}
 		{{.Global}}
 	}

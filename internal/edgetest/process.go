@@ -48,7 +48,7 @@ func RenderCaddyfile(cfg Config, l Layout) (string, error) {
 	err = tpl.Execute(&buf, map[string]any{
 		"AdminPort": l.AdminPort, "Dir": l.Dir, "HTTPPort": l.Port, "GuildID": GuildID,
 		"JWKSURL": cfg.JWKSURL, "Issuer": cfg.Issuer, "Audience": Audience, "Origin": Origin,
-		"Global": cfg.Global, "WS": cfg.WS, "Site": cfg.Site, "Servers": cfg.Servers,
+		"Global": cfg.Global, "WS": cfg.WS, "JWT": cfg.JWT, "Site": cfg.Site, "Servers": cfg.Servers,
 		"LogLevel": cfg.LogLevel, "NoAccessLog": cfg.NoAccessLog, "NoHTTPMetrics": cfg.NoHTTPMetrics,
 		"MaxBody": cfg.MaxBody,
 	})
