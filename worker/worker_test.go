@@ -17,9 +17,9 @@ import (
 
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/ingest/ingesttest"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/worker/discordgw"
-	"github.com/spellcoven/gateway/worker/internal/testedge"
 	"github.com/spellcoven/gateway/worker/workertest"
 )
 
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type stack struct {
 	emu   *discordtest.Server
 	guild discordtest.Guild
-	edge  *testedge.Edge
+	edge  *ingesttest.Edge
 	w     *Worker
 	logs  *syncbuf.Buffer
 	done  chan error
@@ -50,9 +50,9 @@ func startStack(t *testing.T, token string, mutate func(*Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Close() })
-	s := &stack{emu: emu, guild: emu.Guilds()[0], edge: testedge.Start(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	s := &stack{emu: emu, guild: emu.Guilds()[0], edge: ingesttest.Start(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cfg := Defaults()
-	cfg.Token, cfg.WebhookSecret = token, testedge.Secret
+	cfg.Token, cfg.WebhookSecret = token, ingesttest.Secret
 	cfg.GuildID, cfg.CategoryID = s.guild.ID, s.guild.RoomsCategoryID
 	cfg.EdgeURL, cfg.DiscordAPI = s.edge.URL(), emu.URL()
 	cfg.OutboxDir = t.TempDir()
@@ -192,7 +192,7 @@ func TestWorkerMirrorsDiscordOnTheEdge(t *testing.T) {
 		t.Fatalf("last event after stop: %s %s", last.Type, last.Data)
 	}
 	logs := s.logs.String()
-	if strings.Contains(logs, testToken) || strings.Contains(logs, testedge.Secret) {
+	if strings.Contains(logs, testToken) || strings.Contains(logs, ingesttest.Secret) {
 		t.Fatal("a secret appears in the logs")
 	}
 	if !strings.Contains(logs, "worker starting") || !strings.Contains(logs, `"token":"[redacted]"`) {

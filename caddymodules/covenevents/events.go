@@ -19,7 +19,7 @@ import (
 	"github.com/spellcoven/gateway/caddymodules/covenhmac"
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
 	"github.com/spellcoven/gateway/event"
-	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/ingest"
 )
 
 func init() {
@@ -75,8 +75,7 @@ func (h *Handler) Validate() error {
 // ServeHTTP applies one batch.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		jsonerror.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		ingest.MethodNotAllowed(w)
 		return nil
 	}
 	body, ok := covenhmac.VerifiedBody(r)
@@ -85,34 +84,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		jsonerror.Write(w, http.StatusInternalServerError, "misconfigured", "the event ingest is not guarded by a signature check")
 		return nil
 	}
-	batch, err := event.DecodeBatch(body, h.MaxBatchEvents)
-	if err != nil {
-		h.metrics.WebhookRejected.WithLabelValues("invalid").Inc()
-		jsonerror.Write(w, http.StatusBadRequest, "invalid_batch", err.Error())
-		return nil
-	}
-	res, err := h.app.EventHub().Ingest(r.Context(), batch)
-	var snap *hub.SnapshotRequiredError
+	resp := ingest.Apply(r.Context(), h.app.EventHub(), body, h.MaxBatchEvents)
 	switch {
-	case err == nil:
+	case resp.Reason == "":
 		if c := h.logger.Check(zapcore.DebugLevel, "batch ingested"); c != nil {
-			c.Write(zap.String("epoch", batch.Epoch), zap.Int("applied", res.Applied), zap.Int("skipped", res.Skipped))
+			res := resp.Body.(event.IngestResult)
+			c.Write(zap.Int("applied", res.Applied), zap.Int("skipped", res.Skipped))
 		}
-		jsonerror.WriteJSON(w, http.StatusOK, map[string]int{"applied": res.Applied, "skipped": res.Skipped})
-	case errors.As(err, &snap):
-		h.metrics.WebhookRejected.WithLabelValues("snapshot_required").Inc()
-		jsonerror.Write(w, http.StatusConflict, "snapshot_required",
-			"the batch does not continue what the edge holds; send a snapshot",
-			jsonerror.Field{Key: "expected", Value: snap.Expected})
-	case errors.Is(err, hub.ErrUnavailable):
-		h.metrics.WebhookRejected.WithLabelValues("unavailable").Inc()
-		w.Header().Set("Retry-After", "1")
-		jsonerror.Write(w, http.StatusServiceUnavailable, "unavailable", "the event broker is unavailable; retry later")
+	case resp.Err != nil && r.Context().Err() != nil:
+		// The worker gave up on the request (its timeout, a restart): it will send the batch again.
+		if c := h.logger.Check(zapcore.DebugLevel, "ingest abandoned by the client"); c != nil {
+			c.Write(zap.Error(resp.Err))
+		}
+		h.metrics.WebhookRejected.WithLabelValues(resp.Reason).Inc()
+	case resp.Err != nil:
+		h.logger.Error("ingest failed", zap.Error(resp.Err))
+		fallthrough
 	default:
-		h.logger.Error("ingest failed", zap.Error(err))
-		w.Header().Set("Retry-After", "1")
-		jsonerror.Write(w, http.StatusServiceUnavailable, "unavailable", "the event could not be applied; retry later")
+		h.metrics.WebhookRejected.WithLabelValues(resp.Reason).Inc()
 	}
+	resp.Write(w)
 	return nil
 }
 

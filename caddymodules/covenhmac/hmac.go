@@ -21,6 +21,8 @@ import (
 
 	"github.com/spellcoven/gateway/caddymodules/covenapp"
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/ingest"
 	"github.com/spellcoven/gateway/webhook"
 )
 
@@ -148,29 +150,16 @@ func (h *Handler) Validate() error {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Headers and timestamp first: a request that cannot pass costs no body read.
-	if err := h.verifier.CheckHeaders(r.Header); err != nil {
-		// Closing the connection spares net/http reading the unread body to reuse it.
-		w.Header().Set("Connection", "close")
-		return h.refuseSignature(w, r, err)
-	}
-	if r.ContentLength > h.MaxBody {
-		return h.reject(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.MaxBody))
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.MaxBody+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return h.reject(w, http.StatusRequestEntityTooLarge, "too_large", "body exceeds the request_body limit")
+	body, refused := ingest.ReadVerified(r, h.verifier, h.MaxBody)
+	if refused != nil {
+		if refused.Reason == event.AnswerBadSignature {
+			if c := h.logger.Check(zapcore.InfoLevel, "webhook signature rejected"); c != nil {
+				c.Write(zap.String("reason", webhook.Reason(refused.Err)), zap.String("remote", r.RemoteAddr))
+			}
 		}
-		return h.reject(w, http.StatusBadRequest, "read_failed", "reading the body failed")
-	}
-	if int64(len(body)) > h.MaxBody {
-		return h.reject(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("body exceeds the limit of %d bytes", h.MaxBody))
-	}
-	if err := h.verifier.Verify(r.Header, body); err != nil {
-		return h.refuseSignature(w, r, err)
+		h.metrics.WebhookRejected.WithLabelValues(refused.Reason).Inc()
+		refused.Write(w)
+		return nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r = r.WithContext(context.WithValue(r.Context(), verifiedBodyKey{}, body))
@@ -187,7 +176,7 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, next caddyht
 		h.metrics.WebhookRejected.WithLabelValues("duplicate_id").Inc()
 		if !earlier.done {
 			w.Header().Set("Retry-After", "1")
-			jsonerror.Write(w, http.StatusConflict, "in_progress", "a delivery with this webhook-id is being handled; retry later")
+			jsonerror.Write(w, http.StatusConflict, event.AnswerInProgress, "a delivery with this webhook-id is being handled; retry later")
 			return nil
 		}
 		replay(w, earlier)
@@ -203,19 +192,6 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, next caddyht
 		status = http.StatusOK
 	}
 	h.seen.finish(claimed, status, rec.Header().Get("Content-Type"), body)
-	return nil
-}
-
-func (h *Handler) refuseSignature(w http.ResponseWriter, r *http.Request, err error) error {
-	if c := h.logger.Check(zapcore.InfoLevel, "webhook signature rejected"); c != nil {
-		c.Write(zap.String("reason", webhook.Reason(err)), zap.String("remote", r.RemoteAddr))
-	}
-	return h.reject(w, http.StatusUnauthorized, "bad_signature", err.Error())
-}
-
-func (h *Handler) reject(w http.ResponseWriter, status int, code, msg string) error {
-	h.metrics.WebhookRejected.WithLabelValues(code).Inc()
-	jsonerror.Write(w, status, code, msg)
 	return nil
 }
 

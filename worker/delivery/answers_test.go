@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
-	"github.com/spellcoven/gateway/worker/internal/testedge"
+	"github.com/spellcoven/gateway/ingest/ingesttest"
 	"github.com/spellcoven/gateway/worker/metrics"
 )
 
@@ -26,7 +26,7 @@ func TestAnswers(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		fault testedge.Fault
+		fault ingesttest.Fault
 		// prepare runs before the loop starts, after 1 snapshot and 20 joins (seqs 1..21).
 		prepare func(r *rig)
 		// wantApplied are the seqs the edge applies, in order; wantLetters the dead-lettered seqs.

@@ -12,10 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/ingest/ingesttest"
 	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/deadletter"
-	"github.com/spellcoven/gateway/worker/internal/testedge"
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"
 )
@@ -30,7 +30,7 @@ const (
 // rig is an outbox, a dead-letter store and a deliverer aimed at a test edge.
 type rig struct {
 	t    *testing.T
-	edge *testedge.Edge
+	edge *ingesttest.Edge
 	ob   *outbox.Outbox
 	dl   *deadletter.Store
 	m    *metrics.Metrics
@@ -62,7 +62,7 @@ func (s *snapshotter) AppendSnapshot(string) (uint64, error) {
 
 func newRig(t *testing.T, mutate func(*Config)) *rig {
 	t.Helper()
-	edge := testedge.Start(t)
+	edge := ingesttest.Start(t)
 	ob, err := outbox.Open(t.TempDir(), outbox.Options{GuildID: guild})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func newRig(t *testing.T, mutate func(*Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := webhook.NewSigner(webhook.SchemeCoven, testedge.Secret)
+	signer, _ := webhook.NewSigner(webhook.SchemeCoven, ingesttest.Secret)
 	cfg := Config{URL: edge.URL(), Signer: signer, Backoff: backoff.Policy{Initial: time.Millisecond, Max: 20 * time.Millisecond}, Keepalive: time.Hour}
 	if mutate != nil {
 		mutate(&cfg)

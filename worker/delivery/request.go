@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/worker/outbox"
 )
 
@@ -119,26 +120,20 @@ func (d *Deliverer) postOnce(ctx context.Context, body []byte, msgID string) ans
 // classify reads an answer of the edge (docs/protocol.md, "Webhook: worker → edge").
 func classify(status int, h http.Header, body []byte) answer {
 	a := answer{status: status, retryAfter: retryAfter(h.Get("Retry-After"))}
-	var parsed struct {
-		Applied int `json:"applied"`
-		Skipped int `json:"skipped"`
-		Error   struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-		Expected *struct {
-			Epoch string `json:"epoch"`
-			Seq   uint64 `json:"seq"`
-		} `json:"expected"`
+	var result event.IngestResult
+	var refusal event.ErrorAnswer
+	if status/100 == 2 {
+		_ = json.Unmarshal(body, &result)
+	} else {
+		_ = json.Unmarshal(body, &refusal)
 	}
-	_ = json.Unmarshal(body, &parsed)
-	a.code, a.message = parsed.Error.Code, parsed.Error.Message
-	if parsed.Expected != nil {
-		a.expected = fmt.Sprintf("%s/%d", parsed.Expected.Epoch, parsed.Expected.Seq)
+	a.code, a.message = refusal.Error.Code, refusal.Error.Message
+	if refusal.Expected != nil {
+		a.expected = refusal.Expected.String()
 	}
 	switch {
 	case status/100 == 2:
-		a.verdict, a.applied, a.skipped = delivered, parsed.Applied, parsed.Skipped
+		a.verdict, a.applied, a.skipped = delivered, result.Applied, result.Skipped
 	case status == http.StatusConflict:
 		a.verdict = snapshotRequired
 	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity:

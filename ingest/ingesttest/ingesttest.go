@@ -1,14 +1,13 @@
-// Package testedge is an in-process edge ingest for the worker's package tests: an HTTP server on
-// 127.0.0.1 that verifies webhook signatures as coven_hmac does, decodes batches as coven_events does,
-// and applies them to a real hub, answering 200, 409, 400 and 401 like the real edge. Tests can make
-// it answer anything else on demand. The end-to-end tests use the real edge (a Caddy process) instead.
-package testedge
+// Package ingesttest runs the edge's real webhook ingest (ingest.Handler over a real hub) in process
+// on 127.0.0.1, for the worker's tests: what the worker meets is what coven_hmac and coven_events
+// answer. It records every request and lets a test answer some itself (a fault). The end-to-end tests
+// use the real edge, a Caddy process, instead.
+package ingesttest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,11 +17,12 @@ import (
 
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/hub"
+	"github.com/spellcoven/gateway/ingest"
 	"github.com/spellcoven/gateway/webhook"
 )
 
-// Secret is the webhook secret the test edge accepts.
-const Secret = "testedge-webhook-secret-0123456789"
+// Secret is the webhook secret the edge accepts (coven scheme).
+const Secret = "ingesttest-webhook-secret-0123456789"
 
 // Request is one request the edge received, signed correctly or not.
 type Request struct {
@@ -37,12 +37,13 @@ type Request struct {
 // ingesting, or status 0 to let the edge ingest normally. n counts verified requests from 1.
 type Fault func(b *event.Batch, n int) (status int, body string)
 
-// Edge is a running test edge.
+// Edge is a running ingest.
 type Edge struct {
-	t   testing.TB
-	srv *httptest.Server
-	hub *hub.Hub
-	ver *webhook.Verifier
+	t       testing.TB
+	srv     *httptest.Server
+	hub     *hub.Hub
+	ver     *webhook.Verifier
+	handler ingest.Handler
 
 	mu       sync.Mutex
 	fault    Fault
@@ -65,7 +66,7 @@ func Start(t testing.TB) *Edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Edge{t: t, hub: h, ver: ver}
+	e := &Edge{t: t, hub: h, ver: ver, handler: ingest.Handler{Verifier: ver, Hub: h}}
 	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(func() {
 		e.srv.Close()
@@ -117,64 +118,54 @@ func (e *Edge) WaitApplied(pos event.Position, d time.Duration) {
 	}
 }
 
+// serve records the request, answers a fault if the test set one, and otherwise hands the request to
+// the real ingest.
 func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, ingest.DefaultMaxBody+1))
 	if err != nil {
 		return
 	}
-	rec := Request{}
-	status, answer := e.handle(r, body, &rec)
-	rec.Status = status
-	e.mu.Lock()
-	e.requests = append(e.requests, rec)
-	e.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "0")
+	var rec Request
+	var fault Fault
+	n := 0
+	if e.ver.Verify(r.Header, body) == nil {
+		rec.Verified = true
+		rec.Batch, _ = event.DecodeBatch(body, 0)
+		e.mu.Lock()
+		e.verified++
+		n, fault = e.verified, e.fault
+		e.mu.Unlock()
 	}
-	w.WriteHeader(status)
-	io.WriteString(w, answer)
-}
-
-func errorBody(code, msg string) string {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
-	return string(b)
-}
-
-func (e *Edge) handle(r *http.Request, body []byte, rec *Request) (int, string) {
-	if err := e.ver.Verify(r.Header, body); err != nil {
-		return http.StatusUnauthorized, errorBody("unauthorized", "signature check failed")
-	}
-	rec.Verified = true
-	e.mu.Lock()
-	e.verified++
-	n, fault := e.verified, e.fault
-	e.mu.Unlock()
-	batch, err := event.DecodeBatch(body, 0)
-	if err != nil {
-		return http.StatusBadRequest, errorBody("invalid_batch", err.Error())
-	}
-	rec.Batch = batch
-	if fault != nil {
-		if status, body := fault(batch, n); status != 0 {
-			return status, body
+	if fault != nil && rec.Batch != nil {
+		if status, answer := fault(rec.Batch, n); status != 0 {
+			rec.Status = status
+			e.record(rec, nil)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, answer)
+			return
 		}
 	}
-	res, err := e.hub.Ingest(r.Context(), batch)
-	var snap *hub.SnapshotRequiredError
-	switch {
-	case err == nil:
-		e.mu.Lock()
-		e.applied = append(e.applied, batch.Events[res.Skipped:]...)
-		e.mu.Unlock()
-		return http.StatusOK, fmt.Sprintf(`{"applied":%d,"skipped":%d}`, res.Applied, res.Skipped)
-	case errors.As(err, &snap):
-		b, _ := json.Marshal(map[string]any{
-			"error":    map[string]string{"code": "snapshot_required", "message": "send a snapshot"},
-			"expected": snap.Expected,
-		})
-		return http.StatusConflict, string(b)
-	default:
-		return http.StatusServiceUnavailable, errorBody("unavailable", err.Error())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	got := httptest.NewRecorder()
+	e.handler.ServeHTTP(got, r)
+	rec.Status = got.Code
+	var applied []event.Event
+	var res event.IngestResult
+	if got.Code == http.StatusOK && rec.Batch != nil && json.Unmarshal(got.Body.Bytes(), &res) == nil {
+		applied = rec.Batch.Events[res.Skipped:]
 	}
+	e.record(rec, applied)
+	for k, v := range got.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(got.Code)
+	_, _ = w.Write(got.Body.Bytes())
+}
+
+func (e *Edge) record(rec Request, applied []event.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.requests = append(e.requests, rec)
+	e.applied = append(e.applied, applied...)
 }
