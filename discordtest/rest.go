@@ -1,7 +1,6 @@
 package discordtest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // restRoute is one REST route: its method, its path template and what answers it.
@@ -230,7 +231,7 @@ func (s *Server) validToken(token string) bool {
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault, client string) bool {
 	switch f.Kind {
 	case FaultDelay:
-		if err := sleepContext(r.Context(), f.Delay); err != nil {
+		if err := ctxsleep.Sleep(r.Context(), f.Delay); err != nil {
 			return true
 		}
 		return false
@@ -248,18 +249,6 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault,
 		s.limiter.countInvalid(client, time.Now())
 		s.answer(w, r, http.StatusTooManyRequests, d.body())
 		return true
-	}
-}
-
-// sleepContext waits for d or until ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

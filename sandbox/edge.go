@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // edgeCaddyfile is the edge's configuration. Secrets are {env.*} placeholders, replaced at run time,
@@ -207,7 +209,7 @@ func (s *Stack) startEdge(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the edge did not answer %s/healthz within %v; its last lines:\n%s", s.URL(), s.cfg.StartTimeout, s.edgeLog.lastLines())
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -263,7 +265,7 @@ func (s *Stack) waitEdgeServing(ctx context.Context) error {
 			}
 			return fmt.Errorf("the edge is not serving within %v: %s", s.cfg.StartTimeout, strings.Join(last.Problems, "; "))
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -283,15 +285,4 @@ func clientTrusting(rootPEM string) (*http.Client, error) {
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

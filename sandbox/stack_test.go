@@ -18,6 +18,7 @@ import (
 
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/worker/voicectl"
@@ -28,7 +29,7 @@ type lockedBuffer = syncbuf.Buffer
 
 func freeTestPort(t *testing.T) int {
 	t.Helper()
-	p, err := freePort()
+	p, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
+	"github.com/spellcoven/gateway/internal/freeport"
 )
 
 // startWorker starts the worker process: the emulated Discord's gateway on one side, the edge's
 // ingest on the other, its outbox in the run's directory. It trusts the sandbox's local CA, which
 // signed the edge's certificate, and waits until the worker is ready.
 func (s *Stack) startWorker(ctx context.Context) error {
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return err
 	}
@@ -97,7 +100,7 @@ func (s *Stack) waitWorkerReady(ctx context.Context, p *process) error {
 			return fmt.Errorf("the worker is not ready within %v (%s); its last lines:\n%s",
 				s.cfg.StartTimeout, strings.Join(failing, "; "), s.workerLog.lastLines())
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -115,13 +118,4 @@ func readiness(ctx context.Context, c *http.Client, url string) (workerReadiness
 	}
 	defer resp.Body.Close()
 	return r, json.NewDecoder(resp.Body).Decode(&r)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

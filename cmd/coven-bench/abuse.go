@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // The edge's stream timers in a run with abusive clients: short, so that a client that stops
@@ -219,7 +221,7 @@ func (r *runner) waitGone(ctx context.Context) error {
 			r.report.fail("%v sockets still held %v after the window; %d clients are measured", m[metricSockets], limit, r.opts.Clients)
 			break
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}

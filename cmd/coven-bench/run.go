@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // errFailed is returned with a report that lists failures: a client missed, repeated or reordered
@@ -191,7 +193,7 @@ func (r *runner) connect(ctx context.Context) error {
 		if n, err := r.fleet.lost(); n > 0 {
 			return fmt.Errorf("%d clients lost before their hello; %w", n, err)
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return fmt.Errorf("waiting for hellos: %d of %d arrived: %w", r.fleet.count(helloed), r.opts.Clients, err)
 		}
 	}
@@ -200,7 +202,7 @@ func (r *runner) connect(ctx context.Context) error {
 	if r.opts.Mode == ModeIdle {
 		return nil
 	}
-	if err := sleep(ctx, r.opts.Settle); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.opts.Settle); err != nil {
 		return err
 	}
 	return r.sampleMemoryWith(ctx)
@@ -276,7 +278,7 @@ func (r *runner) pingAll(ctx context.Context) (int, error) {
 	}
 	ponged := func(c *client) bool { return c.pongs.Load() > 0 }
 	for r.fleet.count(ponged) < len(r.fleet.clients) {
-		if err := sleep(ctx, pollInterval); err != nil {
+		if err := ctxsleep.Sleep(ctx, pollInterval); err != nil {
 			if ctx.Err() == context.DeadlineExceeded {
 				break
 			}

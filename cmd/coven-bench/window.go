@@ -7,6 +7,8 @@ import (
 	"runtime/pprof"
 	"sync"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // window measures the edge's and the bench's CPU around body, and profiles the edge meanwhile if asked.
@@ -66,7 +68,7 @@ func (r *runner) publishAtRate(ctx context.Context) error {
 	interval := r.opts.Duration / time.Duration(batches)
 	start := r.clock.now()
 	for i := range batches {
-		if err := sleep(ctx, start+time.Duration(i)*interval-r.clock.now()); err != nil {
+		if err := ctxsleep.Sleep(ctx, start+time.Duration(i)*interval-r.clock.now()); err != nil {
 			return err
 		}
 		if err := r.pub.next(ctx, r.opts.Batch, r.times); err != nil {
@@ -76,7 +78,7 @@ func (r *runner) publishAtRate(ctx context.Context) error {
 	if err := r.drain(ctx); err != nil {
 		return err
 	}
-	return sleep(ctx, start+r.opts.Duration-r.clock.now())
+	return ctxsleep.Sleep(ctx, start+r.opts.Duration-r.clock.now())
 }
 
 // publishFlat posts batches back to back for the duration, then waits for every client (if any) to
@@ -102,7 +104,7 @@ func (r *runner) drain(ctx context.Context) error {
 	last := r.pub.last
 	caughtUp := func(c *client) bool { return c.lastSeq.Load() >= last || !c.alive() }
 	for r.fleet.count(caughtUp) < len(r.fleet.clients) {
-		if err := sleep(ctx, pollInterval); err != nil {
+		if err := ctxsleep.Sleep(ctx, pollInterval); err != nil {
 			if ctx.Err() == context.DeadlineExceeded {
 				return nil
 			}
@@ -116,7 +118,7 @@ func (r *runner) drain(ctx context.Context) error {
 // then what connecting allocated has been collected and the runtime has had time to return freed
 // pages to the system.
 func (r *runner) hold(ctx context.Context) error {
-	if err := sleep(ctx, r.opts.Duration); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.opts.Duration); err != nil {
 		return err
 	}
 	return r.sampleMemoryWith(ctx)
@@ -133,19 +135,4 @@ func profileSelf(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

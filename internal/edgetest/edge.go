@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/webhook"
 )
@@ -148,14 +148,7 @@ func FreePort(t testing.TB) int {
 }
 
 // PickPort returns a port free on 127.0.0.1 at the time of the call, for callers without a test.
-func PickPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func PickPort() (int, error) { return freeport.Pick() }
 
 // Start starts Caddy with cfg, waits until its health endpoint answers, and kills it when the test
 // ends.

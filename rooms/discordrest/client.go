@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spellcoven/gateway/internal/backoff"
+	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // Client calls Discord's REST API. It is safe for concurrent use; share one per bot token, since
@@ -132,7 +133,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 			fail.RetryAfter = retry
 			return c.failed(fail)
 		}
-		if err := sleep(ctx, retry); err != nil {
+		if err := ctxsleep.Sleep(ctx, retry); err != nil {
 			fail.RetryAfter = retry
 			return c.failed(fail)
 		}
@@ -173,7 +174,7 @@ func (c *Client) admit(ctx context.Context, req request) (string, *Error) {
 				return "", &Error{Kind: KindRateLimited, Route: req.route, RetryAfter: res.wait,
 					Message: "Discord's rate limit does not allow the call before the deadline"}
 			}
-			if err := sleep(ctx, res.wait); err != nil {
+			if err := ctxsleep.Sleep(ctx, res.wait); err != nil {
 				return "", c.contextError(ctx, req)
 			}
 		default:
@@ -353,15 +354,4 @@ func (c *Client) failed(err *Error) error {
 	c.lastError, c.lastErrorAt = err.Error(), time.Now()
 	c.mu.Unlock()
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/spellcoven/gateway/hub/redisbroker/redistest"
+	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/sandbox"
 )
 
@@ -18,7 +19,7 @@ import (
 // are paused; when Redis is back the note goes and a change Discord made meanwhile arrives.
 func TestBrokerOutage(t *testing.T) {
 	redis := redistest.Start(t)
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

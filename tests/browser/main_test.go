@@ -3,7 +3,6 @@ package browser
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 	"github.com/spellcoven/gateway/sandbox"
 )
@@ -47,7 +47,7 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	stackDir = dir
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -88,13 +88,4 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/atomicfile"
 )
 
 // DefaultMaxLetters bounds the letters a store holds.
@@ -81,7 +83,10 @@ func (s *Store) Put(l Letter) error {
 	if err != nil {
 		return fmt.Errorf("deadletter: %w", err)
 	}
-	return writeFileAtomic(path, raw)
+	if err := atomicfile.Write(path, raw); err != nil {
+		return fmt.Errorf("deadletter: %w", err)
+	}
+	return nil
 }
 
 // Count returns how many letters the store holds, replays not yet taken included.
@@ -123,7 +128,7 @@ func (s *Store) RequestReplay(ids ...string) (int, error) {
 			return i, fmt.Errorf("deadletter: %w", err)
 		}
 	}
-	return len(ids), syncDir(s.dir)
+	return len(ids), atomicfile.SyncDir(s.dir)
 }
 
 // Return puts a letter asked for replay back among the waiting letters, for one that cannot be
@@ -135,7 +140,7 @@ func (s *Store) Return(id string) error {
 	if err := os.Rename(filepath.Join(s.dir, replayDir, id+".json"), filepath.Join(s.dir, id+".json")); err != nil {
 		return fmt.Errorf("deadletter: %w", err)
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // Replays returns the letters asked for replay, oldest first.
@@ -149,7 +154,7 @@ func (s *Store) Replayed(id string) error {
 	if err := os.Remove(filepath.Join(s.dir, replayDir, id+".json")); err != nil {
 		return fmt.Errorf("deadletter: %w", err)
 	}
-	return syncDir(filepath.Join(s.dir, replayDir))
+	return atomicfile.SyncDir(filepath.Join(s.dir, replayDir))
 }
 
 func letterFiles(dir string) ([]string, error) {
@@ -202,39 +207,4 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("deadletter: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("deadletter: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/atomicfile"
 )
 
 // startSegment creates an empty segment for the next seq and makes it active.
@@ -18,7 +19,7 @@ func (o *Outbox) startSegment() error {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(o.dir); err != nil {
+	if err := atomicfile.SyncDir(o.dir); err != nil {
 		f.Close()
 		return err
 	}

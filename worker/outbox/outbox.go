@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/atomicfile"
 )
 
 // Defaults of Options.
@@ -244,7 +245,7 @@ func (o *Outbox) newEpoch() error {
 	}
 	o.epoch = hex.EncodeToString(b[:])
 	o.opts.Logger.Info("outbox: new epoch", "epoch", o.epoch)
-	return writeFileAtomic(filepath.Join(o.dir, "EPOCH"), []byte(o.epoch+"\n"))
+	return atomicfile.Write(filepath.Join(o.dir, "EPOCH"), []byte(o.epoch+"\n"))
 }
 
 // openActive opens the last segment for appending, or starts one.

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/atomicfile"
 )
 
 // Read returns up to maxEvents events from seq from on, stopping before maxBytes of event JSON
@@ -113,7 +114,7 @@ func (o *Outbox) Ack(seq uint64) (int, error) {
 	}
 	o.cursor = seq
 	raw, _ := json.Marshal(cursorFile{Epoch: o.epoch, Cursor: seq})
-	if err := writeFileAtomic(filepath.Join(o.dir, "CURSOR"), raw); err != nil {
+	if err := atomicfile.Write(filepath.Join(o.dir, "CURSOR"), raw); err != nil {
 		return covered, fmt.Errorf("outbox: saving the cursor: %w", err)
 	}
 	return covered, o.compact()
@@ -136,7 +137,7 @@ func (o *Outbox) compact() error {
 	}
 	o.segments = keep
 	if removed {
-		if err := syncDir(o.dir); err != nil && firstErr == nil {
+		if err := atomicfile.SyncDir(o.dir); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

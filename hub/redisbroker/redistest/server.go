@@ -8,7 +8,6 @@ package redistest
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 )
 
@@ -49,7 +49,7 @@ func Start(t testing.TB, args ...string) *Server {
 	s := &Server{t: t, Args: args}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = freeport.Pick(); err != nil {
 			break
 		}
 		if err = s.start(); err == nil {
@@ -155,16 +155,3 @@ func (s *Server) Restart() {
 
 // Logs returns what the server printed.
 func (s *Server) Logs() string { return s.logs.String() }
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	addr, ok := ln.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("not a TCP address")
-	}
-	return addr.Port, nil
-}
