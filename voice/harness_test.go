@@ -2,8 +2,6 @@ package voice_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -206,26 +204,11 @@ func playFile(t testing.TB, conn *voice.Conn, name string) voice.PlayStats {
 
 func readIVFFrames(t testing.TB, name string) [][]byte {
 	t.Helper()
-	f, err := os.Open(mediaPath(name))
+	_, frames, err := voice.ReadIVFFile(mediaPath(name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewIVFReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		fr, _, err := r.NextFrame()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fr)
-	}
+	return frames
 }
 
 // modeCases are the transport modes every media test runs in, with the server's offer and the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // IVFHeader is the 32-byte header of an IVF file, the simple container of VP8 test streams.
@@ -153,4 +154,30 @@ func (w *IVFWriter) Close() error {
 	}
 	_, err = ws.Seek(end, io.SeekStart)
 	return err
+}
+
+// ReadIVFFile returns the header and every frame of an IVF file, in order: for short clips, and for
+// comparing what was sent or recorded with the file. Long files are better streamed with
+// NewIVFReader.
+func ReadIVFFile(path string) (IVFHeader, [][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return IVFHeader{}, nil, fmt.Errorf("voice: %w", err)
+	}
+	defer f.Close()
+	r, err := NewIVFReader(f)
+	if err != nil {
+		return IVFHeader{}, nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	var out [][]byte
+	for {
+		fr, _, err := r.NextFrame()
+		if errors.Is(err, io.EOF) {
+			return r.Header, out, nil
+		}
+		if err != nil {
+			return IVFHeader{}, nil, fmt.Errorf("%w (%s)", err, path)
+		}
+		out = append(out, fr)
+	}
 }

@@ -415,3 +415,27 @@ func TestParseVP8Frame(t *testing.T) {
 		})
 	}
 }
+
+// ReadIVFFile returns what the streaming reader reads, and names the file in its errors.
+func TestReadIVFFile(t *testing.T) {
+	wantHeader, want := readIVFFile(t, "clip.ivf")
+	hdr, got, err := ReadIVFFile(filepath.Join("testdata", "media", "clip.ivf"))
+	if err != nil || hdr != wantHeader || len(got) != len(want) || len(got) == 0 {
+		t.Fatalf("ReadIVFFile = %+v, %d frames, %v; want %+v, %d frames", hdr, len(got), err, wantHeader, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	if _, _, err := ReadIVFFile(filepath.Join("testdata", "media", "missing.ivf")); err == nil {
+		t.Fatal("a missing file read")
+	}
+	notIVF := filepath.Join(t.TempDir(), "x.ivf")
+	if err := os.WriteFile(notIVF, make([]byte, 64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadIVFFile(notIVF); err == nil || !strings.Contains(err.Error(), "x.ivf") {
+		t.Fatalf("a file that is not IVF: %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -166,26 +165,11 @@ func readOpusFile(t *testing.T, path string) [][]byte {
 // readIVFFile returns the frames of an IVF file.
 func readIVFFile(t *testing.T, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	_, frames, err := voice.ReadIVFFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewIVFReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var out [][]byte
-	for {
-		frame, _, err := r.NextFrame()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, bytes.Clone(frame))
-	}
+	return frames
 }
 
 func samePackets(a, b [][]byte) bool {

@@ -3,8 +3,6 @@ package voicectl
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -289,24 +287,9 @@ func equalPackets(a, b [][]byte) bool {
 // readIVF returns the frames of an IVF file.
 func readIVF(t *testing.T, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	_, frames, err := voice.ReadIVFFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := voice.NewIVFReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		frame, _, err := r.NextFrame()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, bytes.Clone(frame))
-	}
+	return frames
 }
