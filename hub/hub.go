@@ -199,6 +199,21 @@ func (h *Hub) Ingest(ctx context.Context, b *event.Batch) (IngestResult, error) 
 	if err != nil {
 		return IngestResult{}, err
 	}
+	if len(records) == 0 {
+		// An empty batch (the worker's keepalive) is accepted only by a hub that holds the worker's
+		// epoch: one that holds nothing (a restarted edge) or another epoch asks for a snapshot, so
+		// that the worker sends one now rather than when Discord next changes.
+		h.mu.Lock()
+		last := h.last
+		h.mu.Unlock()
+		if last.IsZero() || last.Epoch != b.Epoch {
+			expected := event.Position{}
+			if !last.IsZero() {
+				expected = event.Position{Epoch: last.Epoch, Seq: last.Seq + 1}
+			}
+			return IngestResult{}, &SnapshotRequiredError{Expected: expected}
+		}
+	}
 	res, err := h.broker.Publish(ctx, records)
 	if err != nil {
 		return IngestResult{}, err

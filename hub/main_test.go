@@ -94,6 +94,7 @@ type frame struct {
 	Resumed  bool                   `json:"resumed"`
 	Epoch    string                 `json:"epoch"`
 	Seq      uint64                 `json:"seq"`
+	State    string                 `json:"state"`
 	Snapshot *event.SnapshotPayload `json:"snapshot"`
 	Data     json.RawMessage        `json:"data"`
 	Broker   string                 `json:"broker"` // of a status frame

@@ -86,12 +86,24 @@ type helloSnapshot struct {
 	Resumed  bool                   `json:"resumed"`
 	Epoch    string                 `json:"epoch"`
 	Seq      uint64                 `json:"seq"`
+	State    string                 `json:"state,omitempty"`
 	Snapshot *event.SnapshotPayload `json:"snapshot"`
 }
 
-// encodeSnapshotHello encodes {"type":"hello","resumed":false,"epoch","seq","snapshot":{"rooms":[...]}}.
+// StateUnknown is the hello's "state" while the hub holds nothing from the worker yet (a fresh or
+// restarted edge): the snapshot is null, not an empty world, and the rooms arrive with the worker's
+// snapshot event.
+const StateUnknown = "unknown"
+
+// encodeSnapshotHello encodes {"type":"hello","resumed":false,"epoch","seq","snapshot":{"rooms":[...]}},
+// or, when the hub holds nothing (pos is zero), {"type":"hello","resumed":false,"epoch":"","seq":0,
+// "state":"unknown","snapshot":null}.
 func encodeSnapshotHello(pos event.Position, snap *event.SnapshotPayload) ([]byte, error) {
-	return json.Marshal(helloSnapshot{Type: "hello", Epoch: pos.Epoch, Seq: pos.Seq, Snapshot: snap})
+	h := helloSnapshot{Type: "hello", Epoch: pos.Epoch, Seq: pos.Seq, Snapshot: snap}
+	if pos.IsZero() {
+		h.State, h.Snapshot = StateUnknown, nil
+	}
+	return json.Marshal(h)
 }
 
 // resumedHello encodes {"type":"hello","resumed":true,"epoch","seq"}: the client continues after pos.

@@ -19,6 +19,8 @@ func TestIngestSequencing(t *testing.T) {
 		want     IngestResult
 		wantErr  error          // compared with errors.Is, or a *SnapshotRequiredError by value
 		wantLast event.Position // position held afterwards
+		// emptyEpoch is the epoch of the empty batch sent when batch is nil (default e1).
+		emptyEpoch string
 	}{
 		{
 			name:     "first batch starting with a snapshot is applied",
@@ -108,6 +110,20 @@ func TestIngestSequencing(t *testing.T) {
 			wantLast: event.Position{Epoch: "e1", Seq: 4},
 		},
 		{
+			// A restarted edge holds nothing: the worker's keepalive must bring a snapshot at once.
+			name:    "empty batch to a hub that holds nothing requires a snapshot",
+			batch:   nil,
+			wantErr: &SnapshotRequiredError{},
+		},
+		{
+			name:       "empty batch of another epoch requires a snapshot",
+			setup:      held,
+			batch:      nil,
+			emptyEpoch: "e2",
+			wantErr:    &SnapshotRequiredError{Expected: event.Position{Epoch: "e1", Seq: 5}},
+			wantLast:   event.Position{Epoch: "e1", Seq: 4},
+		},
+		{
 			name:     "batch mixing epochs is invalid",
 			setup:    held,
 			batch:    []event.Event{roomEvents(t, "e1", 5, 5)[0], roomEvents(t, "e2", 6, 6)[0]},
@@ -132,6 +148,9 @@ func TestIngestSequencing(t *testing.T) {
 			b := batchOf(tt.batch...)
 			if tt.batch == nil {
 				b = &event.Batch{Epoch: "e1", Events: []event.Event{}}
+				if tt.emptyEpoch != "" {
+					b.Epoch = tt.emptyEpoch
+				}
 			}
 			got, err := h.Ingest(context.Background(), b)
 			checkIngestError(t, err, tt.wantErr)

@@ -274,7 +274,7 @@ func TestHealthReportsHubJWKSAndWorker(t *testing.T) {
 	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Status != "degraded" || !rep.Worker.Stale || rep.Worker.LastDelivery != nil || !rep.Broker.OK {
+	if rep.Status != "starting" || !rep.Worker.Stale || rep.Worker.LastDelivery != nil || !rep.Broker.OK {
 		t.Fatalf("before any delivery: %+v", rep)
 	}
 	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
@@ -284,6 +284,45 @@ func TestHealthReportsHubJWKSAndWorker(t *testing.T) {
 	}
 	if rep.Status != "ok" || rep.Worker.Stale || rep.Worker.LastDelivery == nil || !rep.JWKS.Loaded {
 		t.Fatalf("after a delivery: %+v", rep)
+	}
+}
+
+// TestRestartedEdgeSaysTheStateIsUnknown: an edge restarted with the memory broker holds nothing. It
+// must not serve that as an empty world: clients get a hello whose state is unknown, /healthz says
+// starting, and the worker's keepalive (an empty batch) is answered 409 so that a snapshot comes at
+// once; once it has, everything is as before.
+func TestRestartedEdgeSaysTheStateIsUnknown(t *testing.T) {
+	s := newStack(t, nil)
+	b := &edgetest.Batches{Epoch: "ep1"}
+	s.seed(t, b)
+	_, before := s.connect(t, "alice", nil)
+	if before.State != "" || before.Snapshot == nil {
+		t.Fatalf("hello of an edge holding state: %s", before.Raw)
+	}
+	s.edge.Restart()
+
+	c, hello := s.connect(t, "alice", &event.Position{Epoch: "ep1", Seq: before.Seq})
+	if hello.Resumed || hello.State != "unknown" || hello.Epoch != "" || hello.Snapshot != nil {
+		t.Fatalf("hello of a restarted edge: %s", hello.Raw)
+	}
+	var rep struct{ Status string }
+	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil || rep.Status != "starting" {
+		t.Fatalf("health of a restarted edge: %+v %v", rep, err)
+	}
+	code, body := s.edge.Post(edgetest.EncodeBatch(t, "ep1"))
+	if code != http.StatusConflict || !strings.Contains(string(body), `"snapshot_required"`) {
+		t.Fatalf("an empty batch to a restarted edge: %d %s", code, body)
+	}
+	// The worker's snapshot: the client gets it as an event, and the edge is itself again.
+	s.seed(t, b)
+	if f := c.Next(5 * time.Second); f.Type != string(event.Snapshot) {
+		t.Fatalf("after the snapshot: %s", f.Raw)
+	}
+	if code, body := s.edge.Post(edgetest.EncodeBatch(t, "ep1")); code != http.StatusOK {
+		t.Fatalf("an empty batch after the snapshot: %d %s", code, body)
+	}
+	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil || rep.Status == "starting" {
+		t.Fatalf("health after the snapshot: %+v %v", rep, err)
 	}
 }
 

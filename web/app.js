@@ -194,9 +194,12 @@ function render() {
     }
     renderRooms($('rooms'), list, { me: session?.user, onDelete: deleteRoom });
     const empty = $('rooms-empty');
-    empty.hidden = list.length > 0;
+    // Rooms the client held before an edge restart stay shown, with the notice, until the worker's
+    // snapshot arrives.
+    empty.hidden = list.length > 0 && (!client || client.stateKnown);
     empty.textContent = !client ? 'Sign in to see the rooms.'
-      : client.connected ? 'No rooms yet: create one.' : 'Loading the rooms…';
+      : client.connected && client.stateKnown ? 'No rooms yet: create one.'
+        : client.connected ? 'Waiting for Discord: the edge does not know the rooms yet…' : 'Loading the rooms…';
     const link = $('discord-link');
     link.hidden = !client?.discord;
     link.textContent = `Discord link: ${client?.discord ?? ''}`;

@@ -112,6 +112,7 @@ export interface ClientState {
   position: Position | null;
   discord: string;
   broker: '' | 'ok' | 'unavailable';
+  stateKnown: boolean;
   rooms: RoomState[];
   lastError: ClientError | null;
 }
@@ -128,6 +129,8 @@ export declare class CovenClient extends EventTarget {
   /** The worker's Discord link: "up", "reconnecting", "down", or "". */
   readonly discord: string;
   readonly broker: '' | 'ok' | 'unavailable';
+  /** Whether the rooms are known; false while the edge holds nothing from Discord yet. */
+  readonly stateKnown: boolean;
   readonly lastError: ClientError | null;
   readonly state: ClientState;
   /** Starts connecting; after close() connects again, resuming. */

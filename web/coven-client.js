@@ -140,6 +140,7 @@ export class CovenClient extends EventTarget {
     this._roomsCache = null;
     /** @type {'' | 'ok' | 'unavailable'} */
     this._broker = '';
+    this._known = false;
   }
 
   /** @returns {Status} */
@@ -159,6 +160,13 @@ export class CovenClient extends EventTarget {
     return this._roomsCache;
   }
 
+  /**
+   * Whether the rooms are known: false before the first hello, and while the edge says it holds
+   * nothing from Discord yet (a restarted edge: hello with state "unknown"), when `rooms` are what
+   * the client held before, or none; show that as loading, not as "no rooms".
+   */
+  get stateKnown() { return this._known; }
+
   /** The worker's Discord link: "up", "reconnecting", "down", or "" before any system.status. */
   get discord() { return this._projection.discord; }
 
@@ -173,7 +181,7 @@ export class CovenClient extends EventTarget {
 
   /** Everything at once, for debugging hooks and tests. */
   get state() {
-    return { status: this._status, position: this.position, discord: this.discord, broker: this._broker, rooms: this.rooms, lastError: this._lastError };
+    return { status: this._status, position: this.position, discord: this.discord, broker: this._broker, stateKnown: this._known, rooms: this.rooms, lastError: this._lastError };
   }
 
   /**
@@ -390,13 +398,21 @@ export class CovenClient extends EventTarget {
     let status;
     if (hello.resumed === true) {
       status = 'resumed';
+    } else if (hello.state === 'unknown') {
+      // The edge holds nothing from Discord yet: keep what is held (stale, or nothing), and the
+      // position to resume from elsewhere; the worker's snapshot arrives as an event.
+      this._known = false;
+      status = this._everConnected ? 'snapshot' : 'connected';
     } else {
       this._projection.replace(hello.snapshot);
       this._roomsCache = null;
+      this._known = true;
       status = this._everConnected ? 'snapshot' : 'connected';
     }
-    // An empty epoch means the edge holds no event yet: there is nothing to resume from.
-    this._position = hello.epoch ? { epoch: hello.epoch, seq: Number(hello.seq) } : null;
+    if (hello.state !== 'unknown') {
+      // An empty epoch means the edge holds no event yet: there is nothing to resume from.
+      this._position = hello.epoch ? { epoch: hello.epoch, seq: Number(hello.seq) } : null;
+    }
     this._everConnected = true;
     // A hello means a working edge; one whose broker is down says so in a status frame right after.
     this._setBroker('ok');
@@ -418,6 +434,7 @@ export class CovenClient extends EventTarget {
     if (p && ev.epoch === p.epoch && ev.seq <= p.seq) return false;
     const mismatch = this._projection.apply(ev);
     this._position = { epoch: ev.epoch, seq: ev.seq };
+    if (ev.type === 'snapshot') this._known = true;
     this._emit('event', { event: ev, mismatch });
     return true;
   }

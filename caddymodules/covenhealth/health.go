@@ -142,7 +142,8 @@ func (h *Handler) detailed(r *http.Request) bool {
 
 // Report is the health document.
 type Report struct {
-	// Status is "ok", "degraded" (serving, but something needs attention) or "down" (503).
+	// Status is "ok", "starting" (serving, but no state from the worker yet: clients are told the
+	// rooms are not known), "degraded" (serving, but something needs attention) or "down" (503).
 	Status   string       `json:"status"`
 	Problems []string     `json:"problems,omitempty"`
 	Hub      HubReport    `json:"hub"`
@@ -237,9 +238,19 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 		age := now.Sub(t).Seconds()
 		r.Worker.LastDelivery, r.Worker.AgeSeconds = &t, &age
 	}
+	others := len(r.Problems) // problems other than the worker's silence and the missing state
 	if st.LastIngest.IsZero() || now.Sub(st.LastIngest) > time.Duration(h.WorkerStaleAfter) {
 		r.Worker.Stale = true
 		r.Problems = append(r.Problems, "no delivery from the worker recently")
+	}
+	if r.Status == "ok" && pos.IsZero() {
+		// Serving, but nothing from the worker yet (a fresh or restarted edge): clients are told the
+		// state is unknown until its snapshot arrives. Still 200: the worker's deliveries come through
+		// the same load balancer. Another problem (a rejected bot token) makes it degraded instead.
+		r.Problems = append(r.Problems, "no state from the worker yet: clients are told the rooms are not known")
+		if others == 0 {
+			r.Status = "starting"
+		}
 	}
 	if r.Status == "ok" && len(r.Problems) > 0 {
 		r.Status = "degraded"

@@ -52,8 +52,8 @@ type Edge struct {
 	verified int
 }
 
-// Start starts an edge and stops it when the test ends.
-func Start(t testing.TB) *Edge {
+// newHub starts an empty hub with the memory broker, as a fresh edge holds.
+func newHub(t testing.TB) *hub.Hub {
 	t.Helper()
 	h, err := hub.New(hub.Config{Shards: 1}, nil, nil)
 	if err != nil {
@@ -62,6 +62,13 @@ func Start(t testing.TB) *Edge {
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// Start starts an edge and stops it when the test ends.
+func Start(t testing.TB) *Edge {
+	t.Helper()
+	h := newHub(t)
 	ver, err := webhook.NewVerifier(webhook.VerifierConfig{Scheme: webhook.SchemeCoven, Secrets: []string{Secret}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +77,30 @@ func Start(t testing.TB) *Edge {
 	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(func() {
 		e.srv.Close()
-		h.Close()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.hub.Close()
 	})
 	return e
+}
+
+// Restart replaces the hub with an empty one, as a restarted edge with the memory broker holds
+// nothing: the events applied so far are forgotten.
+func (e *Edge) Restart() {
+	e.t.Helper()
+	fresh := newHub(e.t)
+	e.mu.Lock()
+	old := e.hub
+	e.hub, e.handler.Hub = fresh, fresh
+	e.applied = nil
+	e.mu.Unlock()
+	old.Close()
+}
+
+func (e *Edge) current() (*hub.Hub, ingest.Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hub, e.handler
 }
 
 // URL is the ingest's URL.
@@ -100,14 +128,17 @@ func (e *Edge) Applied() []event.Event {
 }
 
 // Snapshot returns the hub's projection and position.
-func (e *Edge) Snapshot() (event.Position, *event.SnapshotPayload) { return e.hub.Snapshot() }
+func (e *Edge) Snapshot() (event.Position, *event.SnapshotPayload) {
+	h, _ := e.current()
+	return h.Snapshot()
+}
 
 // WaitApplied waits until the hub has applied an event at pos or later of pos's epoch.
 func (e *Edge) WaitApplied(pos event.Position, d time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		p, _ := e.hub.Snapshot()
+		p, _ := e.Snapshot()
 		if p.Epoch == pos.Epoch && p.Seq >= pos.Seq {
 			return
 		}
@@ -148,7 +179,8 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	got := httptest.NewRecorder()
-	e.handler.ServeHTTP(got, r)
+	_, handler := e.current()
+	handler.ServeHTTP(got, r)
 	rec.Status = got.Code
 	var applied []event.Event
 	var res event.IngestResult

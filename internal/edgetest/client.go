@@ -20,6 +20,7 @@ type Frame struct {
 	Resumed  bool             `json:"resumed"`
 	Epoch    string           `json:"epoch"`
 	Seq      uint64           `json:"seq"`
+	State    string           `json:"state"` // of a hello: "unknown" while the edge holds nothing
 	Snapshot *json.RawMessage `json:"snapshot"`
 	Code     string           `json:"code"`
 	Message  string           `json:"message"`

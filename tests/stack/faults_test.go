@@ -126,6 +126,34 @@ func TestEdgeKilledRepeatedly(t *testing.T) {
 	}
 }
 
+// TestEdgeRestartedWhileDiscordIsQuiet kills the edge (kill -9) while nothing happens in Discord.
+// The restarted edge holds nothing: a browser is never shown that as an empty world (its hello says
+// the state is unknown, or already carries the rooms), and the worker's next keepalive brings the rooms
+// without any change in Discord.
+func TestEdgeRestartedWhileDiscordIsQuiet(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	tr := newTraffic(s, 6, 2)
+	s.worker.waitReady(20 * time.Second)
+	tr.run(context.Background(), t, 10, 200, nil)
+	v := s.connect(nil)
+	v.waitFor(s, 20*time.Second)
+
+	s.edge.Restart()
+	after := s.connect(nil)
+	switch h := after.hello; {
+	case h.State == "unknown":
+		if h.Snapshot != nil || h.Epoch != "" {
+			t.Fatalf("a hello with an unknown state carries a position or a snapshot: %s", h.Raw)
+		}
+	case h.Snapshot == nil || len(after.rooms) == 0:
+		t.Fatalf("the restarted edge presented an empty world as real: %s", h.Raw)
+	}
+	after.waitFor(s, 20*time.Second) // the keepalive (1 s here) is answered 409; the snapshot follows
+	if r := s.worker.metric(`coven_worker_snapshots_total{reason="snapshot_required"}`); r < 1 {
+		t.Fatalf("%v snapshots on the edge's request", r)
+	}
+}
+
 // TestWorkerKilledMidStream kills the worker (kill -9) in the middle of a stream of voice events
 // and starts it again on the same outbox. A browser connected throughout sees one epoch without a
 // gap or a repeat, and ends in the emulator's state.

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { CovenClient, jwtExpiry } from '../coven-client.js';
 import { FakeStreamServer, waitForEvent } from '../testsupport/fake-stream-server.js';
 import { startClientAndServer } from '../testsupport/harness.js';
-import { snapshotHello, resumedHello } from '../testsupport/frames.js';
+import { event, room, snapshotHello, resumedHello } from '../testsupport/frames.js';
 
 const TEST = { timeout: 10_000 };
 
@@ -126,4 +126,37 @@ test('without expiresAt the JWT exp schedules the refresh before expiry', TEST, 
   assert.equal(refreshed.type, 'auth');
   assert.deepEqual(asked, ['connect', 'refresh']);
   assert.equal(server.connections.length, 1, 'refreshed on the open socket, before any 4003');
+});
+
+test('a hello with state "unknown" keeps the rooms held and marks them unknown until a snapshot', TEST, async (t) => {
+  const { server, client } = await startClientAndServer(t);
+  client.start();
+  let { conn } = await server.nextAuth();
+  conn.send(snapshotHello('e1', 3, [room('1200000000000000001', 'Table')]));
+  await client.ready();
+  assert.equal(client.stateKnown, true);
+  conn.ws.terminate(); // the edge restarts, holding nothing
+  const next = await server.nextAuth();
+  assert.deepEqual(next.auth.resume, { epoch: 'e1', seq: 3 });
+  next.conn.send({ type: 'hello', resumed: false, epoch: '', seq: 0, state: 'unknown', snapshot: null });
+  await waitForEvent(client, 'status', (d) => d.status === 'snapshot');
+  assert.equal(client.stateKnown, false);
+  assert.equal(client.rooms.length, 1, 'the rooms held are kept, not replaced by an empty world');
+  assert.deepEqual(client.position, { epoch: 'e1', seq: 3 }, 'the position is kept to resume elsewhere');
+  // The worker's snapshot arrives as an event: the rooms are known again.
+  next.conn.send(event(4, 'snapshot', { rooms: [] }));
+  await waitForEvent(client, 'state', () => client.stateKnown);
+  assert.equal(client.rooms.length, 0);
+  assert.deepEqual(client.position, { epoch: 'e1', seq: 4 });
+});
+
+test('a first hello with state "unknown" is connected with no rooms known', TEST, async (t) => {
+  const { server, client } = await startClientAndServer(t);
+  client.start();
+  const { conn } = await server.nextAuth();
+  conn.send({ type: 'hello', resumed: false, epoch: '', seq: 0, state: 'unknown', snapshot: null });
+  const state = await client.ready();
+  assert.equal(state.stateKnown, false);
+  assert.equal(state.position, null);
+  assert.deepEqual(state.rooms, []);
 });

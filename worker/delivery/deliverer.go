@@ -192,10 +192,16 @@ func (d *Deliverer) step(ctx context.Context, keepalive bool) (time.Duration, bo
 			return d.cfg.Keepalive - idle, true
 		}
 		a := d.post(reqCtx, encodeBatch(st.Epoch, nil), messageID(st.Epoch, nil))
-		if a.verdict == delivered {
+		switch a.verdict {
+		case delivered:
 			d.m.Attempts.WithLabelValues("keepalive").Inc()
 			d.succeeded()
 			return d.cfg.Keepalive, true
+		case snapshotRequired:
+			// The edge holds nothing of this epoch (it restarted, say): it shows its clients an unknown
+			// state until a snapshot arrives, so one goes now.
+			d.m.Attempts.WithLabelValues("snapshot_required").Inc()
+			return d.resync(nil, a), false
 		}
 		return d.failed(a, nil), false
 	}
@@ -288,7 +294,7 @@ func (d *Deliverer) backoff(floor time.Duration) time.Duration {
 
 // resync answers a 409: deliver from the newest pending snapshot, or from a fresh one.
 func (d *Deliverer) resync(recs []outbox.Record, a answer) time.Duration {
-	if recs[0].Type == event.Snapshot {
+	if len(recs) > 0 && recs[0].Type == event.Snapshot {
 		// A batch led by a snapshot is always acceptable; an edge refusing it is broken.
 		d.log.Error("delivery: the edge asks for a snapshot but refused a batch that starts with one; retrying",
 			"seq", recs[0].Seq, "expected", a.expected)

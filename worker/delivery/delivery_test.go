@@ -324,3 +324,31 @@ func TestNewRequiresItsParts(t *testing.T) {
 		t.Fatal("New accepted an empty config")
 	}
 }
+
+// TestKeepaliveToARestartedEdgeSendsASnapshot: an edge that restarted holds nothing and answers the
+// worker's keepalive (an empty batch) with 409 snapshot_required; the worker sends a snapshot at once
+// instead of waiting for Discord to change.
+func TestKeepaliveToARestartedEdgeSendsASnapshot(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Keepalive = 20 * time.Millisecond })
+	r.appendEvents(3) // seqs 1..4
+	r.run()
+	r.waitCursor(4)
+	r.edge.Restart()
+	r.edge.WaitApplied(event.Position{Epoch: r.ob.Stats().Epoch, Seq: 5}, 10*time.Second)
+	pos, snap := r.edge.Snapshot()
+	if pos.Seq != 5 || len(snap.Rooms) != 1 || snap.Rooms[0].ID != room {
+		t.Fatalf("the restarted edge holds %v %+v, want the new snapshot at seq 5", pos, snap)
+	}
+	if got := metrics.Value(r.m.Attempts.WithLabelValues("snapshot_required")); got < 1 {
+		t.Fatalf("snapshot_required attempts %v", got)
+	}
+	var sawRefusedKeepalive bool
+	for _, req := range r.edge.Requests() {
+		if req.Batch != nil && len(req.Batch.Events) == 0 && req.Status == http.StatusConflict {
+			sawRefusedKeepalive = true
+		}
+	}
+	if !sawRefusedKeepalive {
+		t.Fatal("no keepalive was answered 409")
+	}
+}
