@@ -44,7 +44,10 @@ import (
 const (
 	DefaultMaxBatchEvents = 100
 	DefaultMaxBatchBytes  = 512 << 10
-	DefaultTimeout        = 10 * time.Second
+	// DefaultTimeout bounds one delivery attempt: a batch of the default size is applied in
+	// milliseconds, and an edge that stalls (behind a round-robin balancer, one of several) holds the
+	// in-order delivery for at most this long before the attempt goes to another.
+	DefaultTimeout        = 5 * time.Second
 	DefaultBackoffInitial = 250 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultKeepalive      = 30 * time.Second
