@@ -86,6 +86,12 @@ func TestEdgeDownThenBack(t *testing.T) {
 	if s.worker.metric("coven_worker_events_superseded_total") != 0 || s.worker.metric("coven_worker_dead_letters") != 0 {
 		t.Fatal("events were superseded or dead-lettered")
 	}
+	// The requests the worker abandoned while the edge was stopped are not errors of the edge.
+	for _, line := range strings.Split(s.edge.Logs.String(), "\n") {
+		if strings.Contains(line, `"level":"error"`) && strings.Contains(line, "context canceled") {
+			t.Fatalf("the edge logged an abandoned request as an error: %s", line)
+		}
+	}
 }
 
 // TestEdgeKilledRepeatedly kills the edge (kill -9, losing its in-memory state) three times while
