@@ -282,3 +282,117 @@ func TestRedisDownRefusesEventsAndTellsClients(t *testing.T) {
 		}
 	}
 }
+
+// edgePosition reads an edge's position from its detailed health document.
+func edgePosition(t *testing.T, s *stack) (event.Position, bool) {
+	t.Helper()
+	var rep struct {
+		Broker   struct{ OK bool }
+		Position event.Position
+	}
+	if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.Position, rep.Broker.OK
+}
+
+// TestRedisBackEmptyTheEdgeAheadWins: Redis comes back empty while one edge is behind the other. The
+// edge behind writes its state back first; the edge ahead must not rewind to it (taking back events
+// the worker was told were applied) but write its own over it: the highest position wins, and every
+// edge and client goes on from there.
+func TestRedisBackEmptyTheEdgeAheadWins(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.start(""), c.start("")
+	batches := &edgetest.Batches{Epoch: "ep1"}
+	a.seed(t, batches)
+	next := 1
+	post := func(via *stack, n int) {
+		t.Helper()
+		var evs []event.Event
+		for range n {
+			evs = append(evs, joinEvent(t, batches, next))
+			next++
+		}
+		mustPost(t, via.edge, edgetest.EncodeBatch(t, "ep1", evs...), "")
+	}
+	post(a, 5) // seq 2..6
+	onA, _ := a.connect(t, "alice", &event.Position{Epoch: "ep1", Seq: 1})
+	onA.ExpectEvents(2, 5, 10*time.Second)
+	waitUntil(t, "edge b at seq 6", func() bool { p, _ := edgePosition(t, b); return p.Seq == 6 })
+
+	// b stops reading; a goes on to seq 11.
+	stop := func(s *stack) {
+		if err := syscall.Kill(s.edge.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(s.edge.Pid(), syscall.SIGCONT) })
+	}
+	resume := func(s *stack) {
+		if err := syscall.Kill(s.edge.Pid(), syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop(b)
+	post(a, 5) // seq 7..11
+	onA.ExpectEvents(7, 5, 10*time.Second)
+
+	// Redis goes away while a is paused, and comes back empty; b, behind at 6, notices first and
+	// writes its state back.
+	stop(a)
+	c.redis.Stop()
+	resume(b)
+	waitUntil(t, "edge b noticing Redis is gone", func() bool {
+		return strings.Contains(b.edge.Logs.String(), "lost Redis")
+	})
+	c.redis.Start()
+	defer func() {
+		if t.Failed() {
+			t.Logf("edge b:\n%s\nedge a:\n%s", tail(b.edge.Logs.String(), 6000), tail(a.edge.Logs.String(), 3000))
+		}
+	}()
+	waitUntil(t, "edge b writing its state back", func() bool {
+		return strings.Contains(b.edge.Logs.String(), "wrote this instance's state to it")
+	})
+	resume(a)
+
+	// a, at 11, wins: both edges end at 11 and a's client is neither closed nor rewound.
+	waitUntil(t, "both edges at seq 11", func() bool {
+		pa, okA := edgePosition(t, a)
+		pb, okB := edgePosition(t, b)
+		return okA && okB && pa.Seq == 11 && pb.Seq == 11
+	})
+	post(b, 1) // seq 12, through the edge that was behind
+	for {
+		f := onA.Next(10 * time.Second)
+		if f.Type == "status" {
+			continue // the outage may be told
+		}
+		if f.Type == "hello" || f.Seq != 12 {
+			t.Fatalf("edge a's client after Redis came back: %s, want the event at seq 12", f.Raw)
+		}
+		break
+	}
+	if _, hello := b.connect(t, "bob", &event.Position{Epoch: "ep1", Seq: 11}); !hello.Resumed || hello.Seq != 11 {
+		t.Fatalf("a client resuming at 11 on edge b: %s", hello.Raw)
+	}
+}
+
+// waitUntil polls cond every 20 ms for at most 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}

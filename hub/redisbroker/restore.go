@@ -49,6 +49,8 @@ type catchUp struct {
 
 // plan decides how a sink holding local catches up with what Redis holds. It prefers, in order: going
 // on from the sink's own position when the stream still holds it (no client notices anything);
+// writing the sink's state back when it is ahead of the head in the same epoch (the highest position
+// wins);
 // restoring from the checkpoint and replaying the entries after it; restoring from the last snapshot
 // event in the stream; and, when Redis holds nothing usable, writing the sink's state to Redis.
 func plan(rs snapshotOfRedis, local hub.State) catchUp {
@@ -74,6 +76,13 @@ func plan(rs snapshotOfRedis, local hub.State) catchUp {
 			if entries[i].rec.Position() == local.Position {
 				return catchUp{kind: planContinue, tail: records(entries[i+1:]), lastID: lastID(headID)}
 			}
+		}
+		if local.Position.Epoch == rs.head.pos.Epoch && local.Position.Seq > rs.head.pos.Seq {
+			// Redis is behind what this instance applied from it: it lost events it had admitted (it
+			// came back empty, and an instance that was behind wrote its state back first). The
+			// highest position wins: write this state over it, if the head is still the one seen,
+			// rather than rewind and take back events the worker was told were applied.
+			return catchUp{kind: planSeed, headID: rs.head.id}
 		}
 	}
 	if rs.hasCheckpoint {

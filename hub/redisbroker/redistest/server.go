@@ -142,6 +142,12 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
+	s.Start()
+}
+
+// Start starts a new, empty server on the port of one stopped with Stop.
+func (s *Server) Start() {
+	s.t.Helper()
 	var err error
 	// The port was just released; another process taking it meanwhile is unlikely but possible.
 	for attempt := 0; attempt < 50; attempt++ {
