@@ -400,3 +400,32 @@ func tail(s string, n int) string {
 	}
 	return s[len(s)-n:]
 }
+
+// TestRedisRestartedWhileTheEdgeIsPaused: Redis restarts empty while the edge is paused, so the edge
+// never sees it go away (its blocked read is retried on a fresh connection to the new server, which
+// simply has nothing new). The edge still notices, when the read comes back empty-handed, and writes
+// its state back: the worker's next batch continues, with no snapshot needed.
+func TestRedisRestartedWhileTheEdgeIsPaused(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("")
+	batches := &edgetest.Batches{Epoch: "ep1"}
+	a.seed(t, batches)
+	mustPost(t, a.edge, edgetest.EncodeBatch(t, "ep1", joinEvent(t, batches, 1), joinEvent(t, batches, 2)), "")
+	waitUntil(t, "the edge at seq 3", func() bool { p, _ := edgePosition(t, a); return p.Seq == 3 })
+
+	if err := syscall.Kill(a.edge.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(a.edge.Pid(), syscall.SIGCONT) })
+	c.redis.Restart()
+	if err := syscall.Kill(a.edge.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the edge writing its state back", func() bool {
+		return strings.Contains(a.edge.Logs.String(), "wrote this instance's state to it")
+	})
+	code, body := postRetrying(t, a.edge, edgetest.EncodeBatch(t, "ep1", joinEvent(t, batches, 3)))
+	if code != http.StatusOK {
+		t.Fatalf("the next batch after Redis restarted: %d %s, want it applied", code, body)
+	}
+}
