@@ -10,6 +10,10 @@
 // control API) from DISCORD_EMULATOR_CONTROL_TOKEN or -control-token-file. Tokens are never
 // logged. The first line on standard output is the emulator's base URL; logs go to standard error.
 // SIGINT or SIGTERM sends op 7 to every gateway client and stops within -shutdown-timeout.
+//
+// -privileged-intents turns on the developer portal's switches for the bot (guild_members,
+// guild_presences, message_content); without them an identify asking for those intents is closed
+// 4014, as Discord does.
 package main
 
 import (
@@ -58,6 +62,7 @@ type options struct {
 	voiceEndpoint     string
 	gatewayURL        string
 	noRateLimits      bool
+	privileged        string
 	logLevel          string
 	shutdownTimeout   time.Duration
 }
@@ -80,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.voiceEndpoint, "voice-endpoint", "", "host:port announced in VOICE_SERVER_UPDATE (empty: null)")
 	fs.StringVar(&o.gatewayURL, "gateway-url", "", "gateway URL to announce, when behind a proxy (default ws://<listen address>/gateway)")
 	fs.BoolVar(&o.noRateLimits, "no-rate-limits", false, "turn off REST rate limits")
+	fs.StringVar(&o.privileged, "privileged-intents", "", "privileged intents enabled for the bot, as in the developer portal: comma-separated guild_members, guild_presences, message_content")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful stop waits for clients")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +147,10 @@ func (o options) config(getenv func(string) string, stderr io.Writer) (discordte
 	if err != nil {
 		return discordtest.Config{}, err
 	}
+	privileged, err := parsePrivilegedIntents(o.privileged)
+	if err != nil {
+		return discordtest.Config{}, err
+	}
 	cfg := discordtest.Config{
 		BotTokens:    []string{token},
 		ControlToken: control,
@@ -153,6 +163,7 @@ func (o options) config(getenv func(string) string, stderr io.Writer) (discordte
 			ResumeWindow:      o.resumeWindow,
 			VoiceEndpoint:     o.voiceEndpoint,
 			URL:               o.gatewayURL,
+			PrivilegedIntents: privileged,
 		},
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
@@ -197,4 +208,26 @@ func envOr(getenv func(string) string, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// parsePrivilegedIntents reads -privileged-intents: the names of the developer portal's three switches.
+func parsePrivilegedIntents(list string) (discordtest.Intents, error) {
+	names := map[string]discordtest.Intents{
+		"guild_members":   discordtest.IntentGuildMembers,
+		"guild_presences": discordtest.IntentGuildPresences,
+		"message_content": discordtest.IntentMessageContent,
+	}
+	var out discordtest.Intents
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		intent, ok := names[name]
+		if !ok {
+			return 0, fmt.Errorf("%w: -privileged-intents: %q is not one of guild_members, guild_presences, message_content", errUsage, name)
+		}
+		out |= intent
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/internal/syncbuf"
 )
 
@@ -158,6 +159,8 @@ func TestRunRejectsBadSettings(t *testing.T) {
 		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined"},
 		{"extra arguments", []string{"serve"}, nil, "unexpected arguments"},
 		{"negative heartbeat", []string{"-heartbeat-interval", "-1s"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "HeartbeatInterval"},
+		{"unknown privileged intent", []string{"-privileged-intents", "guild_members,presences"}, map[string]string{"DISCORD_BOT_TOKEN": botToken},
+			`"presences" is not one of guild_members, guild_presences, message_content`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,5 +217,22 @@ func TestRunWithTokenFileAndFixedIDs(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after its context ended")
+	}
+}
+
+// -privileged-intents enables the developer portal's switches: the emulator then accepts them in an
+// identify (its own tests check what a session with and without them receives).
+func TestPrivilegedIntentsFlag(t *testing.T) {
+	env := func(k string) string { return map[string]string{"DISCORD_BOT_TOKEN": botToken}[k] }
+	for in, want := range map[string]discordtest.Intents{
+		"":                               0,
+		"guild_members":                  discordtest.IntentGuildMembers,
+		"guild_members, message_content": discordtest.IntentGuildMembers | discordtest.IntentMessageContent,
+		"guild_presences,guild_members,": discordtest.IntentGuildPresences | discordtest.IntentGuildMembers,
+	} {
+		cfg, err := options{privileged: in, logLevel: "info"}.config(env, io.Discard)
+		if err != nil || cfg.Gateway.PrivilegedIntents != want {
+			t.Errorf("-privileged-intents %q: %d, %v; want %d", in, cfg.Gateway.PrivilegedIntents, err, want)
+		}
 	}
 }
