@@ -90,22 +90,7 @@ func TestReloadKeepsClientsAndHistory(t *testing.T) {
 	cfg := s.edge.Cfg
 	cfg.Site = "respond /reloaded 204"
 	s.edge.Reload(cfg)
-	// A connection that the old server accepted as it stopped is closed unanswered (EOF), as Caddy
-	// does during a reload: a client asks again.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.edge.URL("/reloaded"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 204 {
-				break
-			}
-		}
-		if err == nil || time.Now().After(deadline) {
-			t.Fatalf("new config not active: %v %v", resp, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitServing(t, s.edge.URL("/reloaded"))
 	// The connected client survived the reload and keeps receiving.
 	s.edge.Post(edgetest.EncodeBatch(t, "ep1", joinEvent(t, b, 2)))
 	c.ExpectEvents(3, 1, 5*time.Second)
