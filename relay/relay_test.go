@@ -286,4 +286,3 @@ func TestConfigRefused(t *testing.T) {
 		t.Error("a UDP port in use was accepted")
 	}
 }
-
