@@ -70,6 +70,10 @@ type Config struct {
 	// max_dave_protocol_version 0 and media is protected by transport encryption alone.
 	// Discord accepts that in stage channels only; elsewhere it closes with 4017.
 	TransportOnly bool
+	// NoVideo leaves other members' video unasked for. By default each new voice session
+	// sends op 15 (media sink wants) {"any": 100}, as Discord's clients do: the voice server
+	// forwards no video to a client that has not asked for it.
+	NoVideo bool
 	// DAVE tunes end-to-end encryption (its limits and signing key); UserID and ChannelID
 	// come from ServerInfo. Ignored with TransportOnly.
 	DAVE dave.Config

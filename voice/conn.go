@@ -44,6 +44,7 @@ type Conn struct {
 
 	usersMu      sync.RWMutex
 	ssrcUsers    map[uint32]string
+	videoSSRCs   map[string]uint32 // user -> video SSRC, from op 12
 	usersVersion atomic.Uint64
 
 	eventMu sync.Mutex
@@ -111,12 +112,13 @@ func Dial(ctx context.Context, info ServerInfo, cfg Config) (*Conn, error) {
 		}
 	}
 	c := &Conn{
-		cfg:       cfg,
-		log:       cfg.Logger.With("guild_id", info.GuildID),
-		done:      make(chan struct{}),
-		info:      info,
-		updates:   make(chan ServerInfo, 1),
-		ssrcUsers: make(map[uint32]string),
+		cfg:        cfg,
+		log:        cfg.Logger.With("guild_id", info.GuildID),
+		done:       make(chan struct{}),
+		info:       info,
+		updates:    make(chan ServerInfo, 1),
+		ssrcUsers:  make(map[uint32]string),
+		videoSSRCs: make(map[string]uint32),
 	}
 	if !cfg.TransportOnly {
 		if c.cfg.FrameEncryptor == nil {
@@ -183,6 +185,13 @@ func (c *Conn) connect(ctx context.Context, resume bool) error {
 	c.sess = s
 	c.mu.Unlock()
 	c.resendSpeaking(s)
+	if !resume && !c.cfg.NoVideo {
+		// The server keeps the wants of a session: a resume keeps them, a new session starts
+		// without.
+		if err := s.send(opMediaSinkWants, map[string]int{"any": 100}); err != nil {
+			c.log.Debug("voice: media sink wants", "error", err)
+		}
+	}
 	return nil
 }
 

@@ -179,6 +179,52 @@ func (s *Sealer) Seal(dst, header, payload []byte) ([]byte, error) {
 	return out, nil
 }
 
+// rtcpHeaderSize is the part of an RTCP packet left in clear as associated data: the first
+// header word and the sender's SSRC.
+const rtcpHeaderSize = 8
+
+// ErrRTCPMode means RTCP was asked for in the legacy mode, which the client does not send it in.
+var ErrRTCPMode = errors.New("voice: RTCP is sealed in the *_rtpsize modes only")
+
+// SealRTCP appends an encrypted RTCP compound packet to dst, as Discord's clients send it in
+// the *_rtpsize modes: the first 8 bytes (header and sender SSRC) in clear as associated data,
+// the rest encrypted, then the tag and the 4-byte nonce counter, shared with RTP.
+func (s *Sealer) SealRTCP(dst, packet []byte) ([]byte, error) {
+	if !s.mode.rtpsize() {
+		return dst, ErrRTCPMode
+	}
+	if len(packet) < rtcpHeaderSize || !IsRTCP(packet) {
+		return dst, ErrShortPacket
+	}
+	start := len(dst)
+	out := append(dst, packet...)
+	binary.BigEndian.PutUint32(s.nonce[:4], s.counter)
+	aad := out[start : start+rtcpHeaderSize]
+	out = s.aead.Seal(out[:start+rtcpHeaderSize], s.nonce[:s.aead.NonceSize()], out[start+rtcpHeaderSize:], aad)
+	out = binary.BigEndian.AppendUint32(out, s.counter)
+	s.counter++
+	return out, nil
+}
+
+// OpenRTCP authenticates and decrypts an RTCP packet sealed by SealRTCP, appending the clear
+// compound packet (header included) to dst.
+func (o *Opener) OpenRTCP(dst, packet []byte) ([]byte, error) {
+	if !o.mode.rtpsize() {
+		return dst, ErrRTCPMode
+	}
+	if !IsRTCP(packet) || len(packet) < rtcpHeaderSize+aeadTagSize+nonceCounterSize {
+		return dst, ErrShortPacket
+	}
+	end := len(packet) - nonceCounterSize
+	copy(o.nonce[:nonceCounterSize], packet[end:])
+	out := append(dst, packet[:rtcpHeaderSize]...)
+	out, err := o.aead.Open(out, o.nonce[:o.aead.NonceSize()], packet[rtcpHeaderSize:end], packet[:rtcpHeaderSize])
+	if err != nil {
+		return dst, ErrDecrypt
+	}
+	return out, nil
+}
+
 // sealLegacy is xsalsa20_poly1305: the fixed header in clear and as the nonce, everything after
 // it (CSRCs, extension, payload) in the secretbox.
 func (s *Sealer) sealLegacy(dst, header, payload []byte) []byte {

@@ -79,10 +79,11 @@ func (h *RTPHeader) ClearLen() int {
 func (h *RTPHeader) ExtensionBodyLen() int { return 4 * h.ExtensionWords }
 
 // IsRTCP reports whether a datagram is RTCP: version 2 and a second byte (the RTCP packet type)
-// of 200 to 204 (sender report through application-defined). RTP payload types 72-76 with the
-// marker bit set would collide, which is why RFC 5761 forbids them.
+// of 192 to 223, the range RFC 5761 section 4 keeps apart from RTP (sender and receiver reports,
+// 200-204; feedback such as PLI and FIR, 205-206). RTP payload types 64-95 with the marker bit
+// set would collide, which is why RFC 5761 forbids them.
 func IsRTCP(datagram []byte) bool {
-	return len(datagram) >= 2 && datagram[0]>>6 == 2 && datagram[1] >= 200 && datagram[1] <= 204
+	return len(datagram) >= 2 && datagram[0]>>6 == 2 && datagram[1] >= 192 && datagram[1] <= 223
 }
 
 // ParseRTPHeader parses the clear header of an RTP packet: the fixed 12 bytes, CSRCs and the

@@ -36,6 +36,13 @@ func (c *Conn) handleEvent(op int, d json.RawMessage) {
 		}
 		c.mapSSRC(v.AudioSSRC, v.UserID)
 		c.mapSSRC(v.VideoSSRC, v.UserID)
+		c.usersMu.Lock()
+		if v.VideoSSRC != 0 {
+			c.videoSSRCs[v.UserID] = v.VideoSSRC
+		} else {
+			delete(c.videoSSRCs, v.UserID)
+		}
+		c.usersMu.Unlock()
 		c.emit(&VideoEvent{UserID: v.UserID, AudioSSRC: v.AudioSSRC, VideoSSRC: v.VideoSSRC})
 	}
 }
@@ -63,6 +70,7 @@ func (c *Conn) forgetUser(userID string) {
 			delete(c.ssrcUsers, ssrc)
 		}
 	}
+	delete(c.videoSSRCs, userID)
 	c.usersMu.Unlock()
 	c.usersVersion.Add(1)
 	if m := c.media.Load(); m != nil {

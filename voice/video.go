@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 )
 
@@ -148,4 +149,52 @@ func (c *Conn) PlayVP8(ctx context.Context, r *IVFReader) (PlayStats, error) {
 	}
 	stats.Rebased = p.rebased
 	return stats, nil
+}
+
+// ErrNoVideo means a keyframe was asked of a user who is not sending video.
+var ErrNoVideo = errors.New("voice: the user is not sending video")
+
+// RequestKeyframe asks userID's client for a keyframe: an RTCP picture loss indication (RFC 4585
+// section 6.3.1) about their video SSRC, sealed like RTP, which the voice server relays to them.
+func (c *Conn) RequestKeyframe(userID string) error {
+	c.usersMu.RLock()
+	media := c.videoSSRCs[userID]
+	c.usersMu.RUnlock()
+	if media == 0 {
+		return ErrNoVideo
+	}
+	st := &c.send
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := c.media.Load()
+	if m == nil {
+		return ErrNotConnected
+	}
+	pli := rtcp.PictureLossIndication{SenderSSRC: m.ssrc, MediaSSRC: media}
+	plain, err := pli.Marshal()
+	if err != nil {
+		return err
+	}
+	st.packet, err = m.sealer.SealRTCP(st.packet[:0], plain)
+	if err != nil {
+		return err
+	}
+	_, err = m.udp.Write(st.packet)
+	return err
+}
+
+// WantVideo tells the voice server how much of other members' video to forward (op 15 media
+// sink wants): quality 0 (none) to 100 (all), for every member. It lasts for the voice session;
+// a new session starts with Config's choice again.
+func (c *Conn) WantVideo(quality int) error {
+	if quality < 0 || quality > 100 {
+		return fmt.Errorf("voice: video quality %d is outside 0-100", quality)
+	}
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s == nil {
+		return ErrNotConnected
+	}
+	return s.send(opMediaSinkWants, map[string]int{"any": quality})
 }

@@ -19,6 +19,7 @@ const (
 	opClientsConnect     = 11
 	opVideo              = 12
 	opClientDisconnect   = 13
+	opMediaSinkWants     = 15
 )
 
 // gatewayVersion is the voice gateway version: v8 adds buffered resume (seq / seq_ack).

@@ -29,6 +29,7 @@ const (
 	opClientsConnect     = 11
 	opVideo              = 12
 	opClientDisconnect   = 13
+	opMediaSinkWants     = 15
 )
 
 // Voice gateway close codes.
@@ -275,6 +276,8 @@ func (c *wsConn) handleLocked(data []byte) {
 		c.speakingLocked(env.D)
 	case opVideo:
 		c.videoLocked(env.D)
+	case opMediaSinkWants:
+		c.mediaSinkWantsLocked(env.D)
 	case int(dave.OpTransitionReady), int(dave.OpInvalidCommitWelcome):
 		c.daveJSONLocked(op, env.D)
 	default:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"slices"
+	"strconv"
 
 	"github.com/spellcoven/gateway/voice"
 )
@@ -134,4 +135,49 @@ func (c *wsConn) videoLocked(d json.RawMessage) {
 			s.sendLocked(other, opVideo, v)
 		}
 	}
+}
+
+// mediaSinkWantsLocked records op 15: {"any": quality} and {"<ssrc>": quality, ...}, quality
+// 0 (none) to 100. Discord's voice server forwards another member's video to a client only
+// after it asked for it this way.
+func (c *wsConn) mediaSinkWantsLocked(d json.RawMessage) {
+	var raw map[string]int
+	if err := json.Unmarshal(d, &raw); err != nil {
+		c.closeWith(closeDecodeError, "Failed to decode payload.")
+		return
+	}
+	wants := make(map[uint32]int, len(raw))
+	any := c.sess.wantsAny
+	for k, q := range raw {
+		if q < 0 || q > 100 {
+			c.closeWith(closeDecodeError, "Failed to decode payload.")
+			return
+		}
+		if k == "any" {
+			any = q
+			continue
+		}
+		ssrc, err := strconv.ParseUint(k, 10, 32)
+		if err != nil {
+			c.closeWith(closeDecodeError, "Failed to decode payload.")
+			return
+		}
+		wants[uint32(ssrc)] = q
+	}
+	c.sess.wantsAny = any
+	for ssrc, q := range wants {
+		if c.sess.wants == nil {
+			c.sess.wants = make(map[uint32]int)
+		}
+		c.sess.wants[ssrc] = q
+	}
+	c.sess.ops = append(c.sess.ops, Op{Op: opMediaSinkWants, D: append(json.RawMessage(nil), d...)})
+}
+
+// wantsVideoLocked reports whether the session asked for the video of ssrc.
+func (sess *session) wantsVideoLocked(ssrc uint32) bool {
+	if q, ok := sess.wants[ssrc]; ok {
+		return q > 0
+	}
+	return sess.wantsAny > 0
 }

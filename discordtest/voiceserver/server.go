@@ -53,6 +53,12 @@ type Counters struct {
 	Keepalives int
 	// RTCP counts RTCP packets received.
 	RTCP int
+	// KeyframeRequests counts picture loss indications and full intra requests from bots
+	// about an emulated user's video, which the user answers with a keyframe.
+	KeyframeRequests int
+	// VideoWithheld counts video packets not sent to a bot because it had not asked for that
+	// video (op 15).
+	VideoWithheld int
 	// Undecryptable counts RTP packets from the bot that failed authentication or came from
 	// an unknown SSRC.
 	Undecryptable int
@@ -93,8 +99,12 @@ type session struct {
 	seq    int64
 	replay []outMsg
 
-	speaking   int
-	video      json.RawMessage
+	speaking int
+	video    json.RawMessage
+	// wants is the session's last op 15 (media sink wants): quality 0-100 per SSRC, and
+	// wantsAny for the others. Video goes only to a session that asked for it.
+	wants      map[uint32]int
+	wantsAny   int
 	heartbeats int
 	lastSeqAck int64
 	identifies int

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/spellcoven/gateway/voice"
 )
 
@@ -51,6 +52,7 @@ func (s *Server) udpLoop() {
 			s.writeToLocked(packet, from)
 		case voice.IsRTCP(packet):
 			s.counters.RTCP++
+			s.rtcpLocked(packet)
 		default:
 			s.recordLocked(packet, plain, now)
 		}
@@ -134,6 +136,10 @@ func (s *Server) relayLocked(from *session, p voice.Packet) {
 		if to == from || to.botAddr == nil || to.sealer == nil {
 			continue
 		}
+		if p.SSRC == from.videoSSRC && !to.wantsVideoLocked(p.SSRC) {
+			s.counters.VideoWithheld++
+			continue
+		}
 		header := rtpHeader(p.Marker, p.PayloadType, p.Sequence, p.Timestamp, p.SSRC, ext)
 		to.sendMu.Lock()
 		packet, err := to.sealer.Seal(nil, header, p.Payload)
@@ -143,5 +149,46 @@ func (s *Server) relayLocked(from *session, p voice.Packet) {
 			continue
 		}
 		s.writeToLocked(packet, to.botAddr)
+	}
+}
+
+// rtcpLocked reads a bot's RTCP, sealed with its session's key: a picture loss indication or
+// full intra request about an emulated user's video makes that user send a keyframe next.
+func (s *Server) rtcpLocked(packet []byte) {
+	if len(packet) < 8 {
+		return
+	}
+	sess := s.bySSRC[binary.BigEndian.Uint32(packet[4:8])]
+	if sess == nil || sess.opener == nil {
+		s.counters.Undecryptable++
+		return
+	}
+	plain, err := sess.opener.OpenRTCP(nil, packet)
+	if err != nil {
+		s.counters.Undecryptable++
+		return
+	}
+	packets, err := rtcp.Unmarshal(plain)
+	if err != nil {
+		return
+	}
+	for _, p := range packets {
+		var media []uint32
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication:
+			media = []uint32{p.MediaSSRC}
+		case *rtcp.FullIntraRequest:
+			for _, e := range p.FIR {
+				media = append(media, e.SSRC)
+			}
+		}
+		for _, ssrc := range media {
+			for _, u := range s.calls[grantKey(sess.guildID, sess.channelID)] {
+				if u.VideoSSRC == ssrc {
+					s.counters.KeyframeRequests++
+					u.keyframeWanted.Store(true)
+				}
+			}
+		}
 	}
 }

@@ -2,10 +2,12 @@ package voiceserver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp/codecs"
@@ -40,6 +42,10 @@ type User struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{}
+
+	// keyframeWanted is set by a bot's PLI or FIR about the user's video.
+	keyframeWanted atomic.Bool
+	live           liveMedia
 }
 
 // UserOptions shape an emulated user.
@@ -374,7 +380,20 @@ func rtpHeader(marker bool, pt uint8, seq uint16, ts, ssrc uint32, ext []byte) [
 }
 
 // sealAndSend encrypts a packet with a bot session's key and sends it to the bot's address.
+// Video goes only to a session that asked for it (op 15).
 func (s *Server) sealAndSend(sess *session, header, payload []byte) {
+	if header[1]&0x7f == voice.PayloadTypeVP8 {
+		ssrc := binary.BigEndian.Uint32(header[8:12])
+		s.mu.Lock()
+		wanted := sess.wantsVideoLocked(ssrc)
+		if !wanted {
+			s.counters.VideoWithheld++
+		}
+		s.mu.Unlock()
+		if !wanted {
+			return
+		}
+	}
 	sess.sendMu.Lock()
 	packet, err := sess.sealer.Seal(nil, header, payload)
 	sess.sendMu.Unlock()
