@@ -216,6 +216,9 @@ func opusCapability() webrtc.RTPCodecCapability {
 	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
 }
 
+// MaxOfferBytes is the largest SDP offer accepted.
+func (r *Relay) MaxOfferBytes() int64 { return r.cfg.MaxOfferBytes }
+
 // UDPAddr is the media UDP socket's address.
 func (r *Relay) UDPAddr() net.Addr { return r.udp.LocalAddr() }
 
@@ -249,6 +252,22 @@ func (r *Relay) Sessions(roomID string) (all, room int) {
 		}
 	}
 	return len(r.sessions), room
+}
+
+// EndRoom ends every session of a room (its call ended: the viewers ask again).
+func (r *Relay) EndRoom(roomID, reason string) {
+	r.mu.Lock()
+	var ending []*Session
+	for _, s := range r.sessions {
+		if s.RoomID == roomID {
+			ending = append(ending, s)
+		}
+	}
+	delete(r.rooms, roomID)
+	r.mu.Unlock()
+	for _, s := range ending {
+		s.end(reason)
+	}
 }
 
 // Close ends every session and closes the sockets.

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
+	"github.com/spellcoven/gateway/relay/relaytest"
 )
 
 // testRelay starts a relay on loopback.
@@ -24,91 +22,6 @@ func testRelay(t *testing.T, cfg Config) *Relay {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
-}
-
-// viewer is a pion PeerConnection receiving as a browser's WHEP player would.
-type viewer struct {
-	pc    *webrtc.PeerConnection
-	offer string
-
-	mu      sync.Mutex
-	tracks  map[string]string // kind -> stream id
-	frames  [][]byte          // reassembled VP8 frames
-	audio   [][]byte
-	partial []byte
-	got     chan struct{}
-}
-
-func newViewer(t *testing.T, kinds ...webrtc.RTPCodecType) *viewer {
-	t.Helper()
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(0)
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	v := &viewer{pc: pc, tracks: make(map[string]string), got: make(chan struct{}, 1)}
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		v.mu.Lock()
-		v.tracks[tr.Kind().String()] = tr.StreamID()
-		v.mu.Unlock()
-		var vp8 codecs.VP8Packet
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			v.mu.Lock()
-			if tr.Kind() == webrtc.RTPCodecTypeAudio {
-				v.audio = append(v.audio, bytes.Clone(p.Payload))
-			} else if b, err := vp8.Unmarshal(p.Payload); err == nil {
-				if vp8.S == 1 {
-					v.partial = v.partial[:0]
-				}
-				v.partial = append(v.partial, b...)
-				if p.Marker {
-					v.frames = append(v.frames, bytes.Clone(v.partial))
-				}
-			}
-			v.mu.Unlock()
-			select {
-			case v.got <- struct{}{}:
-			default:
-			}
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	v.offer = pc.LocalDescription().SDP
-	return v
-}
-
-func (v *viewer) answer(t *testing.T, sdp string) {
-	t.Helper()
-	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // keyframe is a VP8 keyframe of 3000 bytes (three packets), marked by its number.
@@ -136,30 +49,26 @@ func feed(t *testing.T, rm *Room, member string, done func() bool) {
 func TestViewerReceivesTheMembersCameraAndVoice(t *testing.T) {
 	asked := make(chan string, 16)
 	r := testRelay(t, Config{OnKeyframeRequest: func(room, user string) { asked <- room + "/" + user }})
-	v := newViewer(t, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
-	s, answer, err := r.Watch(context.Background(), "room1", "111", "viewer1", v.offer)
+	v := relaytest.NewViewer(t, relaytest.Video, relaytest.Audio)
+	s, answer, err := r.Watch(context.Background(), "room1", "111", "viewer1", v.Offer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(answer, "a=candidate:") || !strings.Contains(answer, "VP8/90000") {
 		t.Fatalf("answer lacks candidates or VP8:\n%s", answer)
 	}
-	v.answer(t, answer)
+	v.Answer(t, answer)
 	feed(t, r.Room("room1"), "111", func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return len(v.frames) >= 3 && len(v.audio) >= 3
+		return len(v.Frames()) >= 3 && len(v.Audio()) >= 3
 	})
-	v.mu.Lock()
-	for _, f := range v.frames {
+	for _, f := range v.Frames() {
 		if len(f) != 3000 || f[0] != 0x10 || !bytes.Equal(f[6:], bytes.Repeat([]byte{f[6]}, 2994)) {
 			t.Fatalf("a frame arrived altered: %d bytes, starts % x", len(f), f[:8])
 		}
 	}
-	if v.tracks["video"] != "111" || v.tracks["audio"] != "111" {
-		t.Errorf("stream ids %v, want the member's user id", v.tracks)
+	if v.StreamID("video") != "111" || v.StreamID("audio") != "111" {
+		t.Errorf("stream ids %q, %q, want the member's user id", v.StreamID("video"), v.StreamID("audio"))
 	}
-	v.mu.Unlock()
 	select {
 	case got := <-asked:
 		if got != "room1/111" {
@@ -188,22 +97,18 @@ func TestViewerReceivesTheMembersCameraAndVoice(t *testing.T) {
 
 func TestAudioOnlyOffer(t *testing.T) {
 	r := testRelay(t, Config{})
-	v := newViewer(t, webrtc.RTPCodecTypeAudio)
-	_, answer, err := r.Watch(context.Background(), "room1", "222", "viewer1", v.offer)
+	v := relaytest.NewViewer(t, relaytest.Audio)
+	_, answer, err := r.Watch(context.Background(), "room1", "222", "viewer1", v.Offer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.answer(t, answer)
-	feed(t, r.Room("room1"), "222", func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return len(v.audio) >= 3
-	})
+	v.Answer(t, answer)
+	feed(t, r.Room("room1"), "222", func() bool { return len(v.Audio()) >= 3 })
 }
 
 func TestOffersRefused(t *testing.T) {
 	r := testRelay(t, Config{})
-	video := newViewer(t, webrtc.RTPCodecTypeVideo).offer
+	video := relaytest.NewViewer(t, relaytest.Video).Offer
 	noVP8 := strings.NewReplacer("VP8/90000", "H264/90000").Replace(video)
 	sendOnly := strings.ReplaceAll(video, "a=recvonly", "a=sendonly")
 	for name, c := range map[string]struct {
@@ -230,16 +135,16 @@ func TestOffersRefused(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	r := testRelay(t, Config{MaxSessions: 2, MaxSessionsPerViewer: 1})
-	if _, _, err := r.Watch(context.Background(), "room1", "1", "a", newViewer(t, webrtc.RTPCodecTypeVideo).offer); err != nil {
+	if _, _, err := r.Watch(context.Background(), "room1", "1", "a", relaytest.NewViewer(t, relaytest.Video).Offer); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Watch(context.Background(), "room1", "2", "a", newViewer(t, webrtc.RTPCodecTypeVideo).offer); !errors.Is(err, ErrViewerLimit) {
+	if _, _, err := r.Watch(context.Background(), "room1", "2", "a", relaytest.NewViewer(t, relaytest.Video).Offer); !errors.Is(err, ErrViewerLimit) {
 		t.Fatalf("second session of one viewer: %v", err)
 	}
-	if _, _, err := r.Watch(context.Background(), "room1", "2", "b", newViewer(t, webrtc.RTPCodecTypeVideo).offer); err != nil {
+	if _, _, err := r.Watch(context.Background(), "room1", "2", "b", relaytest.NewViewer(t, relaytest.Video).Offer); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Watch(context.Background(), "room1", "3", "c", newViewer(t, webrtc.RTPCodecTypeVideo).offer); !errors.Is(err, ErrFull) {
+	if _, _, err := r.Watch(context.Background(), "room1", "3", "c", relaytest.NewViewer(t, relaytest.Video).Offer); !errors.Is(err, ErrFull) {
 		t.Fatalf("third session: %v", err)
 	}
 }
@@ -247,7 +152,7 @@ func TestLimits(t *testing.T) {
 func TestUnconnectedSessionEnds(t *testing.T) {
 	changes := make(chan int, 8)
 	r := testRelay(t, Config{ConnectTimeout: 300 * time.Millisecond, OnSessionsChange: func(_ string, n int) { changes <- n }})
-	s, _, err := r.Watch(context.Background(), "room1", "1", "a", newViewer(t, webrtc.RTPCodecTypeVideo).offer)
+	s, _, err := r.Watch(context.Background(), "room1", "1", "a", relaytest.NewViewer(t, relaytest.Video).Offer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,9 @@ func (s *Session) Reason() string {
 // receives member's camera and voice in room. The answer carries every ICE candidate (the
 // relay does not trickle).
 func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer string) (*Session, string, error) {
+	if int64(len(offer)) > r.cfg.MaxOfferBytes {
+		return nil, "", fmt.Errorf("%w: the offer exceeds %d bytes", ErrBadOffer, r.cfg.MaxOfferBytes)
+	}
 	video, audio, err := checkOffer(offer)
 	if err != nil {
 		return nil, "", err

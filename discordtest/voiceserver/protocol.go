@@ -85,6 +85,9 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 		if u.speaking != 0 {
 			s.sendLocked(sess, opSpeaking, map[string]any{"user_id": u.ID, "ssrc": u.SSRC, "speaking": u.speaking})
 		}
+		if u.video {
+			s.sendLocked(sess, opVideo, u.videoPayload())
+		}
 	}
 	for _, other := range s.sessionsInCallLocked(sess.guildID, sess.channelID) {
 		if other != sess {

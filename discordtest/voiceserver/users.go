@@ -27,6 +27,7 @@ type User struct {
 
 	// Guarded by srv.mu.
 	speaking int
+	video    bool
 	left     bool
 	e2ee     E2EEMember // the user's DAVE member while the call has a group
 	opts     UserOptions
@@ -139,17 +140,23 @@ func (u *User) SetVideo(active bool) error {
 	s := u.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	video := uint32(0)
-	if active {
-		video = u.VideoSSRC
-	}
+	u.video = active
 	for _, sess := range s.sessionsInCallLocked(u.GuildID, u.ChannelID) {
-		s.sendLocked(sess, opVideo, map[string]any{
-			"user_id": u.ID, "audio_ssrc": u.SSRC, "video_ssrc": video, "rtx_ssrc": 0,
-			"streams": []map[string]any{{"type": "video", "rid": "100", "ssrc": u.VideoSSRC, "active": active, "quality": 100}},
-		})
+		s.sendLocked(sess, opVideo, u.videoPayload())
 	}
 	return nil
+}
+
+// videoPayload is the op 12 about the user's video; srv.mu is held.
+func (u *User) videoPayload() map[string]any {
+	video := uint32(0)
+	if u.video {
+		video = u.VideoSSRC
+	}
+	return map[string]any{
+		"user_id": u.ID, "audio_ssrc": u.SSRC, "video_ssrc": video, "rtx_ssrc": 0,
+		"streams": []map[string]any{{"type": "video", "rid": "100", "ssrc": u.VideoSSRC, "active": u.video, "quality": 100}},
+	}
 }
 
 // Impairment makes the network between the user and the bot imperfect, deterministically for a

@@ -23,6 +23,8 @@ type call struct {
 	users map[string]*presence
 	play  *playback
 	ended bool
+	// forTable is set when the call was joined for viewers: it ends when no one watches.
+	forTable bool
 	// counted is what the metrics took of the call's counters when it ended; the rest is added
 	// once the connection is closed.
 	counted CallStats
@@ -164,6 +166,10 @@ func (c *Controller) teardown(cl *call, leave bool) {
 	if cl.conn != nil {
 		cl.conn.Close()
 	}
+	if r := c.table.relay; r != nil {
+		// Viewers see their sessions end, and ask again: the bot rejoins for them.
+		r.EndRoom(cl.room.ID, "the call ended")
+	}
 	c.mu.Lock()
 	final := cl.stats()
 	addStats(&c.ended, subStats(final, cl.counted))
@@ -236,6 +242,7 @@ func (c *Controller) statusLocked() Status {
 	}
 	cl := c.call
 	if cl == nil {
+		st.Table = c.tableStatusLocked()
 		return st
 	}
 	st.State, st.RoomID, st.RoomName, st.Since = cl.state, cl.room.ID, cl.room.Name, cl.since
@@ -247,6 +254,7 @@ func (c *Controller) statusLocked() Status {
 		}
 		st.E2EE = e
 	}
+	st.Table = c.tableStatusLocked()
 	if pb := cl.play; pb != nil {
 		p := pb.status
 		p.Frames = int(pb.frames.Load())

@@ -84,50 +84,74 @@ func (c *Client) StopRecording(ctx context.Context) (Status, error) {
 	return c.do(ctx, http.MethodPost, "/voice/record", RecordRequest{Action: ActionStop})
 }
 
-// do sends one signed request. An answer other than 200 is returned as *Error.
+// Watch asks for a viewing session (table view); the edge calls it for a browser's WHEP offer.
+func (c *Client) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, error) {
+	var a WatchAnswer
+	err := c.call(ctx, http.MethodPost, "/voice/watch", req, &a)
+	return a, err
+}
+
+// Unwatch ends a viewing session.
+func (c *Client) Unwatch(ctx context.Context, req UnwatchRequest) error {
+	return c.call(ctx, http.MethodPost, "/voice/unwatch", req, nil)
+}
+
+// do sends one signed request and returns the status it answers.
 func (c *Client) do(ctx context.Context, method, path string, in any) (Status, error) {
+	var st Status
+	if err := c.call(ctx, method, path, in, &st); err != nil {
+		return Status{}, err
+	}
+	return st, nil
+}
+
+// call sends one signed request and decodes the answer into out (nil: ignored). An answer
+// other than 200 is returned as *Error.
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return Status{}, err
+			return err
 		}
 	}
 	u := *c.base
 	u.Path = path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return Status{}, err
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if err := SignRequest(req, body, c.signer, time.Now()); err != nil {
-		return Status{}, fmt.Errorf("voicectl: signing the request: %w", err)
+		return fmt.Errorf("voicectl: signing the request: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Status{}, fmt.Errorf("voicectl: cannot reach the worker at %s: %w", c.base.Host, err)
+		return fmt.Errorf("voicectl: cannot reach the worker at %s: %w", c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return Status{}, fmt.Errorf("voicectl: reading the worker's answer: %w", err)
+		return fmt.Errorf("voicectl: reading the worker's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb struct {
 			Error *Error `json:"error"`
 		}
 		if json.Unmarshal(raw, &eb) != nil || eb.Error == nil || eb.Error.Code == "" {
-			return Status{}, &Error{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode),
+			return &Error{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode),
 				Message: fmt.Sprintf("unexpected answer from %s: %s", c.base.Host, resp.Status)}
 		}
 		eb.Error.Status = resp.StatusCode
-		return Status{}, eb.Error
+		return eb.Error
 	}
-	var st Status
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return Status{}, fmt.Errorf("voicectl: decoding the worker's answer: %w", err)
+	if out == nil {
+		return nil
 	}
-	return st, nil
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("voicectl: decoding the worker's answer: %w", err)
+	}
+	return nil
 }

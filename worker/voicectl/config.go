@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/relay"
 	"github.com/spellcoven/gateway/voice"
 )
 
@@ -17,6 +18,7 @@ import (
 const (
 	DefaultJoinTimeout       = 10 * time.Second
 	DefaultMaxRecordingBytes = 1 << 30
+	DefaultTableIdleTimeout  = 60 * time.Second
 )
 
 // Gateway is the main gateway session, as the Controller needs it: the worker's
@@ -61,6 +63,15 @@ type Config struct {
 	// timeouts, jitter buffer...). The Controller sets its OnEvent, Media and Logger.
 	Voice voice.Config
 
+	// Table, when set, turns table view on: the relay's configuration (its OnKeyframeRequest
+	// and OnSessionsChange are the Controller's). Viewers watch members of the room the bot
+	// is in; the first viewer of a room brings the bot in, and it leaves TableIdleTimeout after
+	// the last one, unless it was asked in by a join.
+	Table *relay.Config
+	// TableIdleTimeout is how long a call joined for viewers outlives its last viewer
+	// (default 60 s).
+	TableIdleTimeout time.Duration
+
 	// Metrics, when set, receives the voice collectors (coven_worker_voice_*).
 	Metrics prometheus.Registerer
 	// Logger receives the Controller's logs (default: discarded). Tokens are never logged.
@@ -97,6 +108,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("voicectl: MaxRecordingBytes must not be negative")
 	case c.MaxRecordingBytes == 0:
 		c.MaxRecordingBytes = DefaultMaxRecordingBytes
+	}
+	switch {
+	case c.TableIdleTimeout < 0:
+		return c, errors.New("voicectl: TableIdleTimeout must not be negative")
+	case c.TableIdleTimeout == 0:
+		c.TableIdleTimeout = DefaultTableIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

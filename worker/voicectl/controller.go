@@ -29,6 +29,7 @@ type Controller struct {
 	lastRecording *Recording
 	// ended sums the counters of the calls that ended, for the metrics.
 	ended CallStats
+	table tableState
 	wg    sync.WaitGroup
 }
 
@@ -40,6 +41,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger}
 	if c.metrics, err = newCollectors(cfg.Metrics, c.totals, c.e2eeActive); err != nil {
+		return nil, err
+	}
+	if err := c.newRelay(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -147,6 +151,12 @@ func (c *Controller) channelDeleted(id string) {
 // the recording, closes the voice connection and sends op 4 with no channel. Leaving when in no
 // room changes nothing (op 4 still goes out, clearing any voice state left behind).
 func (c *Controller) Leave() (Status, error) {
+	c.leave(CallEnd{Reason: EndLeft, Message: "left on request"})
+	return c.Status(), nil
+}
+
+// leave ends the call, if any, with end (its RoomID is the call's).
+func (c *Controller) leave(end CallEnd) {
 	c.mu.Lock()
 	if p := c.joining; p != nil {
 		p.interrupt("the bot was asked to leave")
@@ -156,14 +166,16 @@ func (c *Controller) Leave() (Status, error) {
 	defer c.joinMu.Unlock()
 	c.mu.Lock()
 	cl := c.call
-	ended := cl != nil && c.endLocked(cl, CallEnd{RoomID: cl.room.ID, Reason: EndLeft, Message: "left on request"})
+	if cl != nil {
+		end.RoomID = cl.room.ID
+	}
+	ended := cl != nil && c.endLocked(cl, end)
 	c.mu.Unlock()
 	if ended {
 		c.teardown(cl, true)
 	} else {
 		c.leaveVoice()
 	}
-	return c.Status(), nil
 }
 
 // Close leaves the room, finishing the recording, and waits for the Controller's goroutines.
@@ -187,6 +199,14 @@ func (c *Controller) Close() {
 	c.joinMu.Lock() // a join under way has given up
 	c.joinMu.Unlock()
 	c.wg.Wait()
+	if r := c.table.relay; r != nil {
+		c.mu.Lock()
+		if c.table.idle != nil {
+			c.table.idle.Stop()
+		}
+		c.mu.Unlock()
+		r.Close()
+	}
 }
 
 // leaveVoice sends op 4 with no channel. It is best effort: the gateway may be down, in which

@@ -74,6 +74,20 @@ const (
 	CodeNotRecording = "not_recording"
 	// CodeRecordingExists: the recording directory exists already; recordings never overwrite.
 	CodeRecordingExists = "recording_exists"
+	// CodeNoFreeVoiceBot: table view asked for a room while the voice bot is in another.
+	CodeNoFreeVoiceBot = "no_free_voice_bot"
+	// CodeBadOffer: the SDP offer is malformed.
+	CodeBadOffer = "bad_offer"
+	// CodeNothingToReceive: the offer receives neither VP8 video nor Opus audio.
+	CodeNothingToReceive = "nothing_to_receive"
+	// CodeTooManySessions: the viewer holds the most viewing sessions allowed.
+	CodeTooManySessions = "too_many_sessions"
+	// CodeRelayFull: the relay holds the most viewing sessions allowed (or is stopping).
+	CodeRelayFull = "relay_full"
+	// CodeNoSession: no such viewing session.
+	CodeNoSession = "no_session"
+	// CodeNotYours: the viewing session belongs to another viewer.
+	CodeNotYours = "not_yours"
 	// CodeNotFound: no such control path.
 	CodeNotFound = "not_found"
 	// CodeInternal: an unexpected failure, given in the message.

@@ -2,6 +2,7 @@ package voicectl
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -77,20 +78,29 @@ func NewHandler(ctl *Controller, cfg HandlerConfig) (*Handler, error) {
 // routes maps each path to its method and operation.
 var routes = map[string]struct {
 	method string
-	op     func(h *Handler, body []byte) (Status, error)
+	op     func(h *Handler, ctx context.Context, body []byte) (any, error)
 }{
-	"/voice":        {http.MethodGet, (*Handler).status},
-	"/voice/join":   {http.MethodPost, (*Handler).join},
-	"/voice/leave":  {http.MethodPost, (*Handler).leave},
-	"/voice/play":   {http.MethodPost, (*Handler).play},
-	"/voice/record": {http.MethodPost, (*Handler).record},
+	"/voice":         {http.MethodGet, status},
+	"/voice/join":    {http.MethodPost, (*Handler).join},
+	"/voice/leave":   {http.MethodPost, (*Handler).leave},
+	"/voice/play":    {http.MethodPost, (*Handler).play},
+	"/voice/record":  {http.MethodPost, (*Handler).record},
+	"/voice/watch":   {http.MethodPost, (*Handler).watch},
+	"/voice/unwatch": {http.MethodPost, (*Handler).unwatch},
 }
+
+// watchPath carries an SDP offer: its body may be as large as the relay's MaxOfferBytes.
+const watchPath = "/voice/watch"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes first, so that an unsigned caller learns nothing, not even which
 	// paths exist.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
-	body, e := h.readBody(r)
+	limit := h.cfg.MaxRequestBytes
+	if rl := h.ctl.table.relay; rl != nil && r.URL.Path == watchPath {
+		limit = max(limit, rl.MaxOfferBytes()+4<<10) // the offer, JSON-escaped, and the ids
+	}
+	body, e := h.readBody(r, limit)
 	if e != nil {
 		h.refuse(w, r, e.Code, e)
 		return
@@ -113,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("the control endpoint takes no query parameters"))
 		return
 	}
-	st, err := route.op(h, body)
+	st, err := route.op(h, r.Context(), body)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
@@ -125,17 +135,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// readBody reads the body under MaxRequestBytes.
-func (h *Handler) readBody(r *http.Request) ([]byte, *Error) {
-	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body exceeds %d bytes", h.cfg.MaxRequestBytes)
-	if r.ContentLength > h.cfg.MaxRequestBytes {
+// readBody reads the body under limit.
+func (h *Handler) readBody(r *http.Request, limit int64) ([]byte, *Error) {
+	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body exceeds %d bytes", limit)
+	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, badRequest("reading the body: %v", err)
 	}
-	if int64(len(body)) > h.cfg.MaxRequestBytes {
+	if int64(len(body)) > limit {
 		return nil, tooLarge
 	}
 	return body, nil
@@ -147,56 +157,56 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, reason string, 
 	writeError(w, e)
 }
 
-func (h *Handler) status([]byte) (Status, error) { return h.ctl.Status(), nil }
+func status(h *Handler, _ context.Context, _ []byte) (any, error) { return h.ctl.Status(), nil }
 
-func (h *Handler) join(body []byte) (Status, error) {
+func (h *Handler) join(_ context.Context, body []byte) (any, error) {
 	var req JoinRequest
 	if err := decode(body, &req, false); err != nil {
-		return Status{}, err
+		return nil, err
 	}
 	return h.ctl.Join(req.RoomID)
 }
 
-func (h *Handler) leave(body []byte) (Status, error) {
+func (h *Handler) leave(_ context.Context, body []byte) (any, error) {
 	var req struct{}
 	if err := decode(body, &req, true); err != nil {
-		return Status{}, err
+		return nil, err
 	}
 	return h.ctl.Leave()
 }
 
-func (h *Handler) play(body []byte) (Status, error) {
+func (h *Handler) play(_ context.Context, body []byte) (any, error) {
 	var req PlayRequest
 	if err := decode(body, &req, false); err != nil {
-		return Status{}, err
+		return nil, err
 	}
 	switch req.Action {
 	case "", ActionStart:
 		return h.ctl.Play(req.File)
 	case ActionStop:
 		if req.File != "" {
-			return Status{}, badRequest(`"stop" takes no file`)
+			return nil, badRequest(`"stop" takes no file`)
 		}
 		return h.ctl.StopPlayback()
 	}
-	return Status{}, badRequest(`action must be "start" or "stop"`)
+	return nil, badRequest(`action must be "start" or "stop"`)
 }
 
-func (h *Handler) record(body []byte) (Status, error) {
+func (h *Handler) record(_ context.Context, body []byte) (any, error) {
 	var req RecordRequest
 	if err := decode(body, &req, false); err != nil {
-		return Status{}, err
+		return nil, err
 	}
 	switch req.Action {
 	case ActionStart:
 		return h.ctl.StartRecording(req.Dir)
 	case ActionStop:
 		if req.Dir != "" {
-			return Status{}, badRequest(`"stop" takes no dir`)
+			return nil, badRequest(`"stop" takes no dir`)
 		}
 		return h.ctl.StopRecording()
 	}
-	return Status{}, badRequest(`action must be "start" or "stop"`)
+	return nil, badRequest(`action must be "start" or "stop"`)
 }
 
 // decode reads one JSON object into v, refusing unknown fields and trailing data; an empty
@@ -238,3 +248,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 var _ http.Handler = (*Handler)(nil)
+
+func (h *Handler) watch(ctx context.Context, body []byte) (any, error) {
+	var req WatchRequest
+	if err := decode(body, &req, false); err != nil {
+		return nil, err
+	}
+	return h.ctl.Watch(ctx, req)
+}
+
+func (h *Handler) unwatch(_ context.Context, body []byte) (any, error) {
+	var req UnwatchRequest
+	if err := decode(body, &req, false); err != nil {
+		return nil, err
+	}
+	if err := h.ctl.Unwatch(req); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}

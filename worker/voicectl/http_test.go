@@ -33,7 +33,12 @@ type endpoint struct {
 
 func newEndpoint(t *testing.T, scheme webhook.Scheme, secret string, mutate func(*HandlerConfig)) *endpoint {
 	t.Helper()
-	h := newHarness(t, harnessOptions{})
+	return newEndpointWith(t, harnessOptions{}, scheme, secret, mutate)
+}
+
+func newEndpointWith(t *testing.T, o harnessOptions, scheme webhook.Scheme, secret string, mutate func(*HandlerConfig)) *endpoint {
+	t.Helper()
+	h := newHarness(t, o)
 	v, err := webhook.NewVerifier(webhook.VerifierConfig{Scheme: scheme, Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)

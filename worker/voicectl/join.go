@@ -124,6 +124,9 @@ func (c *Controller) join(roomID string) (Status, error) {
 		return Status{}, err
 	}
 	cl := newCall(room, info, c.cfg.MaxRecordingBytes)
+	if r := c.table.relay; r != nil {
+		cl.media.table = r.Room(room.ID)
+	}
 	c.mu.Lock()
 	p.dialing = cl
 	c.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/relay"
 	"github.com/spellcoven/gateway/voice"
 )
 
@@ -16,6 +17,10 @@ import (
 // connection's UDP reader; start and stop come from control requests.
 type mediaRouter struct {
 	maxRecordingBytes int64
+
+	// table, when table view is on, forwards members' media to their viewers. Set before
+	// the call's connection runs.
+	table *relay.Room
 
 	mu      sync.Mutex
 	members map[string]*memberCounts
@@ -60,6 +65,9 @@ func countsOf(m map[string]*memberCounts, key string) *memberCounts {
 
 // HandleAudio counts and records one Opus packet.
 func (r *mediaRouter) HandleAudio(f *voice.AudioFrame) {
+	if r.table != nil && event.ValidSnowflake(f.UserID) {
+		r.table.WriteAudio(f.UserID, f.Timestamp, f.Opus)
+	}
 	key := memberKey(f.UserID, f.SSRC)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -75,6 +83,9 @@ func (r *mediaRouter) HandleAudio(f *voice.AudioFrame) {
 
 // HandleVideo counts and records one VP8 frame.
 func (r *mediaRouter) HandleVideo(f *voice.VideoFrame) {
+	if r.table != nil && event.ValidSnowflake(f.UserID) {
+		r.table.WriteVideo(f.UserID, f.Timestamp, f.Frame)
+	}
 	key := memberKey(f.UserID, f.SSRC)
 	r.mu.Lock()
 	defer r.mu.Unlock()

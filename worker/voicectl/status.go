@@ -30,6 +30,9 @@ const (
 	EndVoiceClosed = "voice_closed"
 	// EndShutdown: the worker stopped.
 	EndShutdown = "shutdown"
+	// EndIdle: the bot joined for viewers (table view), and no one watched for
+	// TableIdleTimeout.
+	EndIdle = "idle"
 )
 
 // Status is the state of the bot's voice: what GET /voice answers, and every control
@@ -59,6 +62,8 @@ type Status struct {
 	Stats CallStats `json:"stats"`
 	// LastEnd says how the last call ended.
 	LastEnd *CallEnd `json:"last_end,omitempty"`
+	// Table is table view's state (absent when it is off).
+	Table *TableStatus `json:"table,omitempty"`
 }
 
 // E2EE is the state of a call's end-to-end encryption (DAVE).

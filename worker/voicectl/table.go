@@ -1,0 +1,203 @@
+package voicectl
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/relay"
+)
+
+// Table view: browsers watch the members of the room the bot is in, through the relay. The
+// edge checks who may watch whom and speaks WHEP to the browser; it asks the worker with Watch
+// and Unwatch, signed like every control request.
+
+// WatchRequest asks for one viewing session: ViewerID (a Discord user id the edge has checked
+// may watch) receives MemberID's camera and voice in RoomID, answering Offer (SDP).
+type WatchRequest struct {
+	RoomID   string `json:"room_id"`
+	MemberID string `json:"member_id"`
+	ViewerID string `json:"viewer_id"`
+	Offer    string `json:"offer"`
+}
+
+// WatchAnswer is a viewing session: its id (for Unwatch) and the SDP answer.
+type WatchAnswer struct {
+	SessionID string `json:"session_id"`
+	Answer    string `json:"answer"`
+}
+
+// UnwatchRequest ends a viewing session of ViewerID.
+type UnwatchRequest struct {
+	SessionID string `json:"session_id"`
+	ViewerID  string `json:"viewer_id"`
+}
+
+// TableStatus is table view's part of the Status.
+type TableStatus struct {
+	// Sessions counts the viewing sessions of the room the bot is in (all rooms: Total).
+	Sessions int `json:"sessions"`
+	Total    int `json:"total"`
+	// Media says what the relay receives of each member of the call.
+	Media []relay.MemberMedia `json:"media"`
+	// IdleLeaveAt is when the bot leaves a room joined for viewers that no one watches.
+	IdleLeaveAt time.Time `json:"idle_leave_at,omitzero"`
+}
+
+// tableState is table view's part of the Controller, guarded by its mu.
+type tableState struct {
+	relay  *relay.Relay
+	idle   *time.Timer
+	idleAt time.Time
+}
+
+// newRelay starts the relay of table view, when configured.
+func (c *Controller) newRelay() error {
+	if c.cfg.Table == nil {
+		return nil
+	}
+	rc := *c.cfg.Table
+	rc.OnKeyframeRequest = c.requestKeyframe
+	rc.OnSessionsChange = c.tableSessions
+	if rc.Logger == nil {
+		rc.Logger = c.log
+	}
+	r, err := relay.New(rc)
+	if err != nil {
+		return err
+	}
+	c.table.relay = r
+	return nil
+}
+
+// Relay is table view's relay (nil when off).
+func (c *Controller) Relay() *relay.Relay { return c.table.relay }
+
+// Watch starts a viewing session, joining the room first when the bot is in none. The bot is
+// in one room at a time: a room other than its own is refused with no_free_voice_bot.
+func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, error) {
+	r := c.table.relay
+	if r == nil {
+		return WatchAnswer{}, newError(http.StatusNotImplemented, CodeNotConfigured, "table view is not configured on this worker")
+	}
+	for _, f := range []struct{ name, v string }{{"room_id", req.RoomID}, {"member_id", req.MemberID}, {"viewer_id", req.ViewerID}} {
+		if !event.ValidSnowflake(f.v) {
+			return WatchAnswer{}, badRequest("%s must be a Discord snowflake (decimal digits)", f.name)
+		}
+	}
+	if req.Offer == "" {
+		return WatchAnswer{}, badRequest("offer (SDP) is required")
+	}
+	c.mu.Lock()
+	room := ""
+	if c.call != nil {
+		room = c.call.room.ID
+	} else if c.joining != nil {
+		room = c.joining.room.ID
+	}
+	c.mu.Unlock()
+	switch {
+	case room != "" && room != req.RoomID:
+		return WatchAnswer{}, conflict(CodeNoFreeVoiceBot, "the voice bot is in room %s: one voice bot relays one room at a time", room)
+	case room == "":
+		if _, err := c.Join(req.RoomID); err != nil {
+			return WatchAnswer{}, err
+		}
+		c.mu.Lock()
+		if c.call != nil && c.call.room.ID == req.RoomID {
+			c.call.forTable = true
+		}
+		c.mu.Unlock()
+	}
+	s, answer, err := r.Watch(ctx, req.RoomID, req.MemberID, req.ViewerID, req.Offer)
+	switch {
+	case errors.Is(err, relay.ErrBadOffer):
+		return WatchAnswer{}, newError(http.StatusBadRequest, CodeBadOffer, "%v", err)
+	case errors.Is(err, relay.ErrNothingToReceive):
+		return WatchAnswer{}, newError(http.StatusUnprocessableEntity, CodeNothingToReceive, "%v", err)
+	case errors.Is(err, relay.ErrViewerLimit):
+		return WatchAnswer{}, newError(http.StatusTooManyRequests, CodeTooManySessions, "%v", err)
+	case errors.Is(err, relay.ErrFull), errors.Is(err, relay.ErrClosed):
+		return WatchAnswer{}, newError(http.StatusServiceUnavailable, CodeRelayFull, "%v", err)
+	case err != nil:
+		return WatchAnswer{}, err
+	}
+	return WatchAnswer{SessionID: s.ID, Answer: answer}, nil
+}
+
+// Unwatch ends a viewing session of req.ViewerID.
+func (c *Controller) Unwatch(req UnwatchRequest) error {
+	r := c.table.relay
+	if r == nil {
+		return newError(http.StatusNotImplemented, CodeNotConfigured, "table view is not configured on this worker")
+	}
+	switch err := r.Stop(req.SessionID, req.ViewerID); {
+	case errors.Is(err, relay.ErrNoSession):
+		return newError(http.StatusNotFound, CodeNoSession, "no viewing session %q", req.SessionID)
+	case errors.Is(err, relay.ErrNotYours):
+		return newError(http.StatusForbidden, CodeNotYours, "the session belongs to another viewer")
+	default:
+		return err
+	}
+}
+
+// requestKeyframe passes a viewer's keyframe request to the member, through the voice server.
+func (c *Controller) requestKeyframe(roomID, userID string) {
+	c.mu.Lock()
+	cl := c.call
+	c.mu.Unlock()
+	if cl == nil || cl.room.ID != roomID || cl.conn == nil {
+		return
+	}
+	if err := cl.conn.RequestKeyframe(userID); err != nil {
+		c.log.Debug("voice: keyframe request", "room_id", roomID, "user_id", userID, "error", err.Error())
+	}
+}
+
+// tableSessions follows the number of viewing sessions of a room: a call joined for viewers
+// is left TableIdleTimeout after its last viewer went.
+func (c *Controller) tableSessions(roomID string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.table.idle; t != nil && n > 0 {
+		t.Stop()
+		c.table.idle, c.table.idleAt = nil, time.Time{}
+	}
+	cl := c.call
+	if n > 0 || cl == nil || cl.room.ID != roomID || !cl.forTable || c.closed || c.table.idle != nil {
+		return
+	}
+	c.table.idleAt = time.Now().Add(c.cfg.TableIdleTimeout)
+	c.table.idle = time.AfterFunc(c.cfg.TableIdleTimeout, func() { c.leaveIdle(cl) })
+}
+
+// leaveIdle leaves a call joined for viewers that no one watches.
+func (c *Controller) leaveIdle(cl *call) {
+	c.mu.Lock()
+	c.table.idle, c.table.idleAt = nil, time.Time{}
+	_, watching := c.table.relay.Sessions(cl.room.ID)
+	if c.call != cl || watching > 0 || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.leave(CallEnd{RoomID: cl.room.ID, Reason: EndIdle, Message: "no one watched the table for " + c.cfg.TableIdleTimeout.String()})
+}
+
+// tableStatusLocked is table view's status, nil when off.
+func (c *Controller) tableStatusLocked() *TableStatus {
+	r := c.table.relay
+	if r == nil {
+		return nil
+	}
+	ts := &TableStatus{Media: []relay.MemberMedia{}, IdleLeaveAt: c.table.idleAt}
+	room := ""
+	if c.call != nil {
+		room = c.call.room.ID
+		ts.Media = r.Room(room).Media()
+	}
+	ts.Total, ts.Sessions = r.Sessions(room)
+	return ts
+}
