@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/relay"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/deadletter"
 	"github.com/spellcoven/gateway/worker/delivery"
@@ -81,6 +82,18 @@ type Config struct {
 	VoiceMaxRecordingBytes int64
 	VoiceMaxRequestBytes   int64
 	VoiceMaxRecentRequests int
+
+	// Table view (package relay): TableListen is the IP the media ports bind (empty: table
+	// view off); TableUDPPort the one UDP port of every viewer's media, TableTCPPort ICE over
+	// TCP (-1: off); TablePublicIPs the addresses browsers reach them at behind a 1:1 NAT
+	// (comma-separated). Limits: see relay.Config and voicectl.Config.
+	TableListen                string
+	TableUDPPort, TableTCPPort int
+	TablePublicIPs             string
+	TableMaxSessions           int
+	TableMaxSessionsPerViewer  int
+	TableConnectTimeout        time.Duration
+	TableIdleTimeout           time.Duration
 }
 
 // Defaults returns a Config with every default set.
@@ -105,12 +118,18 @@ func Defaults() Config {
 		ReconnectMax:       discordgw.DefaultReconnectMax,
 		ShutdownTimeout:    10 * time.Second,
 
-		VoiceGatewayScheme:     "wss",
-		VoiceJoinTimeout:       voicectl.DefaultJoinTimeout,
-		VoiceHandshakeTimeout:  10 * time.Second,
-		VoiceMaxRecordingBytes: voicectl.DefaultMaxRecordingBytes,
-		VoiceMaxRequestBytes:   voicectl.DefaultMaxRequestBytes,
-		VoiceMaxRecentRequests: voicectl.DefaultMaxRecentRequests,
+		VoiceGatewayScheme:        "wss",
+		VoiceJoinTimeout:          voicectl.DefaultJoinTimeout,
+		VoiceHandshakeTimeout:     10 * time.Second,
+		VoiceMaxRecordingBytes:    voicectl.DefaultMaxRecordingBytes,
+		VoiceMaxRequestBytes:      voicectl.DefaultMaxRequestBytes,
+		VoiceMaxRecentRequests:    voicectl.DefaultMaxRecentRequests,
+		TableUDPPort:              DefaultTablePort,
+		TableTCPPort:              DefaultTablePort,
+		TableMaxSessions:          relay.DefaultMaxSessions,
+		TableMaxSessionsPerViewer: relay.DefaultMaxSessionsPerViewer,
+		TableConnectTimeout:       relay.DefaultConnectTimeout,
+		TableIdleTimeout:          voicectl.DefaultTableIdleTimeout,
 	}
 }
 
@@ -179,6 +198,14 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	num64(&cfg.VoiceMaxRecordingBytes, "voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", "most media bytes in one recording")
 	num64(&cfg.VoiceMaxRequestBytes, "voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", "largest body of a voice control request")
 	num(&cfg.VoiceMaxRecentRequests, "voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", "voice control request ids remembered against replays")
+	str(&cfg.TableListen, "table-listen", "COVEN_WORKER_TABLE_LISTEN", "IP the table view's media ports bind, such as 0.0.0.0 (empty: table view off)")
+	num(&cfg.TableUDPPort, "table-udp-port", "COVEN_WORKER_TABLE_UDP_PORT", "the one UDP port of every viewer's media (0: any)")
+	num(&cfg.TableTCPPort, "table-tcp-port", "COVEN_WORKER_TABLE_TCP_PORT", "TCP port of ICE over TCP, for networks that block UDP (-1: off, 0: any)")
+	str(&cfg.TablePublicIPs, "table-public-ip", "COVEN_WORKER_TABLE_PUBLIC_IP", "addresses browsers reach the media ports at, behind a 1:1 NAT (comma-separated)")
+	num(&cfg.TableMaxSessions, "table-max-sessions", "COVEN_WORKER_TABLE_MAX_SESSIONS", "most viewing sessions at once")
+	num(&cfg.TableMaxSessionsPerViewer, "table-max-sessions-per-viewer", "COVEN_WORKER_TABLE_MAX_SESSIONS_PER_VIEWER", "most viewing sessions of one viewer")
+	dur(&cfg.TableConnectTimeout, "table-connect-timeout", "COVEN_WORKER_TABLE_CONNECT_TIMEOUT", "a viewing session not connected within this is closed")
+	dur(&cfg.TableIdleTimeout, "table-idle-timeout", "COVEN_WORKER_TABLE_IDLE_TIMEOUT", "a room joined for viewers is left this long after its last viewer")
 	return out
 }
 
@@ -309,6 +336,14 @@ func (c Config) Validate() error {
 			return bad(d.flag, d.env, "%s is not a directory", d.path)
 		}
 	}
+	if c.TableListen != "" && net.ParseIP(c.TableListen) == nil {
+		return bad("table-listen", "COVEN_WORKER_TABLE_LISTEN", "must be an IP address, such as 0.0.0.0")
+	}
+	for _, ip := range c.tablePublicIPs() {
+		if net.ParseIP(ip) == nil {
+			return bad("table-public-ip", "COVEN_WORKER_TABLE_PUBLIC_IP", "%q is not an IP address", ip)
+		}
+	}
 	if c.VoiceGatewayScheme != "wss" && c.VoiceGatewayScheme != "ws" {
 		return bad("voice-gateway-scheme", "COVEN_WORKER_VOICE_GATEWAY_SCHEME", "must be wss, or ws for the emulator")
 	}
@@ -325,6 +360,10 @@ func (c Config) Validate() error {
 		{"voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", c.VoiceMaxRecordingBytes, 1 << 10, 1 << 40},
 		{"voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", c.VoiceMaxRequestBytes, 256, 1 << 20},
 		{"voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", int64(c.VoiceMaxRecentRequests), 1, 10_000_000},
+		{"table-udp-port", "COVEN_WORKER_TABLE_UDP_PORT", int64(c.TableUDPPort), 0, 65535},
+		{"table-tcp-port", "COVEN_WORKER_TABLE_TCP_PORT", int64(c.TableTCPPort), -1, 65535},
+		{"table-max-sessions", "COVEN_WORKER_TABLE_MAX_SESSIONS", int64(c.TableMaxSessions), 1, 100_000},
+		{"table-max-sessions-per-viewer", "COVEN_WORKER_TABLE_MAX_SESSIONS_PER_VIEWER", int64(c.TableMaxSessionsPerViewer), 1, 10_000},
 	}
 	for _, n := range ints {
 		if n.v < n.lo || n.v > n.hi {
@@ -346,6 +385,8 @@ func (c Config) Validate() error {
 		{"shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, 10 * time.Minute},
 		{"voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", c.VoiceJoinTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", c.VoiceHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"table-connect-timeout", "COVEN_WORKER_TABLE_CONNECT_TIMEOUT", c.TableConnectTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"table-idle-timeout", "COVEN_WORKER_TABLE_IDLE_TIMEOUT", c.TableIdleTimeout, 10 * time.Millisecond, 24 * time.Hour},
 	}
 	for _, d := range durations {
 		if d.v < d.lo || d.v > d.hi {
@@ -397,3 +438,29 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString is String, for %#v.
 func (c Config) GoString() string { return c.String() }
+
+// DefaultTablePort is the default UDP and TCP port of table view's media.
+const DefaultTablePort = 8189
+
+// tablePublicIPs splits TablePublicIPs.
+func (c Config) tablePublicIPs() []string {
+	var out []string
+	for _, ip := range strings.Split(c.TablePublicIPs, ",") {
+		if ip = strings.TrimSpace(ip); ip != "" {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// tableConfig is the relay's configuration, nil when table view is off.
+func (c Config) tableConfig() *relay.Config {
+	if c.TableListen == "" {
+		return nil
+	}
+	return &relay.Config{
+		ListenIP: c.TableListen, UDPPort: c.TableUDPPort, TCPPort: c.TableTCPPort,
+		PublicIPs: c.tablePublicIPs(), MaxSessions: c.TableMaxSessions,
+		MaxSessionsPerViewer: c.TableMaxSessionsPerViewer, ConnectTimeout: c.TableConnectTimeout,
+	}
+}

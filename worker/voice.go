@@ -34,6 +34,8 @@ func (w *Worker) newVoice(scheme webhook.Scheme, log *slog.Logger) error {
 		RecordingsDir:     cfg.VoiceRecordingsDir,
 		JoinTimeout:       cfg.VoiceJoinTimeout,
 		MaxRecordingBytes: cfg.VoiceMaxRecordingBytes,
+		Table:             cfg.tableConfig(),
+		TableIdleTimeout:  cfg.TableIdleTimeout,
 		Voice:             voice.Config{Scheme: cfg.VoiceGatewayScheme, HandshakeTimeout: cfg.VoiceHandshakeTimeout, TransportOnly: cfg.VoiceTransportOnly},
 		Metrics:           w.m.Registry,
 		Logger:            log,

@@ -56,6 +56,12 @@ func TestLoadRefusesVoiceSettings(t *testing.T) {
 		{"tiny recording limit", []string{"-voice-max-recording-bytes", "10"}, "-voice-max-recording-bytes"},
 		{"huge request limit", []string{"-voice-max-request-bytes", "100000000"}, "-voice-max-request-bytes"},
 		{"no replay memory", []string{"-voice-max-recent-requests", "0"}, "-voice-max-recent-requests"},
+		{"table listen not an IP", []string{"-table-listen", "localhost"}, "-table-listen ($COVEN_WORKER_TABLE_LISTEN)"},
+		{"table public address not an IP", []string{"-table-public-ip", "1.2.3.4, example.com"}, `"example.com" is not an IP address`},
+		{"table port out of range", []string{"-table-udp-port", "70000"}, "-table-udp-port"},
+		{"table TCP port below -1", []string{"-table-tcp-port", "-2"}, "-table-tcp-port"},
+		{"no table sessions", []string{"-table-max-sessions", "0"}, "-table-max-sessions"},
+		{"table idle timeout too long", []string{"-table-idle-timeout", "48h"}, "-table-idle-timeout"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,5 +70,27 @@ func TestLoadRefusesVoiceSettings(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, c.msg)
 			}
 		})
+	}
+}
+
+// TestLoadTableSettings: table view is off by default, and its settings reach the relay.
+func TestLoadTableSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Load(nil, getenv(baseEnv(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tableConfig() != nil || cfg.TableUDPPort != DefaultTablePort || cfg.TableIdleTimeout != voicectl.DefaultTableIdleTimeout {
+		t.Fatalf("table defaults %+v", cfg)
+	}
+	env := baseEnv(dir)
+	env["COVEN_WORKER_TABLE_PUBLIC_IP"] = "203.0.113.7, 2001:db8::7"
+	cfg, err = Load([]string{"-table-listen", "0.0.0.0", "-table-tcp-port", "-1", "-table-max-sessions", "50"}, getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cfg.tableConfig()
+	if rc == nil || rc.ListenIP != "0.0.0.0" || rc.TCPPort != -1 || rc.MaxSessions != 50 || len(rc.PublicIPs) != 2 || rc.PublicIPs[1] != "2001:db8::7" {
+		t.Fatalf("relay configuration %+v", rc)
 	}
 }
