@@ -18,6 +18,7 @@ import (
 	"github.com/spellcoven/gateway/internal/edgetest"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/control"
 	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
@@ -54,7 +55,7 @@ func TestVoiceControlRefuses(t *testing.T) {
 	signer, _ := webhook.NewSigner(webhook.SchemeCoven, edgetest.WebhookSecret)
 	signAt := func(body []byte, at time.Time) func(*http.Request) {
 		return func(r *http.Request) {
-			if err := voicectl.SignRequest(r, body, signer, at); err != nil {
+			if err := control.SignRequest(r, body, signer, at); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/control"
 )
 
 // BenchmarkMediaRouter measures what the controller adds to each received Opus packet (20 ms
@@ -61,7 +62,7 @@ func BenchmarkControlStatus(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		req := httptest.NewRequest(http.MethodGet, "/voice", nil)
-		if err := SignRequest(req, nil, signer, time.Now()); err != nil {
+		if err := control.SignRequest(req, nil, signer, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		rec := httptest.NewRecorder()

@@ -29,8 +29,8 @@ func TestConfigDefaults(t *testing.T) {
 	if h.cfg.MaxRequestBytes != DefaultMaxRequestBytes || h.cfg.MaxRecentRequests != DefaultMaxRecentRequests || h.cfg.ReadTimeout != DefaultReadTimeout {
 		t.Fatalf("handler defaults %+v", h.cfg)
 	}
-	if h.auth.window != 2*webhook.DefaultCovenTolerance {
-		t.Fatalf("request ids are remembered for %v", h.auth.window)
+	if h.auth.Window() != 2*webhook.DefaultCovenTolerance {
+		t.Fatalf("request ids are remembered for %v", h.auth.Window())
 	}
 }
 

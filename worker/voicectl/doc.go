@@ -21,5 +21,5 @@
 // The control endpoint accepts only requests signed with the webhook secret, under the
 // webhook scheme the worker delivers events with (package webhook). The signed content binds
 // the method, the path, a fresh request id and the body, so that a signature is good for one
-// request only: see [SignRequest].
+// request only: see package control.
 package voicectl

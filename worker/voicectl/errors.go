@@ -1,41 +1,30 @@
 package voicectl
 
 import (
-	"fmt"
 	"net/http"
+
+	"github.com/spellcoven/gateway/worker/control"
 )
 
-// Error is why a control operation failed: an HTTP status, a stable code for programs and a
-// message for people. The control endpoint answers it as {"error":{"code":..,"message":..}},
-// and the Client returns one for such an answer. Messages never hold a secret.
-type Error struct {
-	// Status is the HTTP status the endpoint answers with.
-	Status int `json:"-"`
-	// Code is one of the Code constants.
-	Code string `json:"code"`
-	// Message explains the failure.
-	Message string `json:"message"`
-}
-
-// Error returns the code and the message.
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+// Error is why a control operation failed (package control's).
+type Error = control.Error
 
 // Error codes, stable identifiers of the failures.
 const (
 	// CodeBadRequest: the request is malformed (JSON, a missing or invalid field).
-	CodeBadRequest = "bad_request"
+	CodeBadRequest = control.CodeBadRequest
 	// CodeBadPath: a file or directory name is absolute, leaves its directory, or is not a
 	// plain relative path.
 	CodeBadPath = "bad_path"
 	// CodeUnauthorized: the request is unsigned, stale, or signed with another secret.
-	CodeUnauthorized = "unauthorized"
+	CodeUnauthorized = control.CodeUnauthorized
 	// CodeReplayed: the request id was used already; every request is signed afresh.
-	CodeReplayed = "replayed"
+	CodeReplayed = control.CodeReplayed
 	// CodeTooLarge: the body exceeds the handler's limit.
-	CodeTooLarge = "too_large"
+	CodeTooLarge = control.CodeTooLarge
 	// CodeTooManyRequests: more signed requests arrived within the signature tolerance than
 	// the handler remembers.
-	CodeTooManyRequests = "too_many_requests"
+	CodeTooManyRequests = control.CodeTooManyRequests
 	// CodeNotConfigured: playing or recording asked for, but its directory is not configured.
 	CodeNotConfigured = "not_configured"
 	// CodeNotReady: the gateway is not connected or the guild's state not known yet.
@@ -75,27 +64,27 @@ const (
 	// CodeRecordingExists: the recording directory exists already; recordings never overwrite.
 	CodeRecordingExists = "recording_exists"
 	// CodeNoFreeVoiceBot: table view asked for a room while the voice bot is in another.
-	CodeNoFreeVoiceBot = "no_free_voice_bot"
+	CodeNoFreeVoiceBot = control.CodeNoFreeVoiceBot
 	// CodeBadOffer: the SDP offer is malformed.
-	CodeBadOffer = "bad_offer"
+	CodeBadOffer = control.CodeBadOffer
 	// CodeNothingToReceive: the offer receives neither VP8 video nor Opus audio.
-	CodeNothingToReceive = "nothing_to_receive"
+	CodeNothingToReceive = control.CodeNothingToReceive
 	// CodeTooManySessions: the viewer holds the most viewing sessions allowed.
-	CodeTooManySessions = "too_many_sessions"
+	CodeTooManySessions = control.CodeTooManySessions
 	// CodeRelayFull: the relay holds the most viewing sessions allowed (or is stopping).
-	CodeRelayFull = "relay_full"
+	CodeRelayFull = control.CodeRelayFull
 	// CodeNoSession: no such viewing session.
-	CodeNoSession = "no_session"
+	CodeNoSession = control.CodeNoSession
 	// CodeNotYours: the viewing session belongs to another viewer.
-	CodeNotYours = "not_yours"
+	CodeNotYours = control.CodeNotYours
 	// CodeNotFound: no such control path.
-	CodeNotFound = "not_found"
+	CodeNotFound = control.CodeNotFound
 	// CodeInternal: an unexpected failure, given in the message.
-	CodeInternal = "internal"
+	CodeInternal = control.CodeInternal
 )
 
 func newError(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+	return control.NewError(status, code, format, args...)
 }
 
 func badRequest(format string, args ...any) *Error {

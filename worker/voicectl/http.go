@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/control"
 )
 
 // Defaults of HandlerConfig.
@@ -48,7 +49,7 @@ type HandlerConfig struct {
 type Handler struct {
 	ctl  *Controller
 	cfg  HandlerConfig
-	auth *requestAuth
+	auth *control.RequestAuth
 	log  *slog.Logger
 }
 
@@ -72,7 +73,7 @@ func NewHandler(ctl *Controller, cfg HandlerConfig) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{ctl: ctl, cfg: cfg, auth: newRequestAuth(cfg.Verifier, cfg.MaxRecentRequests), log: cfg.Logger}, nil
+	return &Handler{ctl: ctl, cfg: cfg, auth: control.NewRequestAuth(cfg.Verifier, cfg.MaxRecentRequests), log: cfg.Logger}, nil
 }
 
 // routes maps each path to its method and operation.
@@ -85,19 +86,17 @@ var routes = map[string]struct {
 	"/voice/leave":   {http.MethodPost, (*Handler).leave},
 	"/voice/play":    {http.MethodPost, (*Handler).play},
 	"/voice/record":  {http.MethodPost, (*Handler).record},
-	"/voice/watch":   {http.MethodPost, (*Handler).watch},
-	"/voice/unwatch": {http.MethodPost, (*Handler).unwatch},
+	control.PathWatch: {http.MethodPost, (*Handler).watch},
+	control.PathUnwatch: {http.MethodPost, (*Handler).unwatch},
 }
 
-// watchPath carries an SDP offer: its body may be as large as the relay's MaxOfferBytes.
-const watchPath = "/voice/watch"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes first, so that an unsigned caller learns nothing, not even which
 	// paths exist.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
 	limit := h.cfg.MaxRequestBytes
-	if rl := h.ctl.table.relay; rl != nil && r.URL.Path == watchPath {
+	if rl := h.ctl.table.relay; rl != nil && r.URL.Path == control.PathWatch {
 		limit = max(limit, rl.MaxOfferBytes()+4<<10) // the offer, JSON-escaped, and the ids
 	}
 	body, e := h.readBody(r, limit)
@@ -105,7 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, e.Code, e)
 		return
 	}
-	if reason, e := h.auth.check(r, body, time.Now()); e != nil {
+	if reason, e := h.auth.Check(r, body, time.Now()); e != nil {
 		h.refuse(w, r, reason, e)
 		return
 	}
@@ -229,23 +228,9 @@ func decode(body []byte, v any, emptyOK bool) *Error {
 	return nil
 }
 
-// errorBody is the shape of every error answer.
-type errorBody struct {
-	Error *Error `json:"error"`
-}
+func writeError(w http.ResponseWriter, e *Error) { control.WriteError(w, e) }
 
-func writeError(w http.ResponseWriter, e *Error) { writeJSON(w, e.Status, errorBody{e}) }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { control.WriteJSON(w, status, v) }
 
 var _ http.Handler = (*Handler)(nil)
 

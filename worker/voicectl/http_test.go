@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/control"
 )
 
 const (
@@ -99,7 +100,7 @@ func signedAs(signer *webhook.Signer, method, path string, body []byte, at time.
 	return func(req *http.Request) {
 		origMethod, origPath := req.Method, req.URL.Path
 		req.Method, req.URL.Path = method, path
-		if err := SignRequest(req, body, signer, at); err != nil {
+		if err := control.SignRequest(req, body, signer, at); err != nil {
 			panic(err)
 		}
 		req.Method, req.URL.Path = origMethod, origPath
@@ -169,10 +170,10 @@ func TestControlRefuses(t *testing.T) {
 		message string
 	}{
 		{name: "unsigned", method: "POST", path: "/voice/join", body: joinBody,
-			sign: func(*endpoint) func(*http.Request) { return nil }, status: 401, code: CodeUnauthorized, message: HeaderRequestID},
+			sign: func(*endpoint) func(*http.Request) { return nil }, status: 401, code: CodeUnauthorized, message: control.HeaderRequestID},
 		{name: "no signature headers", method: "POST", path: "/voice/join", body: joinBody,
 			sign: func(*endpoint) func(*http.Request) {
-				return func(r *http.Request) { r.Header.Set(HeaderRequestID, "0123456789abcdef0123") }
+				return func(r *http.Request) { r.Header.Set(control.HeaderRequestID, "0123456789abcdef0123") }
 			}, status: 401, code: CodeUnauthorized, message: "missing"},
 		{name: "stale", method: "POST", path: "/voice/join", body: joinBody,
 			sign: func(e *endpoint) func(*http.Request) {
@@ -247,7 +248,7 @@ func TestControlRefusesReplays(t *testing.T) {
 	e := newEndpoint(t, webhook.SchemeCoven, testSecret, func(c *HandlerConfig) { c.MaxRecentRequests = 2 })
 	var first *http.Request
 	capture := func(r *http.Request) {
-		SignRequest(r, nil, e.signer, time.Now())
+		control.SignRequest(r, nil, e.signer, time.Now())
 		first = r
 	}
 	if code, _ := e.send("GET", "/voice", nil, capture); code != 200 {

@@ -8,32 +8,19 @@ import (
 
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/relay"
+	"github.com/spellcoven/gateway/worker/control"
 )
 
 // Table view: browsers watch the members of the room the bot is in, through the relay. The
 // edge checks who may watch whom and speaks WHEP to the browser; it asks the worker with Watch
 // and Unwatch, signed like every control request.
 
-// WatchRequest asks for one viewing session: ViewerID (a Discord user id the edge has checked
-// may watch) receives MemberID's camera and voice in RoomID, answering Offer (SDP).
-type WatchRequest struct {
-	RoomID   string `json:"room_id"`
-	MemberID string `json:"member_id"`
-	ViewerID string `json:"viewer_id"`
-	Offer    string `json:"offer"`
-}
-
-// WatchAnswer is a viewing session: its id (for Unwatch) and the SDP answer.
-type WatchAnswer struct {
-	SessionID string `json:"session_id"`
-	Answer    string `json:"answer"`
-}
-
-// UnwatchRequest ends a viewing session of ViewerID.
-type UnwatchRequest struct {
-	SessionID string `json:"session_id"`
-	ViewerID  string `json:"viewer_id"`
-}
+// WatchRequest, WatchAnswer and UnwatchRequest are table view's requests (package control's).
+type (
+	WatchRequest   = control.WatchRequest
+	WatchAnswer    = control.WatchAnswer
+	UnwatchRequest = control.UnwatchRequest
+)
 
 // TableStatus is table view's part of the Status.
 type TableStatus struct {

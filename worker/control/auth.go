@@ -1,4 +1,9 @@
-package voicectl
+// Package control is the protocol of the worker's control endpoint, shared by the worker that
+// serves it and the programs that call it (`coven-worker voice`, the edge's coven_media): every
+// request is signed with the webhook secret under the worker's webhook scheme (package webhook),
+// over content that binds the method, the path, a fresh request id and the body, so that a
+// signature is good for one request only; failures answer {"error":{"code","message"}}.
+package control
 
 import (
 	"crypto/rand"
@@ -56,10 +61,10 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// requestAuth verifies control requests and remembers the ids it accepted for as long as their
+// RequestAuth verifies control requests and remembers the ids it accepted for as long as their
 // signatures stay valid (twice the tolerance: a timestamp may be that far ahead), to refuse a
 // replay.
-type requestAuth struct {
+type RequestAuth struct {
 	verifier *webhook.Verifier
 	max      int
 	window   time.Duration
@@ -74,9 +79,13 @@ type seenID struct {
 	expires time.Time
 }
 
-func newRequestAuth(v *webhook.Verifier, max int) *requestAuth {
-	return &requestAuth{verifier: v, max: max, window: 2 * v.Tolerance(), seen: make(map[string]struct{})}
+// NewRequestAuth returns a RequestAuth verifying with v and remembering at most max ids.
+func NewRequestAuth(v *webhook.Verifier, max int) *RequestAuth {
+	return &RequestAuth{verifier: v, max: max, window: 2 * v.Tolerance(), seen: make(map[string]struct{})}
 }
+
+// Window is how long accepted ids are remembered: twice the verifier's tolerance.
+func (a *RequestAuth) Window() time.Duration { return a.window }
 
 // errReplayed and errRequestID are refusals of the endpoint's own rules, beside the webhook
 // package's.
@@ -85,16 +94,16 @@ var (
 	errRequestID = errors.New("missing or malformed " + HeaderRequestID + " (16 to 64 letters, digits, '-' or '_')")
 )
 
-// check authenticates r, whose body is body, and records its id. It returns the reason label
-// and the error to answer, or "" and nil.
-func (a *requestAuth) check(r *http.Request, body []byte, now time.Time) (string, *Error) {
+// Check authenticates r, whose body is body, and records its id. It returns the reason label
+// (for metrics) and the error to answer, or "" and nil.
+func (a *RequestAuth) Check(r *http.Request, body []byte, now time.Time) (string, *Error) {
 	ids := r.Header.Values(HeaderRequestID)
 	if len(ids) != 1 || !validRequestID(ids[0]) {
-		return "request_id", newError(http.StatusUnauthorized, CodeUnauthorized, "%v", errRequestID)
+		return "request_id", NewError(http.StatusUnauthorized, CodeUnauthorized, "%v", errRequestID)
 	}
 	id := ids[0]
 	if err := a.verifier.Verify(r.Header, SignedContent(r.Method, r.URL.Path, id, body)); err != nil {
-		return webhook.Reason(err), newError(http.StatusUnauthorized, CodeUnauthorized, "%v", err)
+		return webhook.Reason(err), NewError(http.StatusUnauthorized, CodeUnauthorized, "%v", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -103,10 +112,10 @@ func (a *requestAuth) check(r *http.Request, body []byte, now time.Time) (string
 		a.order = a.order[1:]
 	}
 	if _, dup := a.seen[id]; dup {
-		return "replayed", newError(http.StatusUnauthorized, CodeReplayed, "%v", errReplayed)
+		return "replayed", NewError(http.StatusUnauthorized, CodeReplayed, "%v", errReplayed)
 	}
 	if len(a.seen) >= a.max {
-		return "too_many", newError(http.StatusTooManyRequests, CodeTooManyRequests,
+		return "too_many", NewError(http.StatusTooManyRequests, CodeTooManyRequests,
 			"more than %d control requests within %v; try again shortly", a.max, a.window)
 	}
 	a.seen[id] = struct{}{}
