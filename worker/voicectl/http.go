@@ -81,15 +81,14 @@ var routes = map[string]struct {
 	method string
 	op     func(h *Handler, ctx context.Context, body []byte) (any, error)
 }{
-	"/voice":         {http.MethodGet, status},
-	"/voice/join":    {http.MethodPost, (*Handler).join},
-	"/voice/leave":   {http.MethodPost, (*Handler).leave},
-	"/voice/play":    {http.MethodPost, (*Handler).play},
-	"/voice/record":  {http.MethodPost, (*Handler).record},
-	control.PathWatch: {http.MethodPost, (*Handler).watch},
+	"/voice":            {http.MethodGet, status},
+	"/voice/join":       {http.MethodPost, (*Handler).join},
+	"/voice/leave":      {http.MethodPost, (*Handler).leave},
+	"/voice/play":       {http.MethodPost, (*Handler).play},
+	"/voice/record":     {http.MethodPost, (*Handler).record},
+	control.PathWatch:   {http.MethodPost, (*Handler).watch},
 	control.PathUnwatch: {http.MethodPost, (*Handler).unwatch},
 }
-
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes first, so that an unsigned caller learns nothing, not even which
