@@ -23,8 +23,8 @@ import (
 
 	"github.com/spellcoven/gateway/caddymodules/covenapp"
 	"github.com/spellcoven/gateway/caddymodules/covenjwt"
+	"github.com/spellcoven/gateway/caddymodules/internal/claims"
 	"github.com/spellcoven/gateway/caddymodules/internal/jsonerror"
-	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/rooms"
 )
 
@@ -34,9 +34,9 @@ func init() {
 
 // Defaults of the claims that identify callers.
 const (
-	DefaultUserIDClaim = "discord_id"
-	DefaultAdminClaim  = "admin"
-	DefaultAdminValue  = "true"
+	DefaultUserIDClaim = claims.DefaultUserIDClaim
+	DefaultAdminClaim  = claims.DefaultAdminClaim
+	DefaultAdminValue  = claims.DefaultAdminValue
 )
 
 // Handler serves the rooms API.
@@ -185,14 +185,14 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP answers the API's routes; it never calls the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	claims, ok := covenjwt.ClaimsFrom(r.Context())
+	verified, ok := covenjwt.ClaimsFrom(r.Context())
 	if !ok {
 		h.logger.Error("coven_rooms reached without coven_jwt: put coven_jwt before coven_rooms")
 		requests.WithLabelValues("unauthenticated", "500").Inc()
 		jsonerror.Write(w, http.StatusInternalServerError, "misconfigured", "the rooms API is not guarded by authentication")
 		return nil
 	}
-	resp := h.api.Serve(r, h.caller(verifiedClaims{claims}))
+	resp := h.api.Serve(r, h.caller(verified, verified.Subject))
 	requests.WithLabelValues(resp.Route, strconv.Itoa(resp.Status)).Inc()
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
@@ -209,13 +209,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 }
 
 // caller describes who sent a request with verified claims.
-func (h *Handler) caller(c claimSource) rooms.Caller {
-	caller := rooms.Caller{Subject: c.subject()}
-	if id, ok := c.String(h.UserIDClaim); ok && event.ValidSnowflake(id) {
-		caller.DiscordID = id
+func (h *Handler) caller(c claims.Source, subject string) rooms.Caller {
+	return rooms.Caller{
+		Subject:   subject,
+		DiscordID: claims.DiscordID(c, h.UserIDClaim),
+		Admin:     claims.Holds(c, h.AdminClaim, h.AdminValue),
 	}
-	caller.Admin = claimHolds(c, h.AdminClaim, h.AdminValue)
-	return caller
 }
 
 // requests counts the API's answers by route and status; created once per process and registered on

@@ -50,7 +50,7 @@ func TestCallerFromClaims(t *testing.T) {
 			if h.AdminClaim == "" {
 				h.AdminClaim, h.AdminValue = DefaultAdminClaim, DefaultAdminValue
 			}
-			c := h.caller(tc.claims)
+			c := h.caller(tc.claims, tc.claims.subject())
 			if c.DiscordID != tc.discordID || c.Admin != tc.admin || c.Subject != tc.claims.subject() {
 				t.Fatalf("caller %+v, want discord id %q admin %v", c, tc.discordID, tc.admin)
 			}
