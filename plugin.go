@@ -12,6 +12,7 @@ import (
 	_ "github.com/spellcoven/gateway/caddymodules/covenhealth"
 	_ "github.com/spellcoven/gateway/caddymodules/covenhmac"
 	_ "github.com/spellcoven/gateway/caddymodules/covenjwt"
+	_ "github.com/spellcoven/gateway/caddymodules/covenmedia"
 	_ "github.com/spellcoven/gateway/caddymodules/covenrooms"
 	_ "github.com/spellcoven/gateway/caddymodules/covenws"
 )

@@ -59,3 +59,12 @@ func TestCorePackagesDoNotImportTheModules(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeLinksNoMedia: the edge signals table view's sessions; the media, the voice client and
+// the Discord gateway library belong to the worker.
+func TestEdgeLinksNoMedia(t *testing.T) {
+	all := deps(t, "../../caddymodules/...")
+	if bad := forbidden(all, module+"voice", module+"relay", module+"worker/voicectl", "github.com/pion/webrtc/", "github.com/bwmarrin/discordgo"); len(bad) > 0 {
+		t.Fatalf("the edge's modules link:\n%s", strings.Join(bad, "\n"))
+	}
+}

@@ -30,6 +30,9 @@ type stack struct {
 	worker *workerProc
 	// outbox is the worker's outbox directory, kept across worker restarts.
 	outbox string
+	// workerListen is the worker's -listen address (health, metrics, control), kept across
+	// restarts.
+	workerListen string
 }
 
 // stackOptions vary a stack.
@@ -44,6 +47,9 @@ type stackOptions struct {
 	edgeGlobal string
 	// voice is the emulator's voice backend (default: none announced).
 	voice discordtest.VoiceBackend
+	// edgeSite holds extra site directives of the edge; {{worker}} in them is replaced by the
+	// worker's control address.
+	edgeSite string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -71,9 +77,12 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	srv := authtest.NewTestServer(t)
 	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir()}
+	// The worker's control address is chosen first, so that the edge can name it.
+	s.workerListen = fmt.Sprintf("127.0.0.1:%d", edgetest.FreePort(t))
 	s.edge = edgetest.Start(t, edgetest.Config{
 		Bin: caddyBin, JWKSURL: srv.JWKSURL(), Issuer: srv.Issuer.URL(),
 		LogLevel: "INFO", NoAccessLog: true, MaxBody: "1MB", Global: o.edgeGlobal,
+		Site: strings.ReplaceAll(o.edgeSite, "{{worker}}", s.workerListen),
 	})
 	// Registered after the edge's, so it runs before it: the worker stops, then the emulator.
 	t.Cleanup(func() { emu.Close() })
@@ -99,7 +108,7 @@ type workerProc struct {
 func (s *stack) startWorker(token string, extra ...string) *workerProc {
 	t := s.t
 	t.Helper()
-	health := fmt.Sprintf("127.0.0.1:%d", edgetest.FreePort(t))
+	health := s.workerListen
 	args := append([]string{
 		"-guild", s.guild.ID, "-category", s.guild.RoomsCategoryID,
 		"-edge-url", s.edge.URL("/internal/events"), "-discord-api", s.emu.URL(),

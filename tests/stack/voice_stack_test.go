@@ -37,6 +37,8 @@ type voiceOptions struct {
 	server func(*voiceserver.Config)
 	// workerArgs are extra flags of the worker.
 	workerArgs []string
+	// edgeSite holds extra site directives of the edge (see stackOptions).
+	edgeSite string
 }
 
 func newVoiceStack(t *testing.T, o voiceOptions) *voiceStack {
@@ -60,7 +62,7 @@ func newVoiceStack(t *testing.T, o voiceOptions) *voiceStack {
 		"-voice-media-dir", media, "-voice-recordings-dir", recordings, "-voice-gateway-scheme", "ws",
 		"-voice-join-timeout", "3s", "-voice-handshake-timeout", "5s",
 	}, o.workerArgs...)
-	s := newStack(t, stackOptions{voice: vs, workerArgs: args})
+	s := newStack(t, stackOptions{voice: vs, workerArgs: args, edgeSite: o.edgeSite})
 	s.worker.waitReady(20 * time.Second)
 	signer, err := webhook.NewSigner(webhook.SchemeCoven, edgetest.WebhookSecret)
 	if err != nil {

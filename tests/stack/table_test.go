@@ -1,0 +1,160 @@
+package stack
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/relay/relaytest"
+	"github.com/spellcoven/gateway/worker/voicectl"
+)
+
+// tableSite serves table view's WHEP endpoints on the edge, relayed by the stack's worker.
+const tableSite = `route /api/table/* {
+		coven_jwt
+		coven_media {
+			worker {{worker}}
+			secret {env.COVEN_WEBHOOK_SECRET}
+		}
+	}`
+
+// tableArgs turn table view on in the worker, on loopback.
+var tableArgs = []string{"-table-listen", "127.0.0.1", "-table-udp-port", "0", "-table-tcp-port", "-1", "-table-idle-timeout", "2s"}
+
+// whep sends one request to the edge's table view as the holder of token.
+func (s *voiceStack) whep(method, path, token, contentType, body string) (*http.Response, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.edge.URL(path), strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// errorCode is the code of a JSON error answer.
+func errorCode(body string) string {
+	var eb struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(body), &eb)
+	return eb.Error.Code
+}
+
+// TestTableViewOverWHEP: a member of a room plays another member's camera and voice through the
+// edge's WHEP endpoint, as a browser's WHEP player does; who may not watch is refused before
+// any SDP is read; the session ends on DELETE by its viewer only.
+func TestTableViewOverWHEP(t *testing.T) {
+	s := newVoiceStack(t, voiceOptions{workerArgs: tableArgs, edgeSite: tableSite})
+	room := s.voiceRoom("Table five")
+	people := s.users(3)
+	alice, bob, carol := people[0], people[1], people[2]
+	for _, u := range []discordtest.User{alice, bob} {
+		s.afterEvent("voice.joined", func() {
+			if err := s.emu.JoinVoice(s.guild.ID, room.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	camera, err := s.vs.JoinUser(s.guild.ID, room.ID, bob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := camera.StartCamera(readIVFFile(t, mediaDir+"/clip.ivf"), 33*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := camera.StartMic(readOpusFile(t, mediaDir+"/tone-b.opus")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { camera.StopCamera(); camera.StopMic() })
+	token := func(u discordtest.User) string {
+		tok, err := s.idp.MintFor(u.Username, edgetest.Audience, time.Hour, map[string]any{"discord_id": u.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	endpoint := "/api/table/" + room.ID + "/" + bob.ID
+
+	// Refusals, none of which reads the offer.
+	resp, body := s.whep("POST", endpoint, "", "application/sdp", "v=0")
+	if resp.StatusCode != 401 {
+		t.Fatalf("no token: %d %s", resp.StatusCode, body)
+	}
+	expired, _ := s.idp.MintFor(alice.Username, edgetest.Audience, -time.Minute, map[string]any{"discord_id": alice.ID})
+	if resp, body = s.whep("POST", endpoint, expired, "application/sdp", "v=0"); resp.StatusCode != 401 {
+		t.Fatalf("expired token: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("POST", endpoint, token(carol), "application/sdp", "not even sdp"); resp.StatusCode != 403 || errorCode(body) != "not_a_member" {
+		t.Fatalf("an outsider: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("POST", "/api/table/"+room.ID+"/"+carol.ID, token(alice), "application/sdp", "v=0"); resp.StatusCode != 404 || errorCode(body) != "not_in_room" {
+		t.Fatalf("watching someone not in the room: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("POST", "/api/table/1200000000000000999/"+bob.ID, token(alice), "application/sdp", "v=0"); resp.StatusCode != 404 || errorCode(body) != "unknown_room" {
+		t.Fatalf("an unknown room: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("POST", endpoint, token(alice), "text/plain", "v=0"); resp.StatusCode != 415 {
+		t.Fatalf("not application/sdp: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("POST", endpoint, token(alice), "application/sdp", "v=0\r\nnonsense"); resp.StatusCode != 400 || errorCode(body) != "bad_offer" {
+		t.Fatalf("a malformed offer: %d %s", resp.StatusCode, body)
+	}
+	if st, _ := s.client.Status(t.Context()); st.Table == nil || st.Table.Total != 0 {
+		t.Fatalf("refusals left sessions: %+v", st.Table)
+	}
+
+	// Alice watches Bob.
+	v := relaytest.NewViewer(t, relaytest.Video, relaytest.Audio)
+	resp, answer := s.whep("POST", endpoint, token(alice), "application/sdp", v.Offer)
+	if resp.StatusCode != 201 || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("WHEP POST: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+	}
+	location := resp.Header.Get("Location")
+	if !strings.HasPrefix(location, endpoint+"/") {
+		t.Fatalf("Location %q", location)
+	}
+	v.Answer(t, answer)
+	relaytest.WaitFor(t, "Bob's camera and voice at Alice's player", 30*time.Second, func() bool {
+		return len(v.Frames()) >= 3 && len(v.Audio()) >= 3
+	})
+	if v.StreamID("video") != bob.ID || v.StreamID("audio") != bob.ID {
+		t.Errorf("tracks labelled %q, %q; want Bob's id %s", v.StreamID("video"), v.StreamID("audio"), bob.ID)
+	}
+	if f := v.Frames()[0]; f[0]&1 != 0 {
+		t.Error("the first frame Alice got is not a keyframe")
+	}
+
+	// The session's URL: no trickle, and only its viewer ends it.
+	if resp, body = s.whep("PATCH", location, token(alice), "application/trickle-ice-sdpfrag", "a=end-of-candidates"); resp.StatusCode != 405 || resp.Header.Get("Allow") != "DELETE" {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("DELETE", location, token(carol), "", ""); resp.StatusCode != 403 || errorCode(body) != "not_yours" {
+		t.Fatalf("DELETE by another: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("DELETE", location, token(alice), "", ""); resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = s.whep("DELETE", location, token(alice), "", ""); resp.StatusCode != 404 || errorCode(body) != "no_session" {
+		t.Fatalf("DELETE again: %d %s", resp.StatusCode, body)
+	}
+	s.waitStatus("the bot to leave the room no one watches", 30*time.Second, func(st voicectl.Status) bool {
+		return st.State == "idle" && st.LastEnd != nil && st.LastEnd.Reason == "idle"
+	})
+}
