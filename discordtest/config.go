@@ -49,6 +49,11 @@ type Config struct {
 	// session and the REST audit log (default 1024).
 	ObservationLimit int
 
+	// OnVoiceState, when set, is told every voice state change as it is dispatched (ChannelID
+	// "" when the user left voice): the sandbox makes emulated users' cameras follow it. It is
+	// called with the emulator's lock held: it must not block nor call the Server.
+	OnVoiceState func(VoiceState)
+
 	// Logger receives the emulator's logs. Nil discards them. Tokens are never logged.
 	Logger *slog.Logger
 }

@@ -159,6 +159,9 @@ func (s *Server) dispatchLocked(events []event) {
 			}
 		}
 		s.obs.dispatched(ev.name, n)
+		if ev.voice != nil && s.cfg.OnVoiceState != nil {
+			s.cfg.OnVoiceState(*ev.voice)
+		}
 	}
 }
 

@@ -26,6 +26,8 @@ type event struct {
 	data   any
 	// target, when set, limits the event to one session (VOICE_SERVER_UPDATE).
 	target *session
+	// voice is the voice state a VOICE_STATE_UPDATE carries, for Config.OnVoiceState.
+	voice *VoiceState
 }
 
 // world is the emulator's model of Discord: the bot, users, guilds, channels and voice states.
@@ -458,7 +460,8 @@ func (g *guild) voiceCount(channelID string) int {
 func (w *world) voiceEvent(g *guild, vs *VoiceState, u *User) event {
 	data := wireVoiceState(vs, true)
 	data["member"] = wireMember(g, u, g.members[u.ID])
-	return event{name: "VOICE_STATE_UPDATE", guildID: g.ID, intent: IntentGuildVoiceStates, data: data}
+	state := *vs
+	return event{name: "VOICE_STATE_UPDATE", guildID: g.ID, intent: IntentGuildVoiceStates, data: data, voice: &state}
 }
 
 // state copies the world for the control API.

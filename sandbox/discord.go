@@ -44,7 +44,7 @@ func discordUsers() []discordtest.User {
 // startDiscord starts the Discord emulator in this process on a loopback port: REST, the gateway
 // and the control API (which only the edge's /dev-discord/ proxy holds the token of). The guild
 // starts with the rooms category, a text channel and a voice channel "Lobby" in it.
-func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, *voiceserver.Server, error) {
+func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, *voiceserver.Server, *cameras, error) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
@@ -53,10 +53,15 @@ func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*d
 	// The voice server the worker's voice calls reach, with DAVE as Discord runs it.
 	vs, err := voiceserver.New(voiceserver.Config{Logger: logger})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := vs.Start(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	cams, err := newCameras(vs, logger)
+	if err != nil {
+		vs.Close()
+		return nil, nil, nil, err
 	}
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens:    []string{botToken},
@@ -65,19 +70,22 @@ func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*d
 		Guilds: []discordtest.GuildConfig{{
 			ID: GuildID, Name: "Spell Coven sandbox", RoomsCategoryID: CategoryID, RoomsCategoryName: "Rooms",
 		}},
-		Users:  discordUsers(),
-		Voice:  vs,
-		Logger: logger,
+		Users:        discordUsers(),
+		Voice:        vs,
+		OnVoiceState: cams.observe,
+		Logger:       logger,
 	})
 	if err != nil {
+		cams.close()
 		vs.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := emu.Start("127.0.0.1:0"); err != nil {
+		cams.close()
 		vs.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return emu, vs, nil
+	return emu, vs, cams, nil
 }
 
 // stopDiscord stops the emulator, telling gateway clients to reconnect as Discord does.

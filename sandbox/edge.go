@@ -79,6 +79,15 @@ https://localhost:{{.Port}} {
 			}
 		}
 	}
+	handle /api/table/* {
+		route {
+			coven_jwt
+			coven_media {
+				worker {{.WorkerAddr}}
+				secret {env.COVEN_WEBHOOK_SECRET}
+			}
+		}
+	}
 	handle /internal/events {
 		route {
 			request_body {
@@ -130,6 +139,8 @@ type edgeLayout struct {
 	IdP, IdPAddr         string
 	DiscordAddr, WebRoot string
 	Audience             string
+	// WorkerAddr is the worker's control address, which coven_media asks for table view.
+	WorkerAddr string
 	// Redis selects the Redis broker, whose URL the edge reads from its environment.
 	Redis bool
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/spellcoven/gateway/auth/authtest"
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
+	"github.com/spellcoven/gateway/internal/freeport"
 )
 
 // Stack is a running sandbox. Its accessors are safe for concurrent use; KillEdge, StartEdge and
@@ -43,6 +44,7 @@ type Stack struct {
 
 	emu        *discordtest.Server
 	voice      *voiceserver.Server
+	cameras    *cameras
 	idp        *idp
 	idpSrv     *http.Server
 	idpURL     string
@@ -153,11 +155,11 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 }
 
 func (s *Stack) startDiscord(context.Context) error {
-	emu, vs, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
+	emu, vs, cams, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
 	if err != nil {
 		return err
 	}
-	s.emu, s.voice = emu, vs
+	s.emu, s.voice, s.cameras = emu, vs, cams
 	s.discordLog.say("emulated Discord at " + emu.URL())
 	return nil
 }
@@ -186,12 +188,19 @@ func (s *Stack) configureAndStartEdge(ctx context.Context) error {
 	if s.cfg.Verbose {
 		level = "INFO"
 	}
+	// The worker's address is chosen now: the edge's coven_media names it.
+	port, err := freeport.Pick()
+	if err != nil {
+		return err
+	}
+	s.workerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	conf, err := renderCaddyfile(edgeLayout{
 		Port: s.cfg.Port, Bind: loopbackBind(), Origin: s.URL(),
 		Storage: s.storage, LogLevel: level,
 		GuildID: GuildID, CategoryID: CategoryID, DiscordAPI: s.emu.URL() + "/api/v10",
 		IdP: s.idpURL, IdPAddr: s.idpURL[len("http://"):], DiscordAddr: s.emu.URL()[len("http://"):],
 		WebRoot: filepath.Join(s.cfg.RepoRoot, "web"), Audience: Audience, Redis: s.cfg.RedisURL != "",
+		WorkerAddr: s.workerAddr,
 	})
 	if err != nil {
 		return err
@@ -225,6 +234,10 @@ func (s *Stack) TokensIssued(sub string) int { return s.idp.tokensIssued(sub) }
 // Emulator is the emulated Discord. Its control methods change the world as Discord users would;
 // its State is the truth the page's view is compared with.
 func (s *Stack) Emulator() *discordtest.Server { return s.emu }
+
+// CallUser returns the emulated user userID in their voice channel's call (nil when not in
+// voice): their camera and microphone follow their voice state.
+func (s *Stack) CallUser(userID string) *voiceserver.User { return s.cameras.user(userID) }
 
 // VoiceServer returns the emulator's voice server.
 func (s *Stack) VoiceServer() *voiceserver.Server { return s.voice }
@@ -295,6 +308,9 @@ func (s *Stack) Close() error {
 			if err := stopDiscord(s.emu, s.cfg.StopTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				errs = append(errs, fmt.Errorf("the Discord emulator: %w", err))
 			}
+		}
+		if s.cameras != nil {
+			s.cameras.close()
 		}
 		if s.voice != nil {
 			errs = append(errs, s.voice.Close())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/internal/freeport"
 	"github.com/spellcoven/gateway/internal/syncbuf"
@@ -397,11 +398,12 @@ func testVoice(t *testing.T, s *Stack) {
 		t.Fatalf("rooms %v %v", rooms, err)
 	}
 	lobby := rooms[0].ID
-	player, err := s.VoiceServer().JoinUser(GuildID, lobby, "1300000000000000011")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer player.Leave()
+	// Dana starts in the Lobby: she is in its call, as her Discord client would be.
+	var player *voiceserver.User
+	waitFor(t, "Dana in the Lobby's call", func() bool {
+		player = s.CallUser("1300000000000000011")
+		return player != nil && player.ChannelID == lobby
+	})
 
 	// The commands a newcomer types, through a shell that reads the environment file.
 	voiceCmd := func(args string) string {
@@ -453,5 +455,17 @@ func testVoice(t *testing.T, s *Stack) {
 	}
 	if out := voiceCmd("leave"); !strings.Contains(out, "left") && !strings.Contains(out, "idle") {
 		t.Fatalf("leave: %s", out)
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds, failing the test after 15 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,26 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spellcoven/gateway/internal/ctxsleep"
-	"github.com/spellcoven/gateway/internal/freeport"
 )
 
 // startWorker starts the worker process: the emulated Discord's gateway on one side, the edge's
 // ingest on the other, its outbox in the run's directory. It trusts the sandbox's local CA, which
 // signed the edge's certificate, and waits until the worker is ready.
 func (s *Stack) startWorker(ctx context.Context) error {
-	port, err := freeport.Pick()
-	if err != nil {
-		return err
-	}
-	s.workerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if err := s.prepareVoice(); err != nil {
 		return fmt.Errorf("preparing voice: %w", err)
 	}
@@ -46,6 +38,9 @@ func (s *Stack) startWorker(ctx context.Context) error {
 		"-voice-gateway-scheme", "ws",
 		"-voice-media-dir", filepath.Join(s.runDir, "media"),
 		"-voice-recordings-dir", s.RecordingsDir(),
+		// Table view: the media of every viewer on one UDP port on loopback, for this machine's
+		// browsers.
+		"-table-listen", "127.0.0.1", "-table-udp-port", "0", "-table-tcp-port", "-1",
 	}
 	env := append(baseEnv(),
 		"DISCORD_BOT_TOKEN="+s.secrets.botToken,

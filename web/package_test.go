@@ -14,7 +14,7 @@ import (
 
 // packageFiles is what the npm package holds: the library and its types, not the demo page, the
 // tests or the Go files.
-var packageFiles = []string{"README.md", "coven-client.d.ts", "coven-client.js", "coven-projection.d.ts", "coven-projection.js", "package.json"}
+var packageFiles = []string{"README.md", "coven-client.d.ts", "coven-client.js", "coven-projection.d.ts", "coven-projection.js", "coven-table.d.ts", "coven-table.js", "package.json"}
 
 // TestPackage packs the client as npm would publish it, installs the tarball into a new project, and
 // uses it from there as its users do: imported by name in Node, and type-checked from TypeScript
@@ -70,15 +70,17 @@ func TestPackage(t *testing.T) {
 	write(t, filepath.Join(consumer, "use.mjs"), `
 import { CovenClient, CloseCode, Projection, jwtExpiry } from '@spellcoven/client';
 import { Projection as P2, compareSnowflakes } from '@spellcoven/client/projection';
+import { TableWatcher, TABLE_DEFAULTS } from '@spellcoven/client/table';
+const w = new TableWatcher('1', { client: new EventTarget(), tokenProvider: () => 't', fetch: () => {} });
 const c = new CovenClient({ url: 'ws://127.0.0.1:1/ws', tokenProvider: () => ({ token: 't' }), WebSocket: class {} });
 console.log(JSON.stringify({ status: c.status, code: CloseCode.TOKEN_EXPIRED, same: Projection === P2,
-  order: compareSnowflakes('9', '10'), exp: jwtExpiry('x.eyJleHAiOjJ9.y') }));
+  order: compareSnowflakes('9', '10'), exp: jwtExpiry('x.eyJleHAiOjJ9.y'), table: TABLE_DEFAULTS.baseUrl + '/' + w.roomId }));
 `)
 	var got map[string]any
 	if err := json.Unmarshal(run(consumer, node, "use.mjs"), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"status": "idle", "code": 4003.0, "same": true, "order": -1.0, "exp": 2000.0}
+	want := map[string]any{"status": "idle", "code": 4003.0, "same": true, "order": -1.0, "exp": 2000.0, "table": "/api/table/1"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("in Node, %s = %v, want %v (all: %v)", k, got[k], v, got)
@@ -92,6 +94,7 @@ console.log(JSON.stringify({ status: c.status, code: CloseCode.TOKEN_EXPIRED, sa
 	write(t, filepath.Join(consumer, "use.ts"), `
 import { CovenClient, CloseCode, type RoomState, type Status, type Token } from '@spellcoven/client';
 import { Projection } from '@spellcoven/client/projection';
+import { watchRoom, frames, type MemberState } from '@spellcoven/client/table';
 
 const client = new CovenClient({
   url: 'wss://app.example.com/ws',
@@ -114,6 +117,17 @@ void ready;
 const expired: 4003 = CloseCode.TOKEN_EXPIRED;
 void expired;
 new Projection().apply({ type: 'room.deleted', data: { id: '1' } });
+
+const table = watchRoom('1200000000000000001', { client, tokenProvider: () => 'token', selfId: '1300000000000000001' });
+table.addEventListener('add', (e) => {
+  const stream: MediaStream = e.detail.stream;
+  const track = stream.getVideoTracks()[0];
+  if (track) frames(track, (f) => { if ('close' in f) f.close(); }).stop();
+});
+table.addEventListener('member', (e) => { const s: MemberState = e.detail.state; void s; });
+// @ts-expect-error: member states are a closed set
+const notAState: MemberState = 'playing';
+void notAState;
 
 // @ts-expect-error: the detail of 'status' has no such field
 client.addEventListener('status', (e) => e.detail.rooms);
