@@ -22,6 +22,8 @@ type Member struct {
 	Deaf       bool   `json:"deaf"`
 	SelfVideo  bool   `json:"self_video"`
 	SelfStream bool   `json:"self_stream"`
+	// Bot is set for bot accounts (the relaying bot among them); absent for people.
+	Bot bool `json:"bot,omitempty"`
 }
 
 // RoomState is a room with the members currently in it, as carried by snapshots.

@@ -1,10 +1,16 @@
 package sandbox
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
 // chime is a one-second 440 Hz tone (Ogg Opus, libopus), the file the sandbox offers the worker
@@ -55,4 +61,21 @@ func shellQuote(s string) string {
 		out = append(out, s[i])
 	}
 	return string(append(out, '\''))
+}
+
+// VoiceStatus asks the worker for its voice status (the call, table view's sessions), signed
+// with the sandbox's webhook secret as `coven-worker voice status` does.
+func (s *Stack) VoiceStatus() (voicectl.Status, error) {
+	signer, err := webhook.NewSigner(webhook.SchemeCoven, s.secrets.webhookSecret)
+	if err != nil {
+		return voicectl.Status{}, err
+	}
+	c, err := voicectl.NewClient(s.workerAddr, signer, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return voicectl.Status{}, err
+	}
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Status(ctx)
 }

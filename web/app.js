@@ -7,6 +7,7 @@ import { DiscordSimulator, IdentityProvider, RoomsApi } from './api.js';
 import { brokerText, describeEvent, statusText } from './present.js';
 import { h, renderRooms } from './rooms-view.js';
 import { SimulatePanel } from './simulate-panel.js';
+import { showTable } from './table-view.js';
 
 /** Errors kept on screen at once; older ones go. */
 const MAX_ALERTS = 5;
@@ -30,12 +31,16 @@ const rooms = new RoomsApi(() => session?.token ?? '');
 const panel = new SimulatePanel($('simulate-heading').closest('section'), simulator, { report });
 const names = { rooms: new Map(), members: new Map() };
 const debug = { statuses: [], events: [], errors: [] };
+/** The table being watched: its watcher and room. */
+let table = null;
 
 window.covenDebug = {
   /** The client's state: status, position, discord, rooms, lastError (null before sign-in). */
   get state() { return client?.state ?? null; },
   get client() { return client; },
   get user() { return session?.user ?? null; },
+  /** The table view's watcher (null when no table is shown). */
+  get table() { return table?.watcher ?? null; },
   statuses: debug.statuses,
   events: debug.events,
   errors: debug.errors,
@@ -103,6 +108,7 @@ async function signIn(sub) {
 }
 
 function signOut() {
+  stopTable();
   client?.close();
   client = null;
   session = null;
@@ -192,7 +198,8 @@ function render() {
       names.rooms.set(r.id, r.name);
       for (const m of r.members) names.members.set(m.user_id, m.global_name || m.username);
     }
-    renderRooms($('rooms'), list, { me: session?.user, onDelete: deleteRoom });
+    renderRooms($('rooms'), list, { me: session?.user, onDelete: deleteRoom, onWatch: client ? watchTable : undefined });
+    if (table && !list.some((r) => r.id === table.roomId)) stopTable();
     const empty = $('rooms-empty');
     // Rooms the client held before an edge restart stay shown, with the notice, until the worker's
     // snapshot arrives.
@@ -241,6 +248,28 @@ async function deleteRoom(room) {
   }
 }
 
+// ---- table view ----
+
+function watchTable(room) {
+  stopTable();
+  const section = $('table');
+  section.hidden = false;
+  $('table-room').textContent = room.name;
+  const watcher = showTable(section, {
+    client, roomId: room.id, selfId: session.user.discord_id,
+    tokenProvider: () => session?.token ?? '',
+  });
+  table = { watcher, roomId: room.id };
+  $('table-heading').focus();
+}
+
+function stopTable() {
+  if (!table) return;
+  table.watcher.stop();
+  table = null;
+  $('table').hidden = true;
+}
+
 // ---- wiring ----
 
 $('sign-in').addEventListener('submit', (ev) => {
@@ -249,6 +278,7 @@ $('sign-in').addEventListener('submit', (ev) => {
   if (sub) void signIn(sub);
 });
 $('sign-out').addEventListener('click', signOut);
+$('table-stop').addEventListener('click', stopTable);
 $('reconnect').addEventListener('click', () => client?.reconnect());
 $('create-room').addEventListener('submit', (ev) => {
   ev.preventDefault();

@@ -27,6 +27,8 @@ export interface Member {
   deaf: boolean;
   self_video: boolean;
   self_stream: boolean;
+  /** Set for bot accounts (the bot relaying table view among them). */
+  bot?: boolean;
 }
 
 /** A room with the members in it, in join order. */

@@ -25,6 +25,7 @@
  * @property {boolean} deaf Deafened by a moderator.
  * @property {boolean} self_video
  * @property {boolean} self_stream
+ * @property {boolean} [bot] set for bot accounts
  */
 
 /**

@@ -36,9 +36,11 @@ export interface TableEventMap {
 export declare class TableWatcher extends EventTarget {
   constructor(roomId: string, options: TableOptions);
   readonly roomId: string;
-  /** The members' streams, by Discord user id. */
+  /** The members' streams that arrived, by Discord user id (each stream's id). */
   readonly streams: Map<string, MediaStream>;
   state(userId: string): MemberState | undefined;
+  /** The WebRTC statistics of a member's session, or null while it has no connection. */
+  stats(userId: string): Promise<RTCStatsReport | null>;
   start(): void;
   stop(): void;
   addEventListener<K extends keyof TableEventMap>(type: K, listener: (ev: TableEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;

@@ -42,12 +42,14 @@ export const TABLE_DEFAULTS = Object.freeze({
  *   RTCPeerConnection?: typeof RTCPeerConnection,
  * }} TableOptions
  * client is the CovenClient whose rooms say who is in the room; tokenProvider returns the bearer
- * token (the one the client uses); selfId, the viewer's Discord id, is left out of the table.
+ * token (the one the client uses); selfId, the viewer's Discord id, is left out of the table, as
+ * are bots (the relaying bot is in the room).
  */
 
 /**
  * TableWatcher plays a room's members. It is an EventTarget dispatching CustomEvents:
- * - 'add': detail {userId, stream} when a member's MediaStream exists (tracks arrive in it);
+ * - 'add': detail {userId, stream} when a member's MediaStream arrives (its id is the member's
+ *   Discord user id), and again with the new one after a session was set up anew;
  * - 'remove': detail {userId} when a member left the room or the watcher stopped;
  * - 'member': detail {userId, state, reason?, delayMs?} when a member's state changes.
  */
@@ -85,15 +87,27 @@ export class TableWatcher extends EventTarget {
     for (const id of [...this._members.keys()]) this._drop(id);
   }
 
-  /** The members' streams, by user id. @returns {Map<string, MediaStream>} */
+  /** The members' streams that arrived, by user id. @returns {Map<string, MediaStream>} */
   get streams() {
     const out = new Map();
-    for (const [id, m] of this._members) out.set(id, m.stream);
+    for (const [id, m] of this._members) {
+      if (m.stream) out.set(id, m.stream);
+    }
     return out;
   }
 
   /** A member's state. @returns {MemberState | undefined} */
   state(userId) { return this._members.get(userId)?.state; }
+
+  /**
+   * The WebRTC statistics of a member's session (frames decoded, audio energy, packets lost...),
+   * or null while it has no connection.
+   * @returns {Promise<RTCStatsReport | null>}
+   */
+  async stats(userId) {
+    const pc = this._members.get(userId)?.pc;
+    return pc ? pc.getStats() : null;
+  }
 
   _room() { return this._o.client.rooms.find((r) => r.id === this.roomId); }
 
@@ -101,7 +115,7 @@ export class TableWatcher extends EventTarget {
   _sync() {
     if (this._stopped) return;
     const room = this._room();
-    const present = new Map((room?.members ?? []).filter((m) => m.user_id !== this._o.selfId).map((m) => [m.user_id, m]));
+    const present = new Map((room?.members ?? []).filter((m) => m.user_id !== this._o.selfId && !m.bot).map((m) => [m.user_id, m]));
     for (const id of [...this._members.keys()]) {
       if (!present.has(id)) this._drop(id);
     }
@@ -110,7 +124,6 @@ export class TableWatcher extends EventTarget {
       if (!s) {
         s = new MemberSession(this, id);
         this._members.set(id, s);
-        this.dispatchEvent(new CustomEvent('add', { detail: { userId: id, stream: s.stream } }));
         s.open();
       }
       s.setVideoExpected(Boolean(m.self_video));
@@ -139,7 +152,8 @@ class MemberSession {
   constructor(w, userId) {
     this.w = w;
     this.userId = userId;
-    this.stream = new MediaStream();
+    /** @type {MediaStream | null} */
+    this.stream = null;
     /** @type {MemberState} */
     this.state = 'connecting';
     this.pc = null;
@@ -185,10 +199,13 @@ class MemberSession {
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.ontrack = (ev) => {
-      for (const t of this.stream.getTracks()) {
-        if (t.kind === ev.track.kind) this.stream.removeTrack(t);
+      // The relay labels both tracks with the member's stream (msid: their user id).
+      const stream = ev.streams[0] ?? this.stream ?? new MediaStream();
+      if (!stream.getTracks().includes(ev.track)) stream.addTrack(ev.track);
+      if (stream !== this.stream) {
+        this.stream = stream;
+        this.w.dispatchEvent(new CustomEvent('add', { detail: { userId: this.userId, stream } }));
       }
-      this.stream.addTrack(ev.track);
       if (ev.track.kind === 'video') {
         ev.track.onunmute = () => { this.videoSeen = true; this._checkVideo(); };
       }
@@ -265,7 +282,7 @@ class MemberSession {
     this.closed = true;
     clearTimeout(this.timer);
     this._teardown();
-    for (const t of this.stream.getTracks()) t.stop();
+    for (const t of this.stream?.getTracks() ?? []) t.stop();
   }
 }
 

@@ -28,12 +28,12 @@ export function h(tag, attrs = {}, ...children) {
  * control (by its data-focus-key) when it still exists.
  * @param {HTMLElement} list
  * @param {RoomState[]} rooms
- * @param {{me?: {discord_id: string}, onDelete: (room: RoomState) => void}} options
+ * @param {{me?: {discord_id: string}, onDelete: (room: RoomState) => void, onWatch?: (room: RoomState) => void}} options
  */
-export function renderRooms(list, rooms, { me, onDelete }) {
+export function renderRooms(list, rooms, { me, onDelete, onWatch }) {
   const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement)
     ? document.activeElement.dataset.focusKey : undefined;
-  list.replaceChildren(...rooms.map((r) => roomItem(r, me, onDelete)));
+  list.replaceChildren(...rooms.map((r) => roomItem(r, me, onDelete, onWatch)));
   if (focused) {
     const again = list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`);
     if (again instanceof HTMLElement) again.focus();
@@ -41,7 +41,7 @@ export function renderRooms(list, rooms, { me, onDelete }) {
   }
 }
 
-function roomItem(r, me, onDelete) {
+function roomItem(r, me, onDelete, onWatch) {
   const nameId = `room-${r.id}-name`;
   const count = r.user_limit > 0 ? `${r.members.length} / ${r.user_limit}` : `${r.members.length}`;
   const mine = me && r.owner_id && r.owner_id === me.discord_id;
@@ -50,6 +50,14 @@ function roomItem(r, me, onDelete) {
     'aria-label': `Delete room ${r.name}`,
   }, 'Delete');
   del.addEventListener('click', () => onDelete(r));
+  let watch = null;
+  if (onWatch) {
+    watch = h('button', {
+      type: 'button', class: 'secondary', 'data-testid': 'watch-room', 'data-focus-key': `watch-${r.id}`,
+      'aria-label': `Watch the table of ${r.name}`,
+    }, 'Watch table');
+    watch.addEventListener('click', () => onWatch(r));
+  }
   const members = r.members.length === 0
     ? h('p', { class: 'muted', 'data-testid': 'room-empty' }, 'Nobody here yet.')
     : h('ul', { class: 'members', 'aria-label': `Members of ${r.name}` }, ...r.members.map(memberItem));
@@ -60,7 +68,7 @@ function roomItem(r, me, onDelete) {
         mine ? h('span', { class: 'tag', 'data-testid': 'room-mine' }, 'yours') : null,
         h('span', { class: 'muted count', 'data-testid': 'room-count', title: 'players in the room' },
           h('span', { class: 'visually-hidden' }, 'Players: '), count),
-        del),
+        watch, del),
       members));
 }
 

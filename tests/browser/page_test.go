@@ -47,6 +47,9 @@ func openPage(t *testing.T) *page {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("ignore-certificate-errors", true),
+		// Table view plays the room's voices as the watch button is clicked; headless Chromium
+		// gets no user gesture from a test's click otherwise.
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	}
@@ -100,6 +103,21 @@ func (p *page) eval(expr string, v any) {
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		p.t.Fatalf("evaluating %s: %v (%s)", expr, err, raw)
+	}
+}
+
+// evalAwait evaluates a JavaScript expression whose value is a promise, and decodes what it
+// resolves to into v.
+func (p *page) evalAwait(expr string, v any) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("evaluating %.200s: %v%s", expr, err, p.debug())
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		p.t.Fatalf("evaluating %.200s: %v (%s)", expr, err, raw)
 	}
 }
 

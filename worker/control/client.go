@@ -47,6 +47,9 @@ func NewClient(addr string, signer *webhook.Signer, hc *http.Client) (*Client, e
 	return &Client{base: u, signer: signer, http: hc}, nil
 }
 
+// CloseIdleConnections closes the client's idle connections.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Host is the worker's host:port.
 func (c *Client) Host() string { return c.base.Host }
 

@@ -254,6 +254,7 @@ func newMember(vs *discordgo.VoiceState, m *discordgo.Member) event.Member {
 		out.Username = shortText(m.User.Username)
 		out.GlobalName = shortText(m.User.GlobalName)
 		out.Avatar = shortText(m.User.Avatar)
+		out.Bot = m.User.Bot
 	}
 	return out
 }

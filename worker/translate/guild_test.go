@@ -237,6 +237,13 @@ func TestVoiceStateDispatches(t *testing.T) {
 				g.ChannelDelete(voiceChannel(room1, categoryID, "Table 1"))
 				return g.VoiceStateUpdate(voiceState(alice, ""))
 			}, nil},
+		{"a bot is marked",
+			func(g *Guild) []Change {
+				vs := voiceState(bob, room2)
+				vs.Member.User.Bot = true
+				return g.VoiceStateUpdate(vs)
+			},
+			[]string{`voice.joined {"room_id":"1200000000000000002","member":{"user_id":"1300000000000000002","username":"u2","global_name":"User 2","avatar":"",` + noFlags + `,"bot":true}}`}},
 		{"long names are cut at a character boundary",
 			func(g *Guild) []Change {
 				vs := voiceState(bob, room2)
