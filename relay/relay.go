@@ -31,6 +31,7 @@ const (
 	DefaultConnectTimeout       = 20 * time.Second
 	DefaultKeyframeInterval     = 500 * time.Millisecond
 	DefaultMaxOfferBytes        = 64 << 10
+	DefaultQueueLength          = 128
 )
 
 // Config configures a Relay.
@@ -57,12 +58,19 @@ type Config struct {
 	KeyframeInterval time.Duration
 	// MaxOfferBytes bounds an SDP offer (default 64 KiB).
 	MaxOfferBytes int64
+	// QueueLength bounds the frames and voice packets of one member waiting for their viewers
+	// (default 128, about a second); past it they are dropped and counted.
+	QueueLength int
 	// OnKeyframeRequest is called (from its own goroutine) when a viewer of userID's camera
 	// needs a keyframe: a new viewer, or a PLI or FIR from one.
 	OnKeyframeRequest func(roomID, userID string)
 	// OnSessionsChange is called, without locks held, when the number of sessions of a room
 	// changes (the worker joins the room's voice on the first and leaves after the last).
 	OnSessionsChange func(roomID string, sessions int)
+	// OnForward, when set, is told after each frame or voice packet was written to every
+	// viewer of its member: how long that took from the call of WriteVideo or WriteAudio, and
+	// how many RTP packets it wrote per viewer. It runs on the media's goroutine: keep it short.
+	OnForward func(took time.Duration, packets int)
 	// Logger receives the relay's logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -82,7 +90,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UDPPort < 0 || c.UDPPort > 65535 || c.TCPPort < -1 || c.TCPPort > 65535 {
 		return c, errors.New("relay: ports must be within 0-65535 (TCP: -1 turns it off)")
 	}
-	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 {
+	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 || c.QueueLength < 0 {
 		return c, errors.New("relay: limits must not be negative")
 	}
 	if c.MaxSessions == 0 {
@@ -99,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxOfferBytes == 0 {
 		c.MaxOfferBytes = DefaultMaxOfferBytes
+	}
+	if c.QueueLength == 0 {
+		c.QueueLength = DefaultQueueLength
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -168,8 +179,14 @@ func (r *Relay) newAPI() (*webrtc.API, error) {
 			return nil, fmt.Errorf("relay: codec: %w", err)
 		}
 	}
+	// Only what a forwarder needs: answers to NACKs from a send buffer, and sender reports (the
+	// browser's audio/video sync). The relay receives no media, so neither NACK generation nor
+	// TWCC feedback applies; per-packet statistics would cost every viewer's every packet.
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return nil, fmt.Errorf("relay: interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("relay: interceptors: %w", err)
 	}
 	var se webrtc.SettingEngine
@@ -263,10 +280,14 @@ func (r *Relay) EndRoom(roomID, reason string) {
 			ending = append(ending, s)
 		}
 	}
+	rm := r.rooms[roomID]
 	delete(r.rooms, roomID)
 	r.mu.Unlock()
 	for _, s := range ending {
 		s.end(reason)
+	}
+	if rm != nil {
+		rm.close()
 	}
 }
 
@@ -288,6 +309,13 @@ func (r *Relay) Close() error {
 		s.end("relay closed")
 	}
 	r.closers.Wait()
+	r.mu.Lock()
+	rooms := r.rooms
+	r.rooms = make(map[string]*Room)
+	r.mu.Unlock()
+	for _, rm := range rooms {
+		rm.close()
+	}
 	r.closeSockets()
 	return nil
 }

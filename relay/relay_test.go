@@ -191,3 +191,36 @@ func TestConfigRefused(t *testing.T) {
 		t.Error("a UDP port in use was accepted")
 	}
 }
+
+// TestQueueLengthDropsAndAsksForAKeyframe: a member's writer that falls QueueLength items
+// behind drops the newest, counts them, and asks for a keyframe (the frames after a dropped one
+// cannot be decoded).
+func TestQueueLengthDropsAndAsksForAKeyframe(t *testing.T) {
+	held, entered := make(chan struct{}), make(chan struct{}, 8)
+	asked := make(chan string, 4)
+	r := testRelay(t, Config{
+		QueueLength:       2,
+		OnForward:         func(time.Duration, int) { entered <- struct{}{}; <-held },
+		OnKeyframeRequest: func(_, user string) { asked <- user },
+	})
+	rm := r.Room("room1")
+	rm.WriteVideo("7", 0, keyframe(0))
+	<-entered // the writer holds the first frame
+	for i := 1; i < 5; i++ {
+		rm.WriteVideo("7", uint32(i), keyframe(byte(i)))
+	}
+	// One in the writer (held), two queued: two dropped.
+	relaytest.WaitFor(t, "drops counted", 10*time.Second, func() bool {
+		media := rm.Media()
+		return len(media) == 1 && media[0].Dropped == 2 && media[0].VideoFrames == 5
+	})
+	select {
+	case u := <-asked:
+		if u != "7" {
+			t.Errorf("keyframe asked of %q", u)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dropped frame asked for no keyframe")
+	}
+	close(held)
+}

@@ -21,6 +21,7 @@ type Room struct {
 
 	mu      sync.Mutex
 	members map[string]*member
+	closed  bool
 }
 
 func newRoom(r *Relay, id string) *Room {
@@ -30,79 +31,162 @@ func newRoom(r *Relay, id string) *Room {
 // ID is the room's ID.
 func (rm *Room) ID() string { return rm.id }
 
-// member is one member's outgoing tracks and their RTP state. The media methods are called
-// from the voice connection's one receive goroutine per sender; mu keeps them safe anyway.
+// media is one frame or voice packet on its way to a member's viewers.
+type media struct {
+	video     bool
+	timestamp uint32
+	data      []byte
+	at        time.Time
+}
+
+// member is one member's outgoing tracks. WriteVideo and WriteAudio queue the media; the member's
+// own goroutine writes it to every viewer, so that members are served in parallel and the voice
+// connection's receive loop never waits for the viewers.
 type member struct {
+	rm     *Room
 	userID string
 	video  *webrtc.TrackLocalStaticRTP
 	audio  *webrtc.TrackLocalStaticRTP
+	queue  chan media
+	done   chan struct{}
+
+	// Owned by the writer goroutine.
+	vp8      codecs.VP8Payloader
+	videoSeq uint16
+	audioSeq uint16
+	pkt      rtp.Packet
 
 	mu          sync.Mutex
-	vp8         codecs.VP8Payloader
-	videoSeq    uint16
-	audioSeq    uint16
-	pkt         rtp.Packet
 	lastVideo   time.Time
 	lastAudio   time.Time
 	frames      uint64
-	packets     uint64
+	dropped     uint64
 	lastKFAsked time.Time
 }
 
+// member returns userID's tracks, created (with their writer) on first use; nil once the room
+// was closed.
 func (rm *Room) member(userID string) *member {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
+	return rm.memberLocked(userID)
+}
+
+func (rm *Room) memberLocked(userID string) *member {
+	if rm.closed {
+		return nil
+	}
 	m := rm.members[userID]
 	if m == nil {
 		// The stream ID is the member's user ID: a browser reads it as the MediaStream's id.
 		video, _ := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", userID)
 		audio, _ := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", userID)
-		m = &member{userID: userID, video: video, audio: audio}
+		m = &member{rm: rm, userID: userID, video: video, audio: audio,
+			queue: make(chan media, rm.r.cfg.QueueLength), done: make(chan struct{})}
 		m.vp8.EnablePictureID = true
 		rm.members[userID] = m
+		go m.write()
 	}
 	return m
 }
 
-// WriteVideo sends one VP8 frame of userID's camera (timestamp at 90 kHz) to its viewers.
-func (rm *Room) WriteVideo(userID string, timestamp uint32, frame []byte) {
-	m := rm.member(userID)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lastVideo = time.Now()
-	m.frames++
-	payloads := m.vp8.Payload(VideoMTU, frame)
-	for i, p := range payloads {
-		m.pkt.Header = rtp.Header{
-			Version: 2, PayloadType: 96, SequenceNumber: m.videoSeq, Timestamp: timestamp,
-			Marker: i == len(payloads)-1,
-		}
-		m.pkt.Payload = p
-		m.videoSeq++
-		m.packets++
-		_ = m.video.WriteRTP(&m.pkt)
+// close stops the members' writers; media written afterwards is dropped.
+func (rm *Room) close() {
+	rm.mu.Lock()
+	if rm.closed {
+		rm.mu.Unlock()
+		return
+	}
+	rm.closed = true
+	members := rm.members
+	rm.mu.Unlock()
+	for _, m := range members {
+		close(m.queue)
+		<-m.done
 	}
 }
 
-// WriteAudio sends one Opus packet of userID's voice (timestamp at 48 kHz) to its viewers.
+// WriteVideo queues one VP8 frame of userID's camera (timestamp at 90 kHz) for its viewers. It
+// does not wait for them; past QueueLength items waiting, the frame is dropped (and a keyframe
+// asked for, since the frames after it cannot be decoded without).
+func (rm *Room) WriteVideo(userID string, timestamp uint32, frame []byte) {
+	rm.enqueue(userID, media{video: true, timestamp: timestamp, data: append([]byte(nil), frame...), at: time.Now()})
+}
+
+// WriteAudio queues one Opus packet of userID's voice (timestamp at 48 kHz) for its viewers.
 func (rm *Room) WriteAudio(userID string, timestamp uint32, opus []byte) {
-	m := rm.member(userID)
+	rm.enqueue(userID, media{timestamp: timestamp, data: append([]byte(nil), opus...), at: time.Now()})
+}
+
+// enqueue hands an item to the member's writer, without waiting (the room's lock keeps the
+// queue from closing meanwhile).
+func (rm *Room) enqueue(userID string, it media) {
+	rm.mu.Lock()
+	m := rm.memberLocked(userID)
+	if m == nil {
+		rm.mu.Unlock()
+		return
+	}
+	queued := true
+	select {
+	case m.queue <- it:
+	default:
+		queued = false
+	}
+	rm.mu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lastAudio = time.Now()
-	m.pkt.Header = rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: m.audioSeq, Timestamp: timestamp}
-	m.pkt.Payload = opus
-	m.audioSeq++
-	m.packets++
-	_ = m.audio.WriteRTP(&m.pkt)
+	if it.video {
+		m.lastVideo = it.at
+		m.frames++
+	} else {
+		m.lastAudio = it.at
+	}
+	if !queued {
+		m.dropped++
+	}
+	m.mu.Unlock()
+	if !queued && it.video {
+		rm.askKeyframe(userID)
+	}
+}
+
+// write is the member's writer: each queued item goes to every viewer of the member.
+func (m *member) write() {
+	defer close(m.done)
+	onForward := m.rm.r.cfg.OnForward
+	for it := range m.queue {
+		n := 1
+		if it.video {
+			payloads := m.vp8.Payload(VideoMTU, it.data)
+			n = len(payloads)
+			for i, p := range payloads {
+				m.pkt.Header = rtp.Header{
+					Version: 2, PayloadType: 96, SequenceNumber: m.videoSeq, Timestamp: it.timestamp,
+					Marker: i == len(payloads)-1,
+				}
+				m.pkt.Payload = p
+				m.videoSeq++
+				_ = m.video.WriteRTP(&m.pkt)
+			}
+		} else {
+			m.pkt.Header = rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: m.audioSeq, Timestamp: it.timestamp}
+			m.pkt.Payload = it.data
+			m.audioSeq++
+			_ = m.audio.WriteRTP(&m.pkt)
+		}
+		if onForward != nil {
+			onForward(time.Since(it.at), n)
+		}
+	}
 }
 
 // MemberMedia says what the relay has received of a member.
 type MemberMedia struct {
 	UserID string `json:"user_id"`
 	// VideoFrames counts the camera's frames; LastVideo and LastAudio are when the last frame
-	// and packet arrived (zero: never).
+	// and packet arrived (zero: never); Dropped counts what the viewers' queue could not take.
 	VideoFrames uint64    `json:"video_frames"`
+	Dropped     uint64    `json:"dropped"`
 	LastVideo   time.Time `json:"last_video,omitzero"`
 	LastAudio   time.Time `json:"last_audio,omitzero"`
 }
@@ -118,7 +202,7 @@ func (rm *Room) Media() []MemberMedia {
 	out := make([]MemberMedia, 0, len(members))
 	for _, m := range members {
 		m.mu.Lock()
-		out = append(out, MemberMedia{UserID: m.userID, VideoFrames: m.frames, LastVideo: m.lastVideo, LastAudio: m.lastAudio})
+		out = append(out, MemberMedia{UserID: m.userID, VideoFrames: m.frames, Dropped: m.dropped, LastVideo: m.lastVideo, LastAudio: m.lastAudio})
 		m.mu.Unlock()
 	}
 	return out
@@ -127,7 +211,12 @@ func (rm *Room) Media() []MemberMedia {
 // askKeyframe passes a keyframe request for userID's camera on, at most once per
 // KeyframeInterval.
 func (rm *Room) askKeyframe(userID string) {
-	m := rm.member(userID)
+	rm.mu.Lock()
+	m := rm.members[userID]
+	rm.mu.Unlock()
+	if m == nil {
+		return
+	}
 	now := time.Now()
 	m.mu.Lock()
 	if now.Sub(m.lastKFAsked) < rm.r.cfg.KeyframeInterval {

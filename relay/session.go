@@ -75,6 +75,9 @@ func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer strin
 	}
 	rm := r.Room(roomID)
 	m := rm.member(memberID)
+	if m == nil {
+		return nil, "", ErrClosed // the room's call ended this instant: ask again
+	}
 	s := &Session{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Viewer: viewer, Created: time.Now(),
 		r: r, room: rm, ended: make(chan struct{}),
