@@ -55,8 +55,8 @@ func BenchmarkFanout(b *testing.B) {
 // fanoutReport is what the viewers' process prints when done.
 type fanoutReport struct {
 	Sessions       int
-	Packets        int64 // received
-	Lost           int64 // missing by sequence number
+	Packets        int64   // received
+	Lost           int64   // missing by sequence number
 	P50, P99, Max  float64 // delay, ms
 	VideoFrames    int64
 	AudioPackets   int64
@@ -233,7 +233,7 @@ func TestFanoutViewers(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv("RELAY_FANOUT_VIEWERS"))
 	var (
-		mu      sync.Mutex
+		mu     sync.Mutex
 		delays []float64
 		rep    fanoutReport
 	)
