@@ -40,7 +40,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger}
-	if c.metrics, err = newCollectors(cfg.Metrics, c.totals, c.e2eeActive); err != nil {
+	if c.metrics, err = newCollectors(cfg.Metrics, c.totals, c.e2eeActive, c.tableSessionCount); err != nil {
 		return nil, err
 	}
 	if err := c.newRelay(); err != nil {

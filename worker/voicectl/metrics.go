@@ -10,11 +10,14 @@ type collectors struct {
 	joins     *prometheus.CounterVec
 	ends      *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
+	// forward is table view's forwarding delay: a frame or voice packet received to written
+	// to every viewer of its member.
+	forward prometheus.Histogram
 }
 
 // newCollectors creates the collectors and registers them, with counters read from totals and
 // the call's end-to-end encryption from e2ee at scrape time, on reg when it is not nil.
-func newCollectors(reg prometheus.Registerer, totals func() CallStats, e2ee func() bool) (*collectors, error) {
+func newCollectors(reg prometheus.Registerer, totals func() CallStats, e2ee func() bool, table func() (sessions int, on bool)) (*collectors, error) {
 	const ns, sub = "coven_worker", "voice"
 	m := &collectors{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "connected",
@@ -25,6 +28,9 @@ func newCollectors(reg prometheus.Registerer, totals func() CallStats, e2ee func
 			Help: "Calls ended, by reason (left, disconnected, moved, room_deleted, voice_closed, shutdown)."}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "control_rejected_total",
 			Help: "Control requests refused before reaching the controller, by reason."}, []string{"reason"}),
+		forward: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: "table", Name: "forward_seconds",
+			Help:    "Table view: from a member's frame or voice packet received to its packets written to every viewer of the member.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
 	}
 	if reg == nil {
 		return m, nil
@@ -34,7 +40,10 @@ func newCollectors(reg prometheus.Registerer, totals func() CallStats, e2ee func
 			func() float64 { return float64(read(totals())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.connected, m.joins, m.ends, m.rejected,
+		m.connected, m.joins, m.ends, m.rejected, m.forward,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: "table", Name: "sessions",
+			Help: "Table view's viewing sessions (0 when table view is off)."},
+			func() float64 { n, _ := table(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "e2ee_active",
 			Help: "1 while the call's media is end-to-end encrypted (DAVE); 0 when idle, transport-only or waiting for the group."},
 			func() float64 {

@@ -48,6 +48,7 @@ func (c *Controller) newRelay() error {
 	rc := *c.cfg.Table
 	rc.OnKeyframeRequest = c.requestKeyframe
 	rc.OnSessionsChange = c.tableSessions
+	rc.OnForward = func(took time.Duration, _ int) { c.metrics.forward.Observe(took.Seconds()) }
 	if rc.Logger == nil {
 		rc.Logger = c.log
 	}
@@ -187,4 +188,13 @@ func (c *Controller) tableStatusLocked() *TableStatus {
 	}
 	ts.Total, ts.Sessions = r.Sessions(room)
 	return ts
+}
+
+// tableSessionCount is the number of viewing sessions, for the metrics.
+func (c *Controller) tableSessionCount() (int, bool) {
+	if c.table.relay == nil {
+		return 0, false
+	}
+	n, _ := c.table.relay.Sessions("")
+	return n, true
 }
