@@ -10,6 +10,7 @@ export interface TableTunables {
   baseUrl: string;
   gatherTimeoutMs: number;
   videoGraceMs: number;
+  disconnectedMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
 }

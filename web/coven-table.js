@@ -28,6 +28,8 @@ export const TABLE_DEFAULTS = Object.freeze({
   gatherTimeoutMs: 2_000,
   /** With self_video on and no frame for this long, the member's state is camera-unavailable. */
   videoGraceMs: 3_000,
+  /** A connection disconnected this long (the relay went away) is set up anew. */
+  disconnectedMs: 3_000,
   /** First retry delay after a failure; doubles up to maxBackoffMs. */
   initialBackoffMs: 1_000,
   maxBackoffMs: 15_000,
@@ -218,6 +220,11 @@ class MemberSession {
         this._checkVideo();
       } else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
         this._retry('the connection to the relay ' + pc.connectionState);
+      } else if (pc.connectionState === 'disconnected') {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => {
+          if (pc === this.pc && pc.connectionState === 'disconnected') this._retry('the relay stopped answering');
+        }, this.w._o.disconnectedMs);
       }
     };
     try {

@@ -111,6 +111,24 @@ func TestTableViewInChromium(t *testing.T) {
 		return nil
 	})
 
+	// The bot's voice connection taken away (kicked from the channel): the page shows the outage,
+	// asks again, the bot comes back, and the camera plays again.
+	before := p.tile(danaID).Frames
+	must(t, emu.LeaveVoice(sandbox.GuildID, sandbox.BotID))
+	p.waitUntil("the outage shown", 30*time.Second, func() error {
+		if v := p.tile(danaID); v == nil || v.State != "retrying" || !strings.Contains(v.Note, "trying again") {
+			return fmt.Errorf("tile %+v", v)
+		}
+		return nil
+	})
+	p.waitUntil("Dana's camera back by itself", 60*time.Second, func() error {
+		// A new session: its counters start again.
+		if v := p.tile(danaID); v == nil || v.State != "live" || v.Frames < 10 || v.Frames == before {
+			return fmt.Errorf("tile %+v", v)
+		}
+		return nil
+	})
+
 	must(t, emu.SetVoiceFlags(sandbox.GuildID, eliID, discordtest.VoiceFlags{SelfVideo: ptr(false)}))
 	p.waitUntil("Eli's camera turned off", 20*time.Second, func() error {
 		if v := p.tile(eliID); v == nil || v.Camera != "off" || v.Note != "Camera off" {
@@ -175,7 +193,18 @@ func TestIndependentWHEPPlayer(t *testing.T) {
 		pc.addTransceiver('video', {direction: 'recvonly'});
 		pc.addTransceiver('audio', {direction: 'recvonly'});
 		window.whepStream = null;
-		pc.ontrack = (ev) => { window.whepStream = ev.streams[0]; };
+		window.firstFrameMs = 0;
+		const video = document.createElement('video');
+		video.muted = true;
+		document.body.append(video);
+		const t0 = performance.now();
+		pc.ontrack = (ev) => {
+			window.whepStream = ev.streams[0];
+			if (ev.track.kind !== 'video') return;
+			video.srcObject = ev.streams[0];
+			void video.play();
+			video.requestVideoFrameCallback((now) => { window.firstFrameMs = now - t0; });
+		};
 		window.whepPC = pc;
 		window.whep = new WHEPClient();
 		await window.whep.view(pc, %q, %q);
@@ -198,6 +227,9 @@ func TestIndependentWHEPPlayer(t *testing.T) {
 		}
 		return nil
 	})
+	var firstFrameMs float64
+	p.eval(`window.firstFrameMs`, &firstFrameMs)
+	t.Logf("first frame shown %.0f ms after the WHEP POST began (offer, bot joining the room, answer, ICE, DTLS, keyframe)", firstFrameMs)
 	var stopped bool
 	p.evalAwait(`(async () => { await window.whep.stop(); return true; })()`, &stopped)
 	p.waitUntil("the session ended by whip-whep's DELETE", 20*time.Second, func() error {
