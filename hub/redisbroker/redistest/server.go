@@ -56,6 +56,8 @@ func startConf(t testing.TB, conf string, args ...string) *Server {
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Fatalf("%s is not installed (scripts/test.sh installs the Debian package redis-server): %v", Binary, err)
 	}
+	// Its working directory is the test's: a replica writes what it receives from its primary there.
+	args = append([]string{"--dir", t.TempDir()}, args...)
 	s := &Server{t: t, Args: args, Conf: conf}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
