@@ -70,7 +70,7 @@ func TestClusterLosesNothing(t *testing.T) {
 	a := startInstance(t, nil, cfg, hub.Config{})
 	b := startInstance(t, nil, cfg, hub.Config{})
 	streamThrough(t, []*instance{a, b}, 1000, 300, func() {
-		slotOwner(t, cl, a.broker.keys.head).Restart()
+		cl.Owner(a.broker.keys.head).Restart()
 	})
 	// Every key of the broker is in one slot, on one node.
 	for _, key := range a.broker.keys.list() {
@@ -88,20 +88,4 @@ func keySlot(t *testing.T, b *Broker, key string) int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// slotOwner returns the node of cl that holds key's slot: the one that answers for it rather than
-// redirecting.
-func slotOwner(t *testing.T, cl *redistest.Cluster, key string) *redistest.Server {
-	t.Helper()
-	for _, node := range cl.Nodes {
-		c := redis.NewClient(&redis.Options{Addr: node.Addr(), MaxRetries: -1, DisableIdentity: true})
-		err := c.Exists(context.Background(), key).Err()
-		c.Close()
-		if err == nil {
-			return node
-		}
-	}
-	t.Fatalf("no node of the cluster holds %s", key)
-	return nil
 }

@@ -156,6 +156,23 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
+// Owner returns the node that holds key's slot: the one that answers for it rather than redirecting.
+// It fails the test when none does.
+func (c *Cluster) Owner(key string) *Server {
+	t := c.Nodes[0].t
+	t.Helper()
+	for _, node := range c.Nodes {
+		rc := redis.NewClient(&redis.Options{Addr: node.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1, DisableIdentity: true})
+		err := rc.Exists(context.Background(), key).Err()
+		rc.Close()
+		if err == nil {
+			return node
+		}
+	}
+	t.Fatalf("no node of the cluster answers for %s", key)
+	return nil
+}
+
 // infoField returns a field of INFO section ("replication") or of CLUSTER INFO (section "cluster")
 // of the server at addr, "" when it cannot be read.
 func infoField(addr, section, field string) string {
