@@ -86,6 +86,9 @@ func (b *Broker) Attach(ctx context.Context, sink hub.Sink) (func(), error) {
 		r.client.Close()
 		return nil, fmt.Errorf("%w: %v", hub.ErrUnavailable, b.describe(err))
 	}
+	if r.lastPos.IsZero() {
+		b.warnUnrenamedKeys(ctx, r.client)
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -97,6 +100,19 @@ func (b *Broker) Attach(ctx context.Context, sink hub.Sink) (func(), error) {
 	r.start()
 	var once sync.Once
 	return func() { once.Do(func() { b.detach(r) }) }, nil
+}
+
+// warnUnrenamedKeys logs when Redis holds nothing under the broker's keys but the head of edges from
+// before hash tags (the prefix without braces): the deployment was upgraded without renaming its keys,
+// and starts over from the worker's next snapshot (docs/scaling.md, "Upgrading from keys without
+// braces").
+func (b *Broker) warnUnrenamedKeys(ctx context.Context, c redis.UniversalClient) {
+	old := b.cfg.KeyPrefix + "head"
+	if n, err := c.Exists(ctx, old).Result(); err == nil && n == 1 {
+		b.logger.Warn("Redis holds "+old+", the head of edges from before hash tags, and nothing under "+b.keys.head+
+			": rename the keys (docs/scaling.md, Upgrading from keys without braces) or the worker's next snapshot starts the stream over",
+			zap.String("old_key", old), zap.String("key", b.keys.head))
+	}
 }
 
 func (b *Broker) detach(r *reader) {
