@@ -209,8 +209,8 @@ func checkAddrs(what string, addrs []string) error {
 }
 
 // newClient returns a new go-redis client for a Config returned by withDefaults: a plain client for a
-// URL, a failover client for Sentinel, a cluster client for Cluster. poolSize and maxRetries are 0
-// for go-redis's defaults.
+// URL, a failover client for Sentinel, a cluster client for Cluster. poolSize 0 is go-redis's
+// default; maxRetries 0 is one retry, -1 none.
 func (c Config) newClient(poolSize, maxRetries int) redis.UniversalClient {
 	// One retry covers a pooled connection that died with a Redis restart; more would only delay the
 	// 503 that tells the worker to retry later. Every command here may be repeated safely.
