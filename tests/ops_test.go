@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spellcoven/gateway/internal/edgetest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spellcoven/gateway/internal/edgetest"
 
 	"github.com/coder/websocket"
 
@@ -391,7 +392,8 @@ func adaptAndValidate(t *testing.T, caddyfile string) {
 			"DISCORD_GUILD_ID=1100000000000000001", "DISCORD_CATEGORY_ID=1100000000000000002",
 			"DISCORD_BOT_TOKEN="+edgetest.BotToken, "COVEN_WEBHOOK_SECRET="+edgetest.WebhookSecret,
 			"IDP_JWKS_URL=https://idp.example.com/.well-known/jwks.json", "IDP_ISSUER=https://idp.example.com/",
-			"IDP_AUDIENCE=spell-coven", "SPELLCOVEN_ORIGIN=https://app.example.com", "HOME="+t.TempDir())
+			"IDP_AUDIENCE=spell-coven", "SPELLCOVEN_ORIGIN=https://app.example.com",
+			"REDIS_PASSWORD=redis-password", "REDIS_SENTINEL_PASSWORD=sentinel-password", "HOME="+t.TempDir())
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("caddy %s: %v\n%s", args[0], err, out)
@@ -403,3 +405,41 @@ func adaptAndValidate(t *testing.T, caddyfile string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestBrokerMistakesAreRefusedByValidate: a broker redis that cannot work is refused by caddy validate
+// (as by a reload, which keeps the running configuration), with an error that says why and no
+// password, without reaching for the network.
+func TestBrokerMistakesAreRefusedByValidate(t *testing.T) {
+	const password = "redis-password-never-printed"
+	for _, tc := range []struct{ name, broker, says string }{
+		{"a sentinel without a port", "sentinel coven 10.0.0.21:26379 10.0.0.22\n\t\t\tpassword " + password, `Sentinel address "10.0.0.22" is not host:port`},
+		{"a cluster node's port out of range", "cluster 10.0.0.31:70000\n\t\t\tpassword " + password, "the port must be a number from 1 to 65535"},
+		{"a URL beside a cluster", "redis://10.0.0.5:6379/0 {\n\t\t\tcluster 10.0.0.31:6379\n\t\t}", "one of a URL, sentinel and cluster"},
+		{"a sentinel password whose variable is not set", "sentinel coven 10.0.0.21:26379\n\t\t\tsentinel_password {env.COVEN_TEST_UNSET_SENTINEL_PASSWORD}", "COVEN_TEST_UNSET_SENTINEL_PASSWORD is not set"},
+		{"a key prefix with braces", "cluster 10.0.0.31:6379\n\t\t\tkey_prefix {coven}", "braces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			broker := "broker redis {\n\t\t\t" + tc.broker + "\n\t\t}"
+			if strings.HasPrefix(tc.broker, "redis://") {
+				broker = "broker redis " + tc.broker
+			}
+			caddyfile := "{\n\tcoven {\n\t\tguild 1100000000000000001\n\t\t" + broker + "\n\t}\n}\n\n:8080 {\n\tcoven_health /healthz\n}\n"
+			path := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.CommandContext(context.Background(), caddyBin, "validate", "--config", path, "--adapter", "caddyfile")
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("caddy validate accepted:\n%s", caddyfile)
+			}
+			if text := strings.ReplaceAll(string(out), `\"`, `"`); !strings.Contains(text, tc.says) {
+				t.Errorf("caddy validate does not say %q:\n%s", tc.says, out)
+			}
+			if strings.Contains(string(out), password) {
+				t.Errorf("caddy validate printed the password:\n%s", out)
+			}
+		})
+	}
+}

@@ -35,7 +35,13 @@ func init() {
 //		queue_length     <n>              # default 256
 //		write_timeout    <duration>       # default 10s
 //		max_batch_events <n>              # default 1000
-//		broker           memory|redis <url> {   # default memory; see BrokerConfig
+//		broker           memory|redis [<url>] {   # default memory; see BrokerConfig
+//			sentinel            <master_name> <address...>   # instead of <url>
+//			sentinel_username   <user>
+//			sentinel_password   <password>
+//			cluster             <address...>                 # instead of <url>
+//			username            <user>        # Redis servers' (sentinel, cluster)
+//			password            <password>
 //			key_prefix          <prefix>      # default coven:
 //			stream_length       <n>           # default: history_size
 //			checkpoint_interval <n>           # default 1000

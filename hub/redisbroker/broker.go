@@ -21,8 +21,7 @@ import (
 // nothing touches the network before Attach or Publish.
 type Broker struct {
 	cfg    Config
-	opts   *redis.Options
-	client *redis.Client // commands; each reader has a connection of its own
+	client redis.UniversalClient // commands; each reader has a client of its own
 	keys   keys
 	logger *zap.Logger
 
@@ -45,27 +44,32 @@ func New(cfg Config, logger *zap.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := cfg.options()
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	where := cfg.where()
+	if cfg.URL != "" {
+		where = redacted(cfg.URL)
+	}
+	tag := cfg.keyTag()
 	b := &Broker{
 		cfg:    cfg,
-		opts:   opts,
-		keys:   keys{head: cfg.KeyPrefix + "head", stream: cfg.KeyPrefix + "stream", checkpoint: cfg.KeyPrefix + "checkpoint"},
-		logger: logger.With(zap.String("redis", redacted(cfg.URL))),
+		keys:   keys{head: tag + "head", stream: tag + "stream", checkpoint: tag + "checkpoint"},
+		logger: logger.With(zap.String("redis", where)),
 	}
-	b.client = redis.NewClient(opts)
+	b.client = cfg.newClient(0, 0)
 	return b, nil
 }
 
-// Client returns the broker's command connection, for other state that edges sharing this Redis
-// must agree on (the rooms API's, package rooms/redisstore), under KeyPrefix. Closing the broker
-// closes it.
-func (b *Broker) Client() *redis.Client { return b.client }
+// Client returns the broker's command client, for other state that edges sharing this Redis must
+// agree on (the rooms API's, package rooms/redisstore), under KeyPrefix. Closing the broker closes
+// it.
+func (b *Broker) Client() redis.UniversalClient { return b.client }
 
-// KeyPrefix is the prefix of the broker's keys, with its default applied.
-func (b *Broker) KeyPrefix() string { return b.cfg.KeyPrefix }
+// KeyPrefix is what every key of the deployment starts with: Config.KeyPrefix (its default applied)
+// in braces, the hash tag that keeps all the keys in one Redis Cluster slot. Other state kept beside
+// the broker's must start its keys with it too.
+func (b *Broker) KeyPrefix() string { return b.cfg.keyTag() }
 
 // Attach restores sink to what Redis holds, then starts delivering to it every event admitted from then
 // on. It returns once the sink has caught up, or an error wrapping hub.ErrUnavailable when Redis cannot
@@ -82,6 +86,9 @@ func (b *Broker) Attach(ctx context.Context, sink hub.Sink) (func(), error) {
 		r.client.Close()
 		return nil, fmt.Errorf("%w: %v", hub.ErrUnavailable, b.describe(err))
 	}
+	if r.lastPos.IsZero() {
+		b.warnUnrenamedKeys(ctx, r.client)
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -93,6 +100,19 @@ func (b *Broker) Attach(ctx context.Context, sink hub.Sink) (func(), error) {
 	r.start()
 	var once sync.Once
 	return func() { once.Do(func() { b.detach(r) }) }, nil
+}
+
+// warnUnrenamedKeys logs when Redis holds nothing under the broker's keys but the head of edges from
+// before hash tags (the prefix without braces): the deployment was upgraded without renaming its keys,
+// and starts over from the worker's next snapshot (docs/scaling.md, "Upgrading from keys without
+// braces").
+func (b *Broker) warnUnrenamedKeys(ctx context.Context, c redis.UniversalClient) {
+	old := b.cfg.KeyPrefix + "head"
+	if n, err := c.Exists(ctx, old).Result(); err == nil && n == 1 {
+		b.logger.Warn("Redis holds "+old+", the head of edges from before hash tags, and nothing under "+b.keys.head+
+			": rename the keys (docs/scaling.md, Upgrading from keys without braces) or the worker's next snapshot starts the stream over",
+			zap.String("old_key", old), zap.String("key", b.keys.head))
+	}
 }
 
 func (b *Broker) detach(r *reader) {
@@ -272,10 +292,14 @@ func (b *Broker) setPublishErr(err error) {
 // describe returns err as reported to operators: with the Redis address, never with the password.
 func (b *Broker) describe(err error) error {
 	msg := err.Error()
-	if containsSecret(msg, b.cfg.URL) || (b.opts.Password != "" && strings.Contains(msg, b.opts.Password)) {
+	secret := b.cfg.URL != "" && containsSecret(msg, b.cfg.URL)
+	for _, s := range b.cfg.secrets() {
+		secret = secret || strings.Contains(msg, s)
+	}
+	if secret {
 		msg = "the Redis error mentions credentials and is not shown"
 	}
-	return fmt.Errorf("redis %s: %s", b.opts.Addr, msg)
+	return fmt.Errorf("redis %s: %s", b.cfg.where(), msg)
 }
 
 // Close detaches every sink still attached and closes the connections. Later calls do nothing.

@@ -3,7 +3,9 @@ package redisbroker
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,13 +34,25 @@ const (
 )
 
 // Config configures a Broker. Zero fields take the defaults above; negative ones are errors.
+//
+// Exactly one of URL (one primary), Sentinel (a primary with replicas that Redis Sentinel fails
+// over) and Cluster (Redis Cluster) locates Redis.
 type Config struct {
 	// URL locates Redis: redis://[[user]:password@]host[:port][/db], rediss://... for TLS (verified
 	// against the system's roots), or unix://[[user]:password@]/path.sock. go-redis options may be
 	// given as query parameters (?pool_size=20). The password is never logged nor put in an error.
 	URL string
+	// Sentinel locates the primary through Redis Sentinel, which promotes a replica when it fails.
+	Sentinel *Sentinel
+	// Cluster locates a Redis Cluster.
+	Cluster *Cluster
+	// Username and Password authenticate to the Redis servers of Sentinel or Cluster (a URL carries
+	// its own). Neither is ever logged nor put in an error.
+	Username, Password string
 	// KeyPrefix namespaces the broker's keys (default "coven:"). Edges that serve one guild share a
-	// prefix; edges of different guilds sharing one Redis need different ones.
+	// prefix; edges of different guilds sharing one Redis need different ones. Every key is
+	// "{" + KeyPrefix + "}" followed by its name: the braces make the prefix the keys' hash tag, so
+	// that in Redis Cluster they all live in one slot, where one script may touch them all.
 	KeyPrefix string
 	// StreamLength caps the stream of events, which is the history an instance restores (default
 	// 10000, hub.DefaultHistorySize; make it the hubs' HistorySize).
@@ -62,12 +76,37 @@ type Config struct {
 	ReconnectInterval time.Duration
 }
 
+// Sentinel is a primary with replicas watched by Redis Sentinel.
+type Sentinel struct {
+	// MasterName is the name the sentinels monitor the primary under (sentinel monitor <name> ...).
+	MasterName string
+	// Addrs are host:port addresses of sentinels; the broker asks them where the primary is, and
+	// follows them when they promote a replica.
+	Addrs []string
+	// Username and Password authenticate to the sentinels (their requirepass or ACL user), which
+	// may differ from the Redis servers' (Config.Password).
+	Username, Password string
+}
+
+// Cluster is a Redis Cluster.
+type Cluster struct {
+	// Addrs are host:port addresses of some of its nodes; the broker learns the others from them.
+	Addrs []string
+}
+
 // withDefaults returns c with defaults filled in, or an error naming the first invalid field. It does
 // no I/O.
 func (c Config) withDefaults() (Config, error) {
-	opts, err := parseURL(c.URL)
-	if err != nil {
+	var opts *redis.Options
+	switch err := c.checkTopology(); {
+	case err != nil:
 		return c, err
+	case c.URL != "":
+		if opts, err = parseURL(c.URL); err != nil {
+			return c, err
+		}
+	default:
+		opts = &redis.Options{} // no timeouts from a URL
 	}
 	ints := []struct {
 		name     string
@@ -100,8 +139,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = DefaultKeyPrefix
 	}
-	if len(c.KeyPrefix) > maxKeyPrefix || strings.ContainsFunc(c.KeyPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return c, fmt.Errorf("redisbroker: config: KeyPrefix must be at most %d printable characters without spaces", maxKeyPrefix)
+	if len(c.KeyPrefix) > maxKeyPrefix || strings.ContainsFunc(c.KeyPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '{' || r == '}' }) {
+		return c, fmt.Errorf("redisbroker: config: KeyPrefix must be at most %d printable characters without spaces or braces (the broker puts it in braces)", maxKeyPrefix)
 	}
 	durations := []struct {
 		name    string
@@ -126,23 +165,132 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// options returns new go-redis options for a Config returned by withDefaults.
-func (c Config) options() *redis.Options {
+// checkTopology checks that exactly one of URL, Sentinel and Cluster is given, and that Sentinel or
+// Cluster is complete. Its errors never contain a password.
+func (c Config) checkTopology() error {
+	given := 0
+	for _, set := range []bool{c.URL != "", c.Sentinel != nil, c.Cluster != nil} {
+		if set {
+			given++
+		}
+	}
+	switch {
+	case given == 0:
+		return errors.New("redisbroker: config: no Redis: give a URL, Sentinel or Cluster")
+	case given > 1:
+		return errors.New("redisbroker: config: give only one of a URL, Sentinel and Cluster")
+	case c.URL != "" && (c.Username != "" || c.Password != ""):
+		return errors.New("redisbroker: config: Username and Password are for Sentinel and Cluster; a URL carries its own")
+	case c.Sentinel != nil && c.Sentinel.MasterName == "":
+		return errors.New("redisbroker: config: Sentinel needs the name its primary is monitored under (MasterName)")
+	case c.Sentinel != nil:
+		return checkAddrs("Sentinel", c.Sentinel.Addrs)
+	case c.Cluster != nil:
+		return checkAddrs("Cluster", c.Cluster.Addrs)
+	}
+	return nil
+}
+
+// checkAddrs checks a list of host:port addresses.
+func checkAddrs(what string, addrs []string) error {
+	if len(addrs) == 0 {
+		return fmt.Errorf("redisbroker: config: %s needs at least one address", what)
+	}
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return fmt.Errorf("redisbroker: config: %s address %q is not host:port", what, a)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("redisbroker: config: %s address %q: the port must be a number from 1 to 65535", what, a)
+		}
+	}
+	return nil
+}
+
+// newClient returns a new go-redis client for a Config returned by withDefaults: a plain client for a
+// URL, a failover client for Sentinel, a cluster client for Cluster. poolSize 0 is go-redis's
+// default; maxRetries 0 is one retry, -1 none.
+func (c Config) newClient(poolSize, maxRetries int) redis.UniversalClient {
+	// One retry covers a pooled connection that died with a Redis restart; more would only delay the
+	// 503 that tells the worker to retry later. Every command here may be repeated safely.
+	if maxRetries == 0 {
+		maxRetries = 1
+	}
+	// These handshakes are for managed clusters; a plain redis-server answers them with errors.
+	maint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	switch {
+	case c.Sentinel != nil:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: c.Sentinel.MasterName, SentinelAddrs: c.Sentinel.Addrs,
+			SentinelUsername: c.Sentinel.Username, SentinelPassword: c.Sentinel.Password,
+			Username: c.Username, Password: c.Password,
+			DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.ReadTimeout,
+			ContextTimeoutEnabled: true, MaxRetries: maxRetries, DialerRetries: 1, PoolSize: poolSize,
+			DisableIdentity: true,
+		})
+	case c.Cluster != nil:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: c.Cluster.Addrs, Username: c.Username, Password: c.Password,
+			DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.ReadTimeout,
+			ContextTimeoutEnabled: true, MaxRetries: maxRetries, DialerRetries: 1, PoolSize: poolSize,
+			DisableIdentity: true, MaintNotificationsConfig: maint,
+		})
+	}
+	return redis.NewClient(c.options(poolSize, maxRetries))
+}
+
+// options returns new go-redis options for a Config with a URL returned by withDefaults.
+func (c Config) options(poolSize, maxRetries int) *redis.Options {
 	opts, _ := parseURL(c.URL) // checked by withDefaults
 	opts.DialTimeout = c.DialTimeout
 	opts.ReadTimeout = c.ReadTimeout
 	opts.WriteTimeout = c.ReadTimeout
 	// Start-up (Attach) and ingest (Publish) are bounded by their callers' contexts as well.
 	opts.ContextTimeoutEnabled = true
-	// One retry covers a pooled connection that died with a Redis restart; more would only delay the
-	// 503 that tells the worker to retry later. Every command here may be repeated safely.
-	opts.MaxRetries = 1
+	opts.MaxRetries = maxRetries
 	opts.DialerRetries = 1
-	// These handshakes are for managed clusters; a plain redis-server answers them with errors.
+	if poolSize > 0 {
+		opts.PoolSize = poolSize
+	}
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opts.DisableIdentity = true
 	return opts
 }
+
+// where names the Redis of a Config returned by withDefaults for logs and errors, without secrets.
+func (c Config) where() string {
+	switch {
+	case c.Sentinel != nil:
+		return "sentinel " + c.Sentinel.MasterName + " (" + strings.Join(c.Sentinel.Addrs, ",") + ")"
+	case c.Cluster != nil:
+		return "cluster " + strings.Join(c.Cluster.Addrs, ",")
+	}
+	opts, _ := parseURL(c.URL) // checked by withDefaults
+	return opts.Addr
+}
+
+// secrets returns the passwords of a Config returned by withDefaults, which no log or error shows.
+func (c Config) secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	add(c.Password)
+	if c.Sentinel != nil {
+		add(c.Sentinel.Password)
+	}
+	if c.URL != "" {
+		opts, _ := parseURL(c.URL)
+		add(opts.Password)
+	}
+	return out
+}
+
+// keyTag returns the hash tag every key starts with: the prefix in braces.
+func (c Config) keyTag() string { return "{" + c.KeyPrefix + "}" }
 
 // parseURL checks a Redis URL (see Config.URL) and returns its go-redis options. Its errors never
 // contain the password.

@@ -2,18 +2,20 @@
 // through Redis. Any instance may take the worker's webhook; every instance delivers every event once to
 // its own WebSocket clients, and a client may resume on any instance.
 //
-// The coven Caddy app builds one when configured with `broker redis <url>`; tests and the benchmark
-// build them directly. It does not import Caddy.
+// The coven Caddy app builds one when configured with `broker redis`; tests and the benchmark build
+// them directly. It does not import Caddy. Redis may be one primary (Config.URL), a primary with
+// replicas that Redis Sentinel fails over (Config.Sentinel) or a Redis Cluster (Config.Cluster).
 //
 // # What lives in Redis
 //
-// Three keys under Config.KeyPrefix:
+// Three keys, each named Config.KeyPrefix in braces and then its name. The braces make the prefix the
+// keys' hash tag, so that in Redis Cluster they share one slot and a script may touch all three:
 //
-//   - <prefix>stream: a stream of event frames (hub.Record.Frame), one entry per event in admission
+//   - {<prefix>}stream: a stream of event frames (hub.Record.Frame), one entry per event in admission
 //     order, capped at Config.StreamLength entries. It is the history clients resume from.
-//   - <prefix>head: the position of the last event admitted (epoch, seq), its stream entry id and the
+//   - {<prefix>}head: the position of the last event admitted (epoch, seq), its stream entry id and the
 //     Discord link state. Publish admits against it.
-//   - <prefix>checkpoint: the projection (rooms and Discord state) at one stream entry, from which an
+//   - {<prefix>}checkpoint: the projection (rooms and Discord state) at one stream entry, from which an
 //     instance that starts late restores before replaying the entries after it.
 //
 // # Publishing
@@ -36,7 +38,8 @@
 // When the reader loses its connection, the broker reports itself unavailable (Err, and a status frame
 // to every client through Sink.BrokerStatus); Publish fails with hub.ErrUnavailable, which the ingest
 // answers with 503, so the worker keeps the events in its outbox. Clients stay connected. Once Redis
-// answers again the reader checks that the stream still continues what it delivered and goes on. If it
+// answers again (after a failover: the promoted replica, which the failover or cluster client finds) the
+// reader checks that the stream still continues what it delivered and goes on. If it
 // does not (the stream was trimmed past it, or Redis came back empty), the reader restores the hub from
 // the checkpoint and the stream, which closes clients with 1012 only when the position changed, so that
 // they resume. A Redis that came back empty is seeded with the instance's own state (projection and

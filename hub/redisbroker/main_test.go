@@ -23,10 +23,11 @@ const waitLimit = 15 * time.Second
 
 const testGuild = "100000000000000001"
 
-// newBroker returns a broker on srv, closed when the test ends.
+// newBroker returns a broker on srv (or where cfg says, when it names Sentinel or Cluster), closed
+// when the test ends.
 func newBroker(t testing.TB, srv *redistest.Server, cfg Config) *Broker {
 	t.Helper()
-	if cfg.URL == "" {
+	if cfg.URL == "" && cfg.Sentinel == nil && cfg.Cluster == nil {
 		cfg.URL = srv.URL()
 	}
 	b, err := New(cfg, nil)

@@ -34,7 +34,7 @@ const (
 type reader struct {
 	b      *Broker
 	sink   hub.Sink
-	client *redis.Client
+	client redis.UniversalClient
 	logger *zap.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -54,15 +54,14 @@ type reader struct {
 }
 
 func newReader(b *Broker, sink hub.Sink) *reader {
-	opts := b.cfg.options()
-	opts.PoolSize = 2 // the blocking read, and catching up or checkpointing between reads
-	// A read retried on a new connection could land on a Redis restarted empty and wait there as if
-	// nothing happened; every failure must reach run, which checks the stream before reading on.
-	opts.MaxRetries = -1
 	r := &reader{
-		b:        b,
-		sink:     sink,
-		client:   redis.NewClient(opts),
+		b:    b,
+		sink: sink,
+		// Pools of 2: the blocking read, and catching up or checkpointing between reads. No retries:
+		// a read retried on a new connection could land on a Redis restarted empty (or a replica
+		// promoted without the last writes) and wait there as if nothing happened; every failure must
+		// reach run, which checks the stream before reading on.
+		client:   b.cfg.newClient(2, -1),
 		logger:   b.logger,
 		done:     make(chan struct{}),
 		progress: make(chan struct{}),
@@ -207,11 +206,12 @@ func (r *reader) maybeCheckpoint() {
 // resync runs after reading failed. If the stream still holds the last entry delivered, reading goes on
 // from it; otherwise the sink catches up as at Attach.
 func (r *reader) resync() error {
-	// PING goes through the connection pools that the blocking read and Publish use (pipelines have
-	// their own): after failed dials go-redis fails a pool fast until a dial in the background
-	// succeeds, and Redis must not be reported back before reading and publishing work.
-	for _, c := range []*redis.Client{r.client, r.b.client} {
-		if err := c.Ping(r.ctx).Err(); err != nil {
+	// A plain command on the head goes through the connection pools that the blocking read and
+	// Publish use (pipelines have their own), to the node that holds the keys: after failed dials
+	// go-redis fails a pool fast until a dial in the background succeeds, and Redis must not be
+	// reported back before reading and publishing work.
+	for _, c := range []redis.UniversalClient{r.client, r.b.client} {
+		if err := c.Exists(r.ctx, r.b.keys.head).Err(); err != nil {
 			return err
 		}
 	}

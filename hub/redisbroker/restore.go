@@ -135,7 +135,7 @@ func records(entries []entry) []*hub.Record {
 }
 
 // readRedis reads the head, the checkpoint and the whole stream in one transaction.
-func (b *Broker) readRedis(ctx context.Context, c *redis.Client, skip func(string, error)) (snapshotOfRedis, error) {
+func (b *Broker) readRedis(ctx context.Context, c redis.UniversalClient, skip func(string, error)) (snapshotOfRedis, error) {
 	var headCmd, ckCmd *redis.MapStringStringCmd
 	var streamCmd *redis.XMessageSliceCmd
 	_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -160,7 +160,7 @@ func (b *Broker) readRedis(ctx context.Context, c *redis.Client, skip func(strin
 
 // seed writes st to Redis if the head is still headID ("" for none). It returns the id of the last
 // entry written, or ok false when the head changed meanwhile.
-func (b *Broker) seed(ctx context.Context, c *redis.Client, headID string, st hub.State) (last streamID, ok bool, err error) {
+func (b *Broker) seed(ctx context.Context, c redis.UniversalClient, headID string, st hub.State) (last streamID, ok bool, err error) {
 	rooms, err := json.Marshal(roomsOf(st))
 	if err != nil {
 		return streamID{}, false, fmt.Errorf("redisbroker: encoding the projection: %w", err)
@@ -183,7 +183,7 @@ func (b *Broker) seed(ctx context.Context, c *redis.Client, headID string, st hu
 }
 
 // reset forgets what Redis holds if the head is still headID.
-func (b *Broker) reset(ctx context.Context, c *redis.Client, headID string) error {
+func (b *Broker) reset(ctx context.Context, c redis.UniversalClient, headID string) error {
 	return resetScript.Run(ctx, c, b.keys.list(), headID).Err()
 }
 

@@ -20,7 +20,8 @@ type Frame struct {
 	Resumed  bool             `json:"resumed"`
 	Epoch    string           `json:"epoch"`
 	Seq      uint64           `json:"seq"`
-	State    string           `json:"state"` // of a hello: "unknown" while the edge holds nothing
+	State    string           `json:"state"`  // of a hello: "unknown" while the edge holds nothing
+	Broker   string           `json:"broker"` // of a status frame: "ok" or "unavailable"
 	Snapshot *json.RawMessage `json:"snapshot"`
 	Code     string           `json:"code"`
 	Message  string           `json:"message"`

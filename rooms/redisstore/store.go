@@ -1,8 +1,9 @@
 // Package redisstore keeps the rooms API's shared state in Redis, so that edge instances behind one
 // load balancer agree on it: the answers to requests with an Idempotency-Key, each user's creations
 // per window, and the rooms each user owns that the projection does not show yet. It implements
-// rooms.SharedStore; the `coven` app uses it when its broker is Redis, on the broker's connection
-// and key prefix.
+// rooms.SharedStore; the `coven` app uses it when its broker is Redis, on the broker's client and key
+// prefix. That prefix is the deployment's hash tag ("{coven:}"), so that in Redis Cluster a script's
+// two keys of one user are in one slot.
 //
 // Keys (under the prefix): rooms:idem:<id> is a hash {fp, answer} with the claim's lease or the
 // answer's TTL as expiry; rooms:creations:<user> is a sorted set of creation tokens scored by time

@@ -21,13 +21,35 @@ type viewer struct {
 	pos   event.Position
 	// events are every event frame received, in order.
 	events []edgetest.Frame
+	// brokerStatus lists what the edge's status frames said of its broker, in order.
+	brokerStatus []string
 }
 
-// connect opens a stream, authenticates, and reads the hello.
+// take handles a frame that is not an event: a pong is dropped, a status frame recorded. It reports
+// whether it took f.
+func (v *viewer) take(f edgetest.Frame) bool {
+	switch f.Type {
+	case "pong":
+		return true
+	case "status":
+		v.brokerStatus = append(v.brokerStatus, f.Broker)
+		return true
+	}
+	return false
+}
+
+// connect opens a stream to the stack's edge, authenticates, and reads the hello.
 func (s *stack) connect(resume *event.Position) *viewer {
+	s.t.Helper()
+	return s.connectTo(s.edge, resume)
+}
+
+// connectTo opens a stream to edge e (the stack's or another sharing its Redis), authenticates, and
+// reads the hello.
+func (s *stack) connectTo(e *edgetest.Edge, resume *event.Position) *viewer {
 	t := s.t
 	t.Helper()
-	c, _, err := edgetest.Dial(t, s.edge, edgetest.DialOptions{Origin: edgetest.Origin})
+	c, _, err := edgetest.Dial(t, e, edgetest.DialOptions{Origin: edgetest.Origin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +84,7 @@ func (v *viewer) next(d time.Duration) edgetest.Frame {
 	v.t.Helper()
 	for {
 		f := v.c.Next(d)
-		if f.Type == "pong" {
+		if v.take(f) {
 			continue
 		}
 		if f.Type == "error" || f.Type == "hello" {
@@ -155,7 +177,7 @@ func (v *viewer) waitFor(s *stack, d time.Duration) {
 		}
 		select {
 		case f := <-v.c.Frames:
-			if f.Type != "pong" {
+			if !v.take(f) {
 				if err := v.apply(f); err != nil {
 					v.t.Fatal(err)
 				}

@@ -1,6 +1,8 @@
 // Package redistest runs real redis-server processes for tests: each on a port of its own on
 // 127.0.0.1, without persistence, and stopped by its pid when the test ends. The broker's unit tests,
-// the integration tests of edges sharing Redis and the scale-out benchmark use it.
+// the integration tests of edges sharing Redis and the scale-out benchmark use it. Besides one
+// server, it runs a primary with a replica and three sentinels (StartSentinel) and a Redis Cluster
+// (StartCluster).
 //
 // scripts/test.sh installs the Debian package redis-server when the binary is missing.
 package redistest
@@ -33,6 +35,8 @@ type Server struct {
 	Port int
 	// Args are the extra arguments it was started with (such as "--requirepass", "secret").
 	Args []string
+	// Conf is the configuration file it was started with, "" for none.
+	Conf string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -43,10 +47,18 @@ type Server struct {
 // It fails the test when redis-server is not installed.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return startConf(t, "", args...)
+}
+
+// startConf starts a redis-server on the configuration file conf ("" for none) with args added.
+func startConf(t testing.TB, conf string, args ...string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Fatalf("%s is not installed (scripts/test.sh installs the Debian package redis-server): %v", Binary, err)
 	}
-	s := &Server{t: t, Args: args}
+	// Its working directory is the test's: a replica writes what it receives from its primary there.
+	args = append([]string{"--dir", t.TempDir()}, args...)
+	s := &Server{t: t, Args: args, Conf: conf}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if s.Port, err = freeport.Pick(); err != nil {
@@ -73,7 +85,12 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 func (s *Server) start() error {
-	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"}, s.Args...)
+	var args []string
+	if s.Conf != "" {
+		args = append(args, s.Conf)
+	}
+	args = append(args, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	args = append(args, s.Args...)
 	cmd := exec.Command(Binary, args...)
 	cmd.Stdout, cmd.Stderr = &s.logs, &s.logs
 	if err := cmd.Start(); err != nil {
