@@ -155,8 +155,9 @@ func wireEveryoneRole(g *guild) map[string]any {
 }
 
 // wireGuildCreate renders the GUILD_CREATE payload a session receives. Voice states come only with
-// GUILD_VOICE_STATES. Members are the bot and the users in voice, as Discord sends for a guild
-// without the GUILD_MEMBERS intent or above large_threshold; otherwise every member.
+// GUILD_VOICE_STATES. Members are the bot and the users in voice; every member only with the
+// GUILD_PRESENCES intent in a guild not above large_threshold, as on Discord (GUILD_MEMBERS alone
+// does not fill the list: a bot fetches members with op 8).
 func (w *world) wireGuildCreate(g *guild, intents Intents, largeThreshold int) map[string]any {
 	channels := []map[string]any{}
 	for _, c := range g.sortedChannels() {
@@ -179,7 +180,7 @@ func (w *world) wireGuildCreate(g *guild, intents Intents, largeThreshold int) m
 			continue
 		}
 		_, inVoice := g.voice[uid]
-		if uid == w.bot.ID || inVoice || (intents&IntentGuildMembers != 0 && !large) {
+		if uid == w.bot.ID || inVoice || (intents&IntentGuildPresences != 0 && !large) {
 			members = append(members, wireMember(g, w.users[uid], joined))
 		}
 	}
