@@ -26,7 +26,10 @@ import (
 //	PUT    /_emulator/guilds/{guild}/voice/{user}       {channel_id}: join or move
 //	PATCH  /_emulator/guilds/{guild}/voice/{user}       {mute?, deaf?, self_mute?, self_deaf?, self_video?, self_stream?}
 //	DELETE /_emulator/guilds/{guild}/voice/{user}       leave
-//	PUT    /_emulator/guilds/{guild}/bot-permissions    {permissions: "<bits>"}
+//	PUT    /_emulator/guilds/{guild}/bot-permissions    {permissions: "<bits>"}: the bot's role
+//	PUT    /_emulator/guilds/{guild}/roles/{role}       {permissions: "<bits>"} (role = guild ID: @everyone)
+//	PUT    /_emulator/channels/{channel}/permissions/{id}  {type, allow?, deny?}: set an overwrite
+//	DELETE /_emulator/channels/{channel}/permissions/{id}  remove an overwrite
 //	GET    /_emulator/sessions                          sessions (SessionInfo)
 //	GET    /_emulator/sessions/{id}                     one session
 //	GET    /_emulator/sessions/{id}/dispatches          dispatches held for replay
@@ -100,16 +103,37 @@ func (s *Server) controlHandler() http.Handler {
 		return nil, s.LeaveVoice(r.PathValue("guild"), r.PathValue("user"))
 	})
 	handle("PUT /_emulator/guilds/{guild}/bot-permissions", func(r *http.Request) (any, error) {
+		p, err := s.decodePermissions(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.SetBotPermissions(r.PathValue("guild"), p)
+	})
+	handle("PUT /_emulator/guilds/{guild}/roles/{role}", func(r *http.Request) (any, error) {
+		p, err := s.decodePermissions(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.SetRolePermissions(r.PathValue("guild"), r.PathValue("role"), p)
+	})
+	handle("PUT /_emulator/channels/{channel}/permissions/{id}", func(r *http.Request) (any, error) {
 		var body struct {
-			Permissions *Permissions `json:"permissions"`
+			Type  *OverwriteType `json:"type"`
+			Allow Permissions    `json:"allow"`
+			Deny  Permissions    `json:"deny"`
 		}
 		if err := s.decodeControl(r, &body); err != nil {
 			return nil, err
 		}
-		if body.Permissions == nil {
-			return nil, badRequest(errors.New("permissions is required"))
+		if body.Type == nil {
+			return nil, badRequest(errors.New("type is required (0 role, 1 member)"))
 		}
-		return nil, s.SetBotPermissions(r.PathValue("guild"), *body.Permissions)
+		return nil, s.SetChannelOverwrite(r.PathValue("channel"), PermissionOverwrite{
+			ID: r.PathValue("id"), Type: *body.Type, Allow: body.Allow, Deny: body.Deny,
+		})
+	})
+	handle("DELETE /_emulator/channels/{channel}/permissions/{id}", func(r *http.Request) (any, error) {
+		return nil, s.DeleteChannelOverwrite(r.PathValue("channel"), r.PathValue("id"))
 	})
 	handle("GET /_emulator/sessions", func(*http.Request) (any, error) { return s.Sessions(), nil })
 	handle("GET /_emulator/sessions/{id}", func(r *http.Request) (any, error) { return s.Session(r.PathValue("id")) })
@@ -242,6 +266,20 @@ type controlError struct {
 func (e controlError) Error() string { return e.err.Error() }
 
 func badRequest(err error) error { return controlError{status: http.StatusBadRequest, err: err} }
+
+// decodePermissions reads {permissions: "<bits>"}, which must be given.
+func (s *Server) decodePermissions(r *http.Request) (Permissions, error) {
+	var body struct {
+		Permissions *Permissions `json:"permissions"`
+	}
+	if err := s.decodeControl(r, &body); err != nil {
+		return 0, err
+	}
+	if body.Permissions == nil {
+		return 0, badRequest(errors.New("permissions is required"))
+	}
+	return *body.Permissions, nil
+}
 
 func (s *Server) decodeControl(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, s.cfg.REST.MaxBodyBytes))

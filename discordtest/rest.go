@@ -41,14 +41,20 @@ var restRoutes = buildRoutes([]*restRoute{
 	{method: http.MethodGet, template: "gateway", handle: (*Server).restGateway},
 	{method: http.MethodGet, template: "gateway/bot", auth: true, handle: (*Server).restGatewayBot},
 	{method: http.MethodGet, template: "users/@me", auth: true, handle: (*Server).restCurrentUser},
+	{method: http.MethodGet, template: "users/{user.id}", auth: true, handle: (*Server).restGetUser},
+	{method: http.MethodGet, template: "applications/@me", auth: true, handle: (*Server).restCurrentApplication},
 	{method: http.MethodGet, template: "guilds/{guild.id}", auth: true, handle: (*Server).restGetGuild},
+	{method: http.MethodGet, template: "guilds/{guild.id}/roles", auth: true, handle: (*Server).restListRoles},
 	{method: http.MethodGet, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restListChannels},
 	{method: http.MethodPost, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restCreateChannel},
+	{method: http.MethodPatch, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restReorderChannels},
 	{method: http.MethodGet, template: "guilds/{guild.id}/members/{user.id}", auth: true, handle: (*Server).restGetMember},
 	{method: http.MethodGet, template: "guilds/{guild.id}/voice-states/{user.id}", auth: true, handle: (*Server).restGetVoiceState},
 	{method: http.MethodGet, template: "channels/{channel.id}", auth: true, handle: (*Server).restGetChannel},
 	{method: http.MethodPatch, template: "channels/{channel.id}", auth: true, handle: (*Server).restModifyChannel},
 	{method: http.MethodDelete, template: "channels/{channel.id}", auth: true, handle: (*Server).restDeleteChannel},
+	{method: http.MethodPut, template: "channels/{channel.id}/permissions/{overwrite.id}", auth: true, handle: (*Server).restPutOverwrite},
+	{method: http.MethodDelete, template: "channels/{channel.id}/permissions/{overwrite.id}", auth: true, handle: (*Server).restDeleteOverwrite},
 })
 
 func buildRoutes(routes []*restRoute) []*restRoute {
