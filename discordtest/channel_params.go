@@ -60,6 +60,20 @@ func parseChannelParams(body []byte) (channelParams, *APIError) {
 	return p, nil
 }
 
+// renames reports whether p changes the channel's name or topic, which Discord limits per channel.
+func (p channelParams) renames(cur *Channel) bool {
+	if p.name != nil {
+		name := *p.name
+		if cur.Type == ChannelTypeGuildText {
+			name = textChannelName(name)
+		}
+		if name != cur.Name {
+			return true
+		}
+	}
+	return p.topic != nil && *p.topic != cur.Topic
+}
+
 // paramsFromChannel turns a channel description (seed or control API) into request parameters;
 // zero fields count as absent.
 func paramsFromChannel(c Channel) channelParams {

@@ -87,6 +87,10 @@ type RESTConfig struct {
 	RouteLimit RouteLimit
 	// Routes overrides RouteLimit per route, keyed like "POST /guilds/{guild.id}/channels".
 	Routes map[string]RouteLimit
+	// ChannelRenameLimit is how many changes of a channel's name or topic Discord allows per
+	// window, whatever the route's bucket says (default 2 per 10 minutes); past it, PATCH
+	// /channels/{id} answers 429 with scope "shared" and a Retry-After of minutes.
+	ChannelRenameLimit RouteLimit
 	// InvalidRequestLimit is how many 401, 403 and 429 answers in InvalidRequestWindow get the
 	// caller banned, as Cloudflare does in front of Discord (default 10000; negative disables).
 	InvalidRequestLimit int
@@ -188,6 +192,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	if err := defaultDuration(&r.RouteLimit.Window, 5*time.Second, "REST.RouteLimit.Window"); err != nil {
+		return cfg, err
+	}
+	if err := defaultInt(&r.ChannelRenameLimit.Requests, 2, "REST.ChannelRenameLimit.Requests"); err != nil {
+		return cfg, err
+	}
+	if err := defaultDuration(&r.ChannelRenameLimit.Window, 10*time.Minute, "REST.ChannelRenameLimit.Window"); err != nil {
 		return cfg, err
 	}
 	for name, rl := range r.Routes {

@@ -40,7 +40,7 @@ import (
 //	POST   /_emulator/sessions/{id}/heartbeat-acks      {enabled}
 //	POST   /_emulator/sessions/{id}/request-heartbeat   send op 1
 //	POST   /_emulator/sessions/{id}/invalidate          forget the session
-//	POST   /_emulator/rest-faults                       {kind, route?, count?, for_ms?, status?, delay_ms?, retry_after_ms?, global?}
+//	POST   /_emulator/rest-faults                       {kind, route?, count?, for_ms?, status?, delay_ms?, retry_after_ms?, global?, scope?}
 //	DELETE /_emulator/rest-faults                       clear faults
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -151,6 +151,7 @@ func (s *Server) controlHandler() http.Handler {
 			DelayMS      int64     `json:"delay_ms"`
 			RetryAfterMS int64     `json:"retry_after_ms"`
 			Global       bool      `json:"global"`
+			Scope        string    `json:"scope"`
 		}
 		if err := s.decodeControl(r, &body); err != nil {
 			return nil, err
@@ -158,7 +159,7 @@ func (s *Server) controlHandler() http.Handler {
 		err := s.AddRESTFault(RESTFault{
 			Kind: body.Kind, Route: body.Route, Count: body.Count, For: time.Duration(body.ForMS) * time.Millisecond,
 			Status: body.Status, Delay: time.Duration(body.DelayMS) * time.Millisecond,
-			RetryAfter: time.Duration(body.RetryAfterMS) * time.Millisecond, Global: body.Global,
+			RetryAfter: time.Duration(body.RetryAfterMS) * time.Millisecond, Global: body.Global, Scope: body.Scope,
 		})
 		if err != nil {
 			return nil, badRequest(err)

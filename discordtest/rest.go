@@ -35,6 +35,8 @@ type restCall struct {
 	body   []byte
 	// auditReason is the decoded X-Audit-Log-Reason header.
 	auditReason string
+	// header is the answer's header, for a route that answers 429 itself.
+	header http.Header
 }
 
 var restRoutes = buildRoutes([]*restRoute{
@@ -159,7 +161,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if f, ok := s.faults.take(rt.name(), now); ok {
-		if done := s.applyFault(w, r, f, client); done {
+		if done := s.applyFault(w, r, f, client, s.limiter.peek(identity, rt, majorParameter(params), now)); done {
 			return
 		}
 	}
@@ -174,7 +176,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	call := &restCall{r: r, params: params}
+	call := &restCall{r: r, params: params, header: w.Header()}
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.REST.MaxBodyBytes))
 		if err != nil {
@@ -234,7 +236,8 @@ func (s *Server) validToken(token string) bool {
 }
 
 // applyFault carries out an injected fault; it reports whether the fault answered the request.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault, client string) bool {
+// bucket is the route's bucket as it stands, which a "shared" 429 reports untouched.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault, client string, bucket rateDecision) bool {
 	switch f.Kind {
 	case FaultDelay:
 		if err := ctxsleep.Sleep(r.Context(), f.Delay); err != nil {
@@ -245,14 +248,23 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault,
 		s.answer(w, r, f.Status, &APIError{Code: 0, Message: fmt.Sprintf("%d: %s", f.Status, http.StatusText(f.Status))})
 		return true
 	default: // FaultRateLimit
-		d := rateDecision{limited: true, global: f.Global, retryAfter: f.RetryAfter, scope: "user"}
-		if f.Global {
-			d.scope = "global"
-		} else {
-			d.limit, d.resetAt, d.bucket = 1, time.Now().Add(f.RetryAfter), bucketHash("storm")
+		d := rateDecision{limited: true, global: f.Global, retryAfter: f.RetryAfter, scope: f.Scope}
+		switch f.Scope {
+		case "shared":
+			// A limit on the resource: the bot's bucket is what it was, and Discord does not hold
+			// the 429 against the bot.
+			if !s.cfg.REST.RateLimitsDisabled {
+				bucket.writeHeaders(w.Header())
+			}
+			writeSharedLimit(w.Header(), f.RetryAfter)
+		case "user":
+			d.limit, d.resetAt, d.bucket = bucket.limit, time.Now().Add(f.RetryAfter), bucket.bucket
+			d.writeHeaders(w.Header())
+			s.limiter.countInvalid(client, time.Now())
+		default: // global
+			d.writeHeaders(w.Header())
+			s.limiter.countInvalid(client, time.Now())
 		}
-		d.writeHeaders(w.Header())
-		s.limiter.countInvalid(client, time.Now())
 		s.answer(w, r, http.StatusTooManyRequests, d.body())
 		return true
 	}

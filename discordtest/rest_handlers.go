@@ -200,11 +200,27 @@ func (s *Server) restModifyChannel(c *restCall) (int, any, *APIError) {
 	if apiErr != nil {
 		return 0, nil, apiErr
 	}
+	id := c.params["channel.id"]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, events, apiErr := s.world.updateChannel(c.params["channel.id"], p, true)
+	renames := false
+	if _, cur, apiErr := s.world.channel(id); apiErr == nil {
+		renames = p.renames(cur)
+	}
+	limited := renames && !s.cfg.REST.RateLimitsDisabled
+	now := time.Now()
+	if limited {
+		if wait := s.limiter.renameWait(id, now); wait > 0 {
+			writeSharedLimit(c.header, wait)
+			return http.StatusTooManyRequests, rateDecision{retryAfter: wait}.body(), nil
+		}
+	}
+	ch, events, apiErr := s.world.updateChannel(id, p, true)
 	if apiErr != nil {
 		return 0, nil, apiErr
+	}
+	if limited {
+		s.limiter.renamed(id, now)
 	}
 	s.recordAudit("CHANNEL_UPDATE", ch.ID, c.auditReason)
 	s.dispatchLocked(events)
