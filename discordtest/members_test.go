@@ -68,12 +68,12 @@ func TestRequestGuildMembersAsDiscordAnswers(t *testing.T) {
 		// A query and a lookup by ID need no intent: their answer comes next, the full list's never.
 		g.send(opRequestGuildMembers, map[string]any{"guild_id": guild.ID, "query": "ali", "limit": 10, "nonce": "query"})
 		chunk := decodeJSON[map[string]any](t, g.expectDispatch("GUILD_MEMBERS_CHUNK").D)
-		if chunk["nonce"] != "query" || fmt.Sprint(memberIDs(t, chunk["members"])) != fmt.Sprint([]string{alice.ID}) {
-			t.Fatalf("chunk %v, want the query's", chunk)
+		if got := memberIDs(t, chunk["members"]); chunk["nonce"] != "query" || fmt.Sprint(got) != fmt.Sprint([]string{alice.ID}) {
+			t.Fatalf("chunk with nonce %v and %d members, want the query's: alice", chunk["nonce"], len(got))
 		}
 		g.send(opRequestGuildMembers, map[string]any{"guild_id": guild.ID, "user_ids": []string{alice.ID}, "nonce": "ids"})
 		if chunk := decodeJSON[map[string]any](t, g.expectDispatch("GUILD_MEMBERS_CHUNK").D); chunk["nonce"] != "ids" {
-			t.Fatalf("chunk %v, want the lookup's", chunk)
+			t.Fatalf("chunk with nonce %v, want the lookup's", chunk["nonce"])
 		}
 	})
 
@@ -97,7 +97,7 @@ func TestRequestGuildMembersAsDiscordAnswers(t *testing.T) {
 		g.send(opRequestGuildMembers, map[string]any{"guild_id": []string{guild.ID, otherGuild}, "user_ids": []string{alice.ID}, "nonce": "two"})
 		chunk = decodeJSON[map[string]any](t, g.expectDispatch("GUILD_MEMBERS_CHUNK").D)
 		if chunk["guild_id"] != guild.ID {
-			t.Fatalf("chunk %v", chunk)
+			t.Fatalf("chunk for guild %v, want the first guild's", chunk["guild_id"])
 		}
 		g.send(opHeartbeat, nil)
 		if m := g.next(5 * time.Second); m.Op != opHeartbeatACK {
