@@ -134,7 +134,9 @@ type GatewayConfig struct {
 	// IdentifyWindow is the identify throttle's window (Discord: 5 s).
 	IdentifyWindow time.Duration
 	// SessionStartLimit is how many identifies are allowed per SessionStartReset (Discord: 1000
-	// per 24 h). Past it the gateway closes with 4004, as Discord resets the token.
+	// per 24 h). An identify past it resets the bot's token, as Discord does: it is closed with
+	// 4004, every session of the bot ends with 4004, and the tokens stop working (REST answers
+	// 401) for the emulator's life.
 	SessionStartLimit int
 	// SessionStartReset is SessionStartLimit's window (default 24 h).
 	SessionStartReset time.Duration

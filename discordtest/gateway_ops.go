@@ -160,9 +160,10 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 
 	ok, exhausted := s.throttle.allow(now, s.cfg.Gateway)
 	if exhausted {
-		// Discord resets the token of a bot that used up its session starts, so its identify
-		// fails authentication.
-		s.log.Warn("session start limit reached; closing with 4004")
+		// Discord resets the token of a bot that used up its session starts: the identify fails
+		// authentication, and so does everything else the old token tries.
+		s.log.Warn("session start limit reached: the bot token is reset and its sessions end")
+		s.resetTokenLocked()
 		c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
 		return
 	}
@@ -194,6 +195,18 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 	s.obs.identified()
 	s.log.Info("gateway session identified", "session", sess.id, "intents", uint64(intents), "v", c.version)
 	s.dispatchLocked(s.readyEvents(sess))
+}
+
+// resetTokenLocked does what Discord does to a bot past its session start limit: its token stops
+// working, over REST and the gateway, and every session of the bot ends (closed with 4004).
+func (s *Server) resetTokenLocked() {
+	s.tokenReset.Store(true)
+	for id, sess := range s.sessions {
+		if c := sess.conn; c != nil {
+			c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
+		}
+		delete(s.sessions, id)
+	}
 }
 
 // readyEvents builds READY and, with the GUILDS intent, one GUILD_CREATE per guild on the

@@ -176,10 +176,24 @@ func TestGatewaySessionStartLimit(t *testing.T) {
 	if limit["remaining"] != 0.0 || limit["total"] != 1.0 {
 		t.Fatalf("session_start_limit %v", limit)
 	}
+	active := dialGateway(t, s, v10)
+	active.next(5 * time.Second)
+	resumed := resumeOn(t, s, testToken, onlySession(t, s).ID, 1)
+	resumed.expectDispatch("GUILD_CREATE")
 	second := dialGateway(t, s, v10)
 	second.next(5 * time.Second)
 	second.send(opIdentify, identifyPayload(testToken, IntentGuilds))
 	second.expectClose(4004)
+	// Discord resets the token: the bot's live sessions end, and the token works no more.
+	resumed.expectClose(4004)
+	if resp, _ := (apiCall{method: "GET", path: "/api/v10/users/@me", auth: botAuth}).do(t, s); resp.StatusCode != 401 {
+		t.Fatalf("REST with the reset token: %d, want 401", resp.StatusCode)
+	}
+	if n := len(s.Sessions()); n != 0 {
+		t.Fatalf("%d sessions left after the token reset", n)
+	}
+	active.send(opIdentify, identifyPayload(testToken, IntentGuilds))
+	active.expectClose(4004)
 }
 
 func TestGatewayIdentifyThrottle(t *testing.T) {

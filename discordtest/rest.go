@@ -227,6 +227,9 @@ func (s *Server) botToken(header string) (string, bool) {
 }
 
 func (s *Server) validToken(token string) bool {
+	if s.tokenReset.Load() {
+		return false
+	}
 	for _, t := range s.cfg.BotTokens {
 		if t == token {
 			return true
