@@ -66,6 +66,10 @@ func errUnknownGuild() *APIError {
 	return &APIError{Status: http.StatusNotFound, Code: 10004, Message: "Unknown Guild"}
 }
 
+func errUnknownUser() *APIError {
+	return &APIError{Status: http.StatusNotFound, Code: 10013, Message: "Unknown User"}
+}
+
 func errUnknownMember() *APIError {
 	return &APIError{Status: http.StatusNotFound, Code: 10007, Message: "Unknown Member"}
 }

@@ -60,6 +60,20 @@ func parseChannelParams(body []byte) (channelParams, *APIError) {
 	return p, nil
 }
 
+// renames reports whether p changes the channel's name or topic, which Discord limits per channel.
+func (p channelParams) renames(cur *Channel) bool {
+	if p.name != nil {
+		name := *p.name
+		if cur.Type == ChannelTypeGuildText {
+			name = textChannelName(name)
+		}
+		if name != cur.Name {
+			return true
+		}
+	}
+	return p.topic != nil && *p.topic != cur.Topic
+}
+
 // paramsFromChannel turns a channel description (seed or control API) into request parameters;
 // zero fields count as absent.
 func paramsFromChannel(c Channel) channelParams {
@@ -211,7 +225,7 @@ func (w *world) validateChannel(g *guild, cur *Channel, p channelParams) (*Chann
 			switch {
 			case o.ID == "":
 				// Already reported while decoding.
-			case o.Type == OverwriteTypeRole && o.ID != g.ID:
+			case o.Type == OverwriteTypeRole && g.role(o.ID) == nil:
 				errs.add(append(at, "id"), "UNKNOWN_ROLE", "Unknown Role")
 			case o.Type == OverwriteTypeMember && !g.isMember(o.ID):
 				errs.add(append(at, "id"), "UNKNOWN_MEMBER", "Unknown Member")
@@ -408,4 +422,92 @@ func quoteRaw(raw json.RawMessage) string {
 		return s
 	}
 	return `"` + s + `"`
+}
+
+// parseOverwrite decodes PUT /channels/{id}/permissions/{overwrite}: type (0 role, 1 member) is
+// required, allow and deny default to none.
+func parseOverwrite(overwriteID string, body []byte) (PermissionOverwrite, *APIError) {
+	errs := formErrors{}
+	o := PermissionOverwrite{ID: overwriteID}
+	if !isSnowflake(overwriteID) {
+		errs.add([]string{"overwrite_id"}, "NUMBER_TYPE_COERCE", fmt.Sprintf("Value %q is not snowflake.", overwriteID))
+	}
+	if !json.Valid(body) {
+		return o, errInvalidJSON()
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		errs.add(nil, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+		return o, errs.apiError()
+	}
+	d := fieldDecoder{errs: errs}
+	if t := d.integer(fields, "type"); t == nil {
+		if _, given := fields["type"]; !given || isNull(fields["type"]) {
+			errs.add([]string{"type"}, "BASE_TYPE_REQUIRED", "This field is required")
+		}
+	} else if *t != 0 && *t != 1 {
+		errs.add([]string{"type"}, "BASE_TYPE_CHOICES", "Value must be one of {0, 1}.")
+	} else {
+		o.Type = OverwriteType(*t)
+	}
+	for _, pf := range []struct {
+		name string
+		dst  *Permissions
+	}{{"allow", &o.Allow}, {"deny", &o.Deny}} {
+		if raw, ok := fields[pf.name]; ok && !isNull(raw) {
+			if err := pf.dst.UnmarshalJSON(raw); err != nil {
+				errs.add([]string{pf.name}, "NUMBER_TYPE_COERCE", fmt.Sprintf("Value %s is not int.", quoteRaw(raw)))
+			}
+		}
+	}
+	return o, errs.apiError()
+}
+
+// positionChange is one item of PATCH /guilds/{id}/channels. Nil fields were absent.
+type positionChange struct {
+	id       string
+	position *int
+	// parentID is "" for null (move to the top level).
+	parentID *string
+}
+
+// parsePositions decodes PATCH /guilds/{id}/channels: a JSON array of {id, position?, parent_id?,
+// lock_permissions?}.
+func parsePositions(body []byte) ([]positionChange, *APIError) {
+	if !json.Valid(body) {
+		return nil, errInvalidJSON()
+	}
+	errs := formErrors{}
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil || items == nil {
+		errs.add(nil, "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+		return nil, errs.apiError()
+	}
+	out := make([]positionChange, 0, len(items))
+	for i, item := range items {
+		at := strconv.Itoa(i)
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
+			errs.add([]string{at}, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+			continue
+		}
+		sub := formErrors{}
+		d := fieldDecoder{errs: sub}
+		var pc positionChange
+		if id := d.snowflake(fields, "id"); id == nil || *id == "" {
+			if _, given := fields["id"]; !given || isNull(fields["id"]) {
+				sub.add([]string{"id"}, "BASE_TYPE_REQUIRED", "This field is required")
+			}
+		} else {
+			pc.id = *id
+		}
+		pc.position = d.integer(fields, "position")
+		pc.parentID = d.snowflake(fields, "parent_id")
+		d.boolean(fields, "lock_permissions")
+		if len(sub) > 0 {
+			errs[at] = sub
+		}
+		out = append(out, pc)
+	}
+	return out, errs.apiError()
 }

@@ -92,6 +92,10 @@ type RESTConfig struct {
 	RouteLimit RouteLimit
 	// Routes overrides RouteLimit per route, keyed like "POST /guilds/{guild.id}/channels".
 	Routes map[string]RouteLimit
+	// ChannelRenameLimit is how many changes of a channel's name or topic Discord allows per
+	// window, whatever the route's bucket says (default 2 per 10 minutes); past it, PATCH
+	// /channels/{id} answers 429 with scope "shared" and a Retry-After of minutes.
+	ChannelRenameLimit RouteLimit
 	// InvalidRequestLimit is how many 401, 403 and 429 answers in InvalidRequestWindow get the
 	// caller banned, as Cloudflare does in front of Discord (default 10000; negative disables).
 	InvalidRequestLimit int
@@ -135,7 +139,9 @@ type GatewayConfig struct {
 	// IdentifyWindow is the identify throttle's window (Discord: 5 s).
 	IdentifyWindow time.Duration
 	// SessionStartLimit is how many identifies are allowed per SessionStartReset (Discord: 1000
-	// per 24 h). Past it the gateway closes with 4004, as Discord resets the token.
+	// per 24 h). An identify past it resets the bot's token, as Discord does: it is closed with
+	// 4004, every session of the bot ends with 4004, and the tokens stop working (REST answers
+	// 401) for the emulator's life.
 	SessionStartLimit int
 	// SessionStartReset is SessionStartLimit's window (default 24 h).
 	SessionStartReset time.Duration
@@ -193,6 +199,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	if err := defaultDuration(&r.RouteLimit.Window, 5*time.Second, "REST.RouteLimit.Window"); err != nil {
+		return cfg, err
+	}
+	if err := defaultInt(&r.ChannelRenameLimit.Requests, 2, "REST.ChannelRenameLimit.Requests"); err != nil {
+		return cfg, err
+	}
+	if err := defaultDuration(&r.ChannelRenameLimit.Window, 10*time.Minute, "REST.ChannelRenameLimit.Window"); err != nil {
 		return cfg, err
 	}
 	for name, rl := range r.Routes {

@@ -136,8 +136,10 @@ func (s *Server) SetVoiceFlags(guildID, userID string, f VoiceFlags) error {
 	return nil
 }
 
-// SetBotPermissions sets the bot's permissions in a guild. Without ADMINISTRATOR or
-// MANAGE_CHANNELS, channel changes over REST answer 403 with error 50013.
+// SetBotPermissions sets the permissions of the bot's own role in a guild (Guild.BotRoleID), as
+// a guild admin edits it, and dispatches GUILD_ROLE_UPDATE. The bot's permissions are computed
+// from it, @everyone and channel overwrites as Discord computes them: without MANAGE_CHANNELS
+// (from any of them), channel changes over REST answer 403 with error 50013.
 func (s *Server) SetBotPermissions(guildID string, p Permissions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,7 +147,54 @@ func (s *Server) SetBotPermissions(guildID string, p Permissions) error {
 	if apiErr != nil {
 		return apiErr
 	}
-	g.botPermissions = p
+	return s.setRolePermissionsLocked(g, g.BotRoleID, p)
+}
+
+// SetRolePermissions sets the permissions of a role of the guild (the guild ID names @everyone),
+// as a guild admin does, and dispatches GUILD_ROLE_UPDATE, with CHANNEL_UPDATE for every channel
+// the bot gains or loses sight of.
+func (s *Server) SetRolePermissions(guildID, roleID string, p Permissions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, apiErr := s.world.guild(guildID)
+	if apiErr != nil {
+		return apiErr
+	}
+	return s.setRolePermissionsLocked(g, roleID, p)
+}
+
+func (s *Server) setRolePermissionsLocked(g *guild, roleID string, p Permissions) error {
+	events, apiErr := s.world.setRolePermissions(g, roleID, p)
+	if apiErr != nil {
+		return apiErr
+	}
+	s.dispatchLocked(events)
+	return nil
+}
+
+// SetChannelOverwrite creates or replaces a permission overwrite of a channel, as a guild admin
+// does (the bot's permissions do not matter), and dispatches CHANNEL_UPDATE.
+func (s *Server) SetChannelOverwrite(channelID string, o PermissionOverwrite) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, events, apiErr := s.world.setOverwrite(channelID, o, false)
+	if apiErr != nil {
+		return apiErr
+	}
+	s.dispatchLocked(events)
+	return nil
+}
+
+// DeleteChannelOverwrite removes a permission overwrite of a channel, as a guild admin does, and
+// dispatches CHANNEL_UPDATE.
+func (s *Server) DeleteChannelOverwrite(channelID, overwriteID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, events, apiErr := s.world.deleteOverwrite(channelID, overwriteID, false)
+	if apiErr != nil {
+		return apiErr
+	}
+	s.dispatchLocked(events)
 	return nil
 }
 

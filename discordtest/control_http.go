@@ -26,7 +26,10 @@ import (
 //	PUT    /_emulator/guilds/{guild}/voice/{user}       {channel_id}: join or move
 //	PATCH  /_emulator/guilds/{guild}/voice/{user}       {mute?, deaf?, self_mute?, self_deaf?, self_video?, self_stream?}
 //	DELETE /_emulator/guilds/{guild}/voice/{user}       leave
-//	PUT    /_emulator/guilds/{guild}/bot-permissions    {permissions: "<bits>"}
+//	PUT    /_emulator/guilds/{guild}/bot-permissions    {permissions: "<bits>"}: the bot's role
+//	PUT    /_emulator/guilds/{guild}/roles/{role}       {permissions: "<bits>"} (role = guild ID: @everyone)
+//	PUT    /_emulator/channels/{channel}/permissions/{id}  {type, allow?, deny?}: set an overwrite
+//	DELETE /_emulator/channels/{channel}/permissions/{id}  remove an overwrite
 //	GET    /_emulator/sessions                          sessions (SessionInfo)
 //	GET    /_emulator/sessions/{id}                     one session
 //	GET    /_emulator/sessions/{id}/dispatches          dispatches held for replay
@@ -37,7 +40,7 @@ import (
 //	POST   /_emulator/sessions/{id}/heartbeat-acks      {enabled}
 //	POST   /_emulator/sessions/{id}/request-heartbeat   send op 1
 //	POST   /_emulator/sessions/{id}/invalidate          forget the session
-//	POST   /_emulator/rest-faults                       {kind, route?, count?, for_ms?, status?, delay_ms?, retry_after_ms?, global?}
+//	POST   /_emulator/rest-faults                       {kind, route?, count?, for_ms?, status?, delay_ms?, retry_after_ms?, global?, scope?}
 //	DELETE /_emulator/rest-faults                       clear faults
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -100,16 +103,37 @@ func (s *Server) controlHandler() http.Handler {
 		return nil, s.LeaveVoice(r.PathValue("guild"), r.PathValue("user"))
 	})
 	handle("PUT /_emulator/guilds/{guild}/bot-permissions", func(r *http.Request) (any, error) {
+		p, err := s.decodePermissions(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.SetBotPermissions(r.PathValue("guild"), p)
+	})
+	handle("PUT /_emulator/guilds/{guild}/roles/{role}", func(r *http.Request) (any, error) {
+		p, err := s.decodePermissions(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.SetRolePermissions(r.PathValue("guild"), r.PathValue("role"), p)
+	})
+	handle("PUT /_emulator/channels/{channel}/permissions/{id}", func(r *http.Request) (any, error) {
 		var body struct {
-			Permissions *Permissions `json:"permissions"`
+			Type  *OverwriteType `json:"type"`
+			Allow Permissions    `json:"allow"`
+			Deny  Permissions    `json:"deny"`
 		}
 		if err := s.decodeControl(r, &body); err != nil {
 			return nil, err
 		}
-		if body.Permissions == nil {
-			return nil, badRequest(errors.New("permissions is required"))
+		if body.Type == nil {
+			return nil, badRequest(errors.New("type is required (0 role, 1 member)"))
 		}
-		return nil, s.SetBotPermissions(r.PathValue("guild"), *body.Permissions)
+		return nil, s.SetChannelOverwrite(r.PathValue("channel"), PermissionOverwrite{
+			ID: r.PathValue("id"), Type: *body.Type, Allow: body.Allow, Deny: body.Deny,
+		})
+	})
+	handle("DELETE /_emulator/channels/{channel}/permissions/{id}", func(r *http.Request) (any, error) {
+		return nil, s.DeleteChannelOverwrite(r.PathValue("channel"), r.PathValue("id"))
 	})
 	handle("GET /_emulator/sessions", func(*http.Request) (any, error) { return s.Sessions(), nil })
 	handle("GET /_emulator/sessions/{id}", func(r *http.Request) (any, error) { return s.Session(r.PathValue("id")) })
@@ -127,6 +151,7 @@ func (s *Server) controlHandler() http.Handler {
 			DelayMS      int64     `json:"delay_ms"`
 			RetryAfterMS int64     `json:"retry_after_ms"`
 			Global       bool      `json:"global"`
+			Scope        string    `json:"scope"`
 		}
 		if err := s.decodeControl(r, &body); err != nil {
 			return nil, err
@@ -134,7 +159,7 @@ func (s *Server) controlHandler() http.Handler {
 		err := s.AddRESTFault(RESTFault{
 			Kind: body.Kind, Route: body.Route, Count: body.Count, For: time.Duration(body.ForMS) * time.Millisecond,
 			Status: body.Status, Delay: time.Duration(body.DelayMS) * time.Millisecond,
-			RetryAfter: time.Duration(body.RetryAfterMS) * time.Millisecond, Global: body.Global,
+			RetryAfter: time.Duration(body.RetryAfterMS) * time.Millisecond, Global: body.Global, Scope: body.Scope,
 		})
 		if err != nil {
 			return nil, badRequest(err)
@@ -242,6 +267,20 @@ type controlError struct {
 func (e controlError) Error() string { return e.err.Error() }
 
 func badRequest(err error) error { return controlError{status: http.StatusBadRequest, err: err} }
+
+// decodePermissions reads {permissions: "<bits>"}, which must be given.
+func (s *Server) decodePermissions(r *http.Request) (Permissions, error) {
+	var body struct {
+		Permissions *Permissions `json:"permissions"`
+	}
+	if err := s.decodeControl(r, &body); err != nil {
+		return 0, err
+	}
+	if body.Permissions == nil {
+		return 0, badRequest(errors.New("permissions is required"))
+	}
+	return *body.Permissions, nil
+}
 
 func (s *Server) decodeControl(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, s.cfg.REST.MaxBodyBytes))

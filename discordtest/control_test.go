@@ -151,6 +151,20 @@ func TestControlHTTP(t *testing.T) {
 		if resp, _ := call("PUT", "/guilds/"+g.ID+"/bot-permissions", map[string]any{"permissions": "16"}); resp.StatusCode != 204 {
 			t.Fatalf("bot permissions: %d", resp.StatusCode)
 		}
+		if resp, _ := call("PUT", "/guilds/"+g.ID+"/roles/"+g.ID, map[string]any{"permissions": "1024"}); resp.StatusCode != 204 {
+			t.Fatalf("@everyone permissions: %d", resp.StatusCode)
+		}
+		general := channelNamed(t, s, "general")
+		if resp, body := call("PUT", "/channels/"+general.ID+"/permissions/"+g.ID, map[string]any{"type": 0, "deny": "1024"}); resp.StatusCode != 204 {
+			t.Fatalf("set overwrite: %d %s", resp.StatusCode, body)
+		}
+		gs, _ := s.GuildState(g.ID)
+		if gs.Roles[0].Permissions != 1024 || gs.Roles[1].Permissions != 16 || len(channelNamed(t, s, "general").PermissionOverwrites) != 1 {
+			t.Fatalf("roles %+v, general %+v", gs.Roles, channelNamed(t, s, "general"))
+		}
+		if resp, _ := call("DELETE", "/channels/"+general.ID+"/permissions/"+g.ID, nil); resp.StatusCode != 204 {
+			t.Fatalf("delete overwrite: %d", resp.StatusCode)
+		}
 	})
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
@@ -166,6 +180,10 @@ func TestControlHTTP(t *testing.T) {
 			{"unknown guild", "POST", "/guilds/1/channels", map[string]any{"name": "x"}, 404},
 			{"not JSON", "POST", "/users", "{", 400},
 			{"missing permissions", "PUT", "/guilds/" + g.ID + "/bot-permissions", map[string]any{}, 400},
+			{"unknown role", "PUT", "/guilds/" + g.ID + "/roles/123456789", map[string]any{"permissions": "0"}, 404},
+			{"overwrite without type", "PUT", "/channels/" + g.RoomsCategoryID + "/permissions/" + g.ID, map[string]any{"deny": "1024"}, 400},
+			{"overwrite of an unknown role", "PUT", "/channels/" + g.RoomsCategoryID + "/permissions/123456789", map[string]any{"type": 0}, 404},
+			{"bad fault scope", "POST", "/rest-faults", map[string]any{"kind": "rate_limit", "scope": "guild"}, 400},
 			{"bad fault", "POST", "/rest-faults", map[string]any{"kind": "server_error", "status": 200}, 400},
 			{"unknown session", "POST", "/sessions/nope/drop", nil, 404},
 			{"unknown session action", "POST", "/sessions/nope/explode", nil, 404},
@@ -178,7 +196,8 @@ func TestControlHTTP(t *testing.T) {
 			}
 		}
 		after := s.State()
-		if len(after.Users) != len(before.Users) || len(after.Guilds[0].Channels) != len(before.Guilds[0].Channels) {
+		if len(after.Users) != len(before.Users) || len(after.Guilds[0].Channels) != len(before.Guilds[0].Channels) ||
+			len(after.Guilds[0].Channels[0].PermissionOverwrites) != len(before.Guilds[0].Channels[0].PermissionOverwrites) {
 			t.Fatal("rejected control requests changed the world")
 		}
 	})

@@ -8,7 +8,10 @@
 // @discordjs/rest) expect, rather than what the project's own client happens to send: routes under
 // /api, /api/v9 and /api/v10 with Discord's error bodies, rate-limit headers and buckets; gateway v9
 // and v10 with JSON encoding, heartbeats, identify validation and its close codes, resume with
-// replay, op 7 and op 9, per-message zlib and zlib-stream transport compression.
+// replay, op 7 and op 9, per-message zlib and zlib-stream transport compression. The bot is an
+// ordinary member whose permissions come from its roles and the channels' overwrites, computed
+// and enforced as Discord does (see permissions.go). docs/emulator.md lists what the emulator
+// models and what it does not.
 //
 // Tests drive it through Go methods on [*Server] (add users, move them between voice channels,
 // drop a session's TCP connection, stop heartbeat ACKs, storm REST with 429s, ...) and read back its

@@ -39,6 +39,11 @@ type RESTFault struct {
 	RetryAfter time.Duration
 	// Global makes a FaultRateLimit answer a global one (X-RateLimit-Global, scope "global").
 	Global bool
+	// Scope is the X-RateLimit-Scope of a FaultRateLimit answer that is not Global: "shared"
+	// (the default), a limit on the resource that Discord does not count towards the invalid
+	// requests and that leaves the route's bucket as it was, or "user", as if the bot had used up
+	// its bucket.
+	Scope string
 }
 
 // normalize checks a fault and fills its defaults.
@@ -62,6 +67,16 @@ func (f RESTFault) normalize() (RESTFault, error) {
 			return f, fmt.Errorf("discordtest: a delay fault needs a positive Delay")
 		}
 	case FaultRateLimit:
+		switch {
+		case f.Global && f.Scope != "" && f.Scope != "global":
+			return f, fmt.Errorf("discordtest: a global REST fault has scope global, not %q", f.Scope)
+		case f.Global:
+			f.Scope = "global"
+		case f.Scope == "":
+			f.Scope = "shared"
+		case f.Scope != "shared" && f.Scope != "user":
+			return f, fmt.Errorf("discordtest: REST fault scope %q is not shared or user", f.Scope)
+		}
 		if f.RetryAfter < 0 {
 			return f, fmt.Errorf("discordtest: REST fault RetryAfter must not be negative")
 		}

@@ -78,7 +78,7 @@ func TestRESTFaults(t *testing.T) {
 	})
 
 	t.Run("user rate limit storm for a while", func(t *testing.T) {
-		if err := s.AddRESTFault(RESTFault{Kind: FaultRateLimit, For: 150 * time.Millisecond}); err != nil {
+		if err := s.AddRESTFault(RESTFault{Kind: FaultRateLimit, Scope: "user", For: 150 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := me.do(t, s)
@@ -105,6 +105,8 @@ func TestRESTFaultValidation(t *testing.T) {
 		{"delay without duration", RESTFault{Kind: FaultDelay}, "positive Delay"},
 		{"negative count", RESTFault{Kind: FaultRateLimit, Count: -1}, "must not be negative"},
 		{"negative retry", RESTFault{Kind: FaultRateLimit, RetryAfter: -time.Second}, "must not be negative"},
+		{"unknown scope", RESTFault{Kind: FaultRateLimit, Scope: "guild"}, "not shared or user"},
+		{"global with a user scope", RESTFault{Kind: FaultRateLimit, Global: true, Scope: "user"}, "has scope global"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,9 +160,10 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 
 	ok, exhausted := s.throttle.allow(now, s.cfg.Gateway)
 	if exhausted {
-		// Discord resets the token of a bot that used up its session starts, so its identify
-		// fails authentication.
-		s.log.Warn("session start limit reached; closing with 4004")
+		// Discord resets the token of a bot that used up its session starts: the identify fails
+		// authentication, and so does everything else the old token tries.
+		s.log.Warn("session start limit reached: the bot token is reset and its sessions end")
+		s.resetTokenLocked()
 		c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
 		return
 	}
@@ -194,6 +195,18 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 	s.obs.identified()
 	s.log.Info("gateway session identified", "session", sess.id, "intents", uint64(intents), "v", c.version)
 	s.dispatchLocked(s.readyEvents(sess))
+}
+
+// resetTokenLocked does what Discord does to a bot past its session start limit: its token stops
+// working, over REST and the gateway, and every session of the bot ends (closed with 4004).
+func (s *Server) resetTokenLocked() {
+	s.tokenReset.Store(true)
+	for id, sess := range s.sessions {
+		if c := sess.conn; c != nil {
+			c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
+		}
+		delete(s.sessions, id)
+	}
 }
 
 // readyEvents builds READY and, with the GUILDS intent, one GUILD_CREATE per guild on the
@@ -298,7 +311,10 @@ type requestMembersData struct {
 	Nonce   string          `json:"nonce"`
 }
 
-// requestMembersLocked answers op 8 with one GUILD_MEMBERS_CHUNK per guild asked for.
+// requestMembersLocked answers op 8 as Discord does: one guild per request (of a list, only the
+// first is answered), the whole member list (an empty query) only with the GUILD_MEMBERS intent
+// (without it, no answer at all), at most 100 members for a query or a list of user IDs, and
+// chunks of at most 1000 members.
 func (c *gatewayConn) requestMembersLocked(d json.RawMessage) {
 	s := c.srv
 	var r requestMembersData
@@ -308,50 +324,65 @@ func (c *gatewayConn) requestMembersLocked(d json.RawMessage) {
 	}
 	guildIDs, ok := stringOrList(r.GuildID)
 	userIDs, okUsers := stringOrList(r.UserIDs)
-	if !ok || !okUsers {
+	if !ok || !okUsers || r.Limit < 0 {
 		c.closeLocked(closeDecodeError, "Error while decoding payload.")
 		return
 	}
-	var events []event
-	for _, gid := range guildIDs {
-		g, found := s.world.guilds[gid]
-		if !found {
-			continue
-		}
-		members := []map[string]any{}
-		notFound := []string{}
-		if len(userIDs) > 0 {
-			for _, uid := range userIDs {
-				if u, known := s.world.users[uid]; known && g.isMember(uid) {
-					members = append(members, wireMember(g, u, g.members[uid]))
-				} else {
-					notFound = append(notFound, uid)
-				}
-			}
-		} else {
-			query := ""
-			if r.Query != nil {
-				query = strings.ToLower(*r.Query)
-			}
-			for _, uid := range s.world.userOrder {
-				u := s.world.users[uid]
-				if !g.isMember(uid) || !strings.HasPrefix(strings.ToLower(u.Username), query) {
-					continue
-				}
-				if r.Limit > 0 && len(members) >= r.Limit {
-					break
-				}
+	if len(guildIDs) == 0 {
+		return
+	}
+	g, found := s.world.guilds[guildIDs[0]]
+	if !found {
+		return
+	}
+	query := ""
+	if r.Query != nil {
+		query = strings.ToLower(*r.Query)
+	}
+	if len(userIDs) == 0 && query == "" && c.sess.intents&IntentGuildMembers == 0 {
+		s.log.Debug("member request without the GUILD_MEMBERS intent left unanswered", "session", c.sess.id)
+		return
+	}
+	const maxQueried = 100
+	members := []map[string]any{}
+	notFound := []string{}
+	if len(userIDs) > 0 {
+		for _, uid := range userIDs[:min(len(userIDs), maxQueried)] {
+			if u, known := s.world.users[uid]; known && g.isMember(uid) {
 				members = append(members, wireMember(g, u, g.members[uid]))
+			} else {
+				notFound = append(notFound, uid)
 			}
 		}
-		chunk := map[string]any{"guild_id": gid, "members": members, "chunk_index": 0, "chunk_count": 1}
-		if len(userIDs) > 0 {
+	} else {
+		limit := r.Limit
+		if query != "" && (limit == 0 || limit > maxQueried) {
+			limit = maxQueried
+		}
+		for _, uid := range s.world.userOrder {
+			u := s.world.users[uid]
+			if !g.isMember(uid) || !strings.HasPrefix(strings.ToLower(u.Username), query) {
+				continue
+			}
+			if limit > 0 && len(members) >= limit {
+				break
+			}
+			members = append(members, wireMember(g, u, g.members[uid]))
+		}
+	}
+	const chunkSize = 1000
+	count := max((len(members)+chunkSize-1)/chunkSize, 1)
+	var events []event
+	for i := range count {
+		chunk := map[string]any{"guild_id": g.ID, "members": members[i*chunkSize : min((i+1)*chunkSize, len(members))],
+			"chunk_index": i, "chunk_count": count}
+		if len(userIDs) > 0 && i == count-1 {
 			chunk["not_found"] = notFound
 		}
 		if r.Nonce != "" {
 			chunk["nonce"] = r.Nonce
 		}
-		events = append(events, event{name: "GUILD_MEMBERS_CHUNK", guildID: gid, target: c.sess, data: chunk})
+		events = append(events, event{name: "GUILD_MEMBERS_CHUNK", guildID: g.ID, target: c.sess, data: chunk})
 	}
 	s.dispatchLocked(events)
 }

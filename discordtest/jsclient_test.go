@@ -30,6 +30,17 @@ type jsEvent struct {
 	Message   string  `json:"message"`
 	Status    int     `json:"status"`
 	Latency   float64 `json:"latency"`
+
+	// What discordtest/djsclient reports.
+	Cmd           string     `json:"cmd"`
+	OK            bool       `json:"ok"`
+	ErrorCode     string     `json:"error_code"`
+	Tag           string     `json:"tag"`
+	Discriminator string     `json:"discriminator"`
+	Guilds        []djsGuild `json:"guilds"`
+	UserID        string     `json:"user_id"`
+	To            *string    `json:"to"`
+	Replayed      int        `json:"replayed"`
 }
 
 // jsClient runs discordtest/jsclient/client.mjs against an emulator.
@@ -43,8 +54,15 @@ type jsClient struct {
 
 func startJSClient(t *testing.T, s *Server, compression string) *jsClient {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join("jsclient", "node_modules", "@discordjs", "ws")); err != nil {
-		t.Fatal("the node test client is not installed; run: (cd discordtest/jsclient && npm ci)")
+	return startNodeClient(t, s, "jsclient", "client.mjs", "@discordjs/ws", "COMPRESSION="+compression)
+}
+
+// startNodeClient runs a node script of dir (whose node_modules must hold module) against the
+// emulator, with env added to the script's environment.
+func startNodeClient(t *testing.T, s *Server, dir, script, module string, env ...string) *jsClient {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", module)); err != nil {
+		t.Fatalf("the node test client is not installed; run: (cd discordtest/%s && npm ci)", dir)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -52,14 +70,13 @@ func startJSClient(t *testing.T, s *Server, compression string) *jsClient {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, node, "client.mjs")
-	cmd.Dir = "jsclient"
-	cmd.Env = append(os.Environ(),
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(),
 		"EMULATOR_API="+s.URL()+"/api",
 		"DISCORD_TOKEN="+testToken,
-		"COMPRESSION="+compression,
 		"TIMEOUT_MS=45000",
-	)
+	), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -112,11 +112,28 @@ type VoiceFlags struct {
 	SelfStream *bool `json:"self_stream,omitempty"`
 }
 
+// Role is a guild role. A guild has its @everyone role (whose ID is the guild's) and the bot's
+// own role, managed by its integration as Discord creates it when the bot is invited.
+type Role struct {
+	ID          string      `json:"id"`
+	Name        string      `json:"name"`
+	Permissions Permissions `json:"permissions"`
+	Position    int         `json:"position"`
+	// Managed marks the bot's role: no one but the integration may assign it.
+	Managed bool `json:"managed"`
+	// botID is the bot a managed role belongs to (its tags.bot_id).
+	botID string
+}
+
 // Guild is a guild the bot is in.
 type Guild struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// OwnerID is the guild's owner: a person, not the bot, who holds every permission. The
+	// emulator knows them as a user (GET /users/{id}) but does not list them among the members.
 	OwnerID string `json:"owner_id"`
+	// BotRoleID is the bot's own role, which holds the permissions SetBotPermissions sets.
+	BotRoleID string `json:"bot_role_id"`
 	// RoomsCategoryID is the seeded category that holds rooms.
 	RoomsCategoryID string `json:"rooms_category_id"`
 }
@@ -124,6 +141,7 @@ type Guild struct {
 // GuildState is the emulator's truth about one guild, for tests to compare with what a client saw.
 type GuildState struct {
 	Guild
+	Roles       []Role       `json:"roles"`
 	Channels    []Channel    `json:"channels"`
 	VoiceStates []VoiceState `json:"voice_states"`
 	Members     []User       `json:"members"`

@@ -22,6 +22,8 @@ type restLimiter struct {
 	// invalid holds, per client address, when each recent 401/403/429 answer was given.
 	invalid     map[string][]time.Time
 	bannedUntil map[string]time.Time
+	// renames holds, per channel, when its recent name or topic changes were made.
+	renames map[string][]time.Time
 }
 
 // bucket is a fixed window: remaining requests until resetAt.
@@ -49,6 +51,7 @@ func newRESTLimiter(cfg RESTConfig) *restLimiter {
 		global:      make(map[string]*bucket),
 		invalid:     make(map[string][]time.Time),
 		bannedUntil: make(map[string]time.Time),
+		renames:     make(map[string][]time.Time),
 	}
 }
 
@@ -119,6 +122,47 @@ func (l *restLimiter) sweep(now time.Time) {
 			delete(l.global, k)
 		}
 	}
+	for k, times := range l.renames {
+		if len(pruneBefore(times, now.Add(-l.cfg.ChannelRenameLimit.Window))) == 0 {
+			delete(l.renames, k)
+		}
+	}
+}
+
+// peek is the state of the bucket a request on rt would take, without taking it: what a 429
+// Discord gives for a reason other than the bot's own use (scope "shared") reports.
+func (l *restLimiter) peek(identity string, rt *restRoute, major string, now time.Time) rateDecision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	name := rt.name()
+	rl := l.routeLimit(name)
+	hash := bucketHash(name)
+	d := rateDecision{limit: rl.Requests, remaining: rl.Requests, resetAt: now.Add(rl.Window), bucket: hash}
+	if b := l.buckets[identity+"|"+hash+"|"+major]; b != nil && now.Before(b.resetAt) {
+		d.remaining, d.resetAt = b.remaining, b.resetAt
+	}
+	return d
+}
+
+// renameWait is how long a channel's name and topic stay locked by Discord's limit on renames
+// (ChannelRenameLimit changes per window, whoever asks); 0 means a change may go through.
+func (l *restLimiter) renameWait(channelID string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rl := l.cfg.ChannelRenameLimit
+	times := pruneBefore(l.renames[channelID], now.Add(-rl.Window))
+	l.renames[channelID] = times
+	if len(times) < rl.Requests {
+		return 0
+	}
+	return times[len(times)-rl.Requests].Add(rl.Window).Sub(now)
+}
+
+// renamed records a change of a channel's name or topic.
+func (l *restLimiter) renamed(channelID string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.renames[channelID] = append(l.renames[channelID], now)
 }
 
 // countInvalid records a 401, 403 or 429 answer to client and bans it past the limit.
@@ -188,6 +232,13 @@ func (d rateDecision) writeHeaders(h http.Header) {
 			h.Set("X-RateLimit-Global", "true")
 		}
 	}
+}
+
+// writeSharedLimit sets the headers of a 429 with scope "shared": a limit on the resource rather
+// than on the bot's use of the route. The route's bucket headers stay as they were.
+func writeSharedLimit(h http.Header, retryAfter time.Duration) {
+	h.Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
+	h.Set("X-RateLimit-Scope", "shared")
 }
 
 // body is the JSON body of a 429 answer.

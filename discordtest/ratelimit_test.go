@@ -166,3 +166,73 @@ func TestInvalidRequestsGetClientBanned(t *testing.T) {
 		return resp.StatusCode == 200
 	})
 }
+
+func TestInjectedRateLimitIsSharedOnTheRoutesBucket(t *testing.T) {
+	s := startEmulator(t, withRateLimits(5, time.Minute))
+	path := "/api/v10/channels/" + firstGuild(t, s).RoomsCategoryID
+	get := apiCall{method: "GET", path: path, auth: botAuth}
+	resp, _ := get.do(t, s)
+	bucket := resp.Header.Get("X-RateLimit-Bucket")
+	if err := s.AddRESTFault(RESTFault{Kind: FaultRateLimit, Route: "GET /channels/{channel.id}", Count: 1, RetryAfter: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get.do(t, s)
+	h := resp.Header
+	if resp.StatusCode != 429 || h.Get("X-RateLimit-Scope") != "shared" || h.Get("X-RateLimit-Bucket") != bucket ||
+		h.Get("X-RateLimit-Limit") != "5" || h.Get("X-RateLimit-Remaining") != "4" || h.Get("Retry-After") != "2" {
+		t.Fatalf("injected 429: %d %v", resp.StatusCode, h)
+	}
+	if got := decodeJSON[map[string]any](t, body); got["retry_after"] != 2.0 || got["global"] != false {
+		t.Fatalf("injected 429 body %s", body)
+	}
+	// Discord does not count shared 429s towards the ban, and the bucket was not taken.
+	if n := s.InvalidRequests(); n != 0 {
+		t.Fatalf("InvalidRequests() = %d after a shared 429, want 0", n)
+	}
+	if resp, _ := get.do(t, s); resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Remaining") != "3" {
+		t.Fatalf("after the fault: %d remaining %s, want 200 and 3", resp.StatusCode, resp.Header.Get("X-RateLimit-Remaining"))
+	}
+	// A fault with scope "user" is one the bot is blamed for.
+	if err := s.AddRESTFault(RESTFault{Kind: FaultRateLimit, Scope: "user", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get.do(t, s); resp.StatusCode != 429 || resp.Header.Get("X-RateLimit-Scope") != "user" || s.InvalidRequests() != 1 {
+		t.Fatalf("user-scope fault: %d %v, %d invalid requests", resp.StatusCode, resp.Header, s.InvalidRequests())
+	}
+}
+
+func TestChannelRenameLimit(t *testing.T) {
+	s := startEmulator(t, withRateLimits(50, time.Minute))
+	lobby, general := channelNamed(t, s, "Lobby"), channelNamed(t, s, "general")
+	patch := func(id string, body map[string]any) (*http.Response, []byte) {
+		return apiCall{method: "PATCH", path: "/api/v10/channels/" + id, auth: botAuth, body: body}.do(t, s)
+	}
+	for i, body := range []map[string]any{{"name": "Lobby 2"}, {"topic": "x", "name": "Lobby 3"}} {
+		if resp, body := patch(lobby.ID, body); resp.StatusCode != 200 {
+			t.Fatalf("rename %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	// Changes that touch neither the name nor the topic, and an unchanged name, are not limited.
+	if resp, _ := patch(lobby.ID, map[string]any{"name": "Lobby 3", "user_limit": 4}); resp.StatusCode != 200 {
+		t.Fatalf("change without a rename: %d", resp.StatusCode)
+	}
+	resp, body := patch(lobby.ID, map[string]any{"name": "Lobby 4"})
+	h := resp.Header
+	retry, _ := strconv.Atoi(h.Get("Retry-After"))
+	if resp.StatusCode != 429 || h.Get("X-RateLimit-Scope") != "shared" || retry < 590 || retry > 600 || h.Get("X-RateLimit-Remaining") == "0" {
+		t.Fatalf("third rename: %d %v", resp.StatusCode, h)
+	}
+	if got := decodeJSON[map[string]any](t, body); got["retry_after"].(float64) < 590 || got["global"] != false {
+		t.Fatalf("third rename body %s", body)
+	}
+	if c := channelNamed(t, s, "Lobby 3"); c.ID != lobby.ID || s.InvalidRequests() != 0 {
+		t.Fatalf("after the refused rename: %+v, %d invalid requests", c, s.InvalidRequests())
+	}
+	if resp, _ := patch(lobby.ID, map[string]any{"topic": "y"}); resp.StatusCode != 429 {
+		t.Fatalf("topic change past the limit: %d", resp.StatusCode)
+	}
+	// The limit is per channel.
+	if resp, _ := patch(general.ID, map[string]any{"name": "lounge"}); resp.StatusCode != 200 {
+		t.Fatalf("renaming another channel: %d", resp.StatusCode)
+	}
+}

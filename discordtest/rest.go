@@ -35,20 +35,28 @@ type restCall struct {
 	body   []byte
 	// auditReason is the decoded X-Audit-Log-Reason header.
 	auditReason string
+	// header is the answer's header, for a route that answers 429 itself.
+	header http.Header
 }
 
 var restRoutes = buildRoutes([]*restRoute{
 	{method: http.MethodGet, template: "gateway", handle: (*Server).restGateway},
 	{method: http.MethodGet, template: "gateway/bot", auth: true, handle: (*Server).restGatewayBot},
 	{method: http.MethodGet, template: "users/@me", auth: true, handle: (*Server).restCurrentUser},
+	{method: http.MethodGet, template: "users/{user.id}", auth: true, handle: (*Server).restGetUser},
+	{method: http.MethodGet, template: "applications/@me", auth: true, handle: (*Server).restCurrentApplication},
 	{method: http.MethodGet, template: "guilds/{guild.id}", auth: true, handle: (*Server).restGetGuild},
+	{method: http.MethodGet, template: "guilds/{guild.id}/roles", auth: true, handle: (*Server).restListRoles},
 	{method: http.MethodGet, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restListChannels},
 	{method: http.MethodPost, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restCreateChannel},
+	{method: http.MethodPatch, template: "guilds/{guild.id}/channels", auth: true, handle: (*Server).restReorderChannels},
 	{method: http.MethodGet, template: "guilds/{guild.id}/members/{user.id}", auth: true, handle: (*Server).restGetMember},
 	{method: http.MethodGet, template: "guilds/{guild.id}/voice-states/{user.id}", auth: true, handle: (*Server).restGetVoiceState},
 	{method: http.MethodGet, template: "channels/{channel.id}", auth: true, handle: (*Server).restGetChannel},
 	{method: http.MethodPatch, template: "channels/{channel.id}", auth: true, handle: (*Server).restModifyChannel},
 	{method: http.MethodDelete, template: "channels/{channel.id}", auth: true, handle: (*Server).restDeleteChannel},
+	{method: http.MethodPut, template: "channels/{channel.id}/permissions/{overwrite.id}", auth: true, handle: (*Server).restPutOverwrite},
+	{method: http.MethodDelete, template: "channels/{channel.id}/permissions/{overwrite.id}", auth: true, handle: (*Server).restDeleteOverwrite},
 })
 
 func buildRoutes(routes []*restRoute) []*restRoute {
@@ -153,7 +161,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if f, ok := s.faults.take(rt.name(), now); ok {
-		if done := s.applyFault(w, r, f, client); done {
+		if done := s.applyFault(w, r, f, client, s.limiter.peek(identity, rt, majorParameter(params), now)); done {
 			return
 		}
 	}
@@ -168,7 +176,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	call := &restCall{r: r, params: params}
+	call := &restCall{r: r, params: params, header: w.Header()}
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.REST.MaxBodyBytes))
 		if err != nil {
@@ -219,6 +227,9 @@ func (s *Server) botToken(header string) (string, bool) {
 }
 
 func (s *Server) validToken(token string) bool {
+	if s.tokenReset.Load() {
+		return false
+	}
 	for _, t := range s.cfg.BotTokens {
 		if t == token {
 			return true
@@ -228,7 +239,8 @@ func (s *Server) validToken(token string) bool {
 }
 
 // applyFault carries out an injected fault; it reports whether the fault answered the request.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault, client string) bool {
+// bucket is the route's bucket as it stands, which a "shared" 429 reports untouched.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault, client string, bucket rateDecision) bool {
 	switch f.Kind {
 	case FaultDelay:
 		if err := ctxsleep.Sleep(r.Context(), f.Delay); err != nil {
@@ -239,14 +251,23 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f RESTFault,
 		s.answer(w, r, f.Status, &APIError{Code: 0, Message: fmt.Sprintf("%d: %s", f.Status, http.StatusText(f.Status))})
 		return true
 	default: // FaultRateLimit
-		d := rateDecision{limited: true, global: f.Global, retryAfter: f.RetryAfter, scope: "user"}
-		if f.Global {
-			d.scope = "global"
-		} else {
-			d.limit, d.resetAt, d.bucket = 1, time.Now().Add(f.RetryAfter), bucketHash("storm")
+		d := rateDecision{limited: true, global: f.Global, retryAfter: f.RetryAfter, scope: f.Scope}
+		switch f.Scope {
+		case "shared":
+			// A limit on the resource: the bot's bucket is what it was, and Discord does not hold
+			// the 429 against the bot.
+			if !s.cfg.REST.RateLimitsDisabled {
+				bucket.writeHeaders(w.Header())
+			}
+			writeSharedLimit(w.Header(), f.RetryAfter)
+		case "user":
+			d.limit, d.resetAt, d.bucket = bucket.limit, time.Now().Add(f.RetryAfter), bucket.bucket
+			d.writeHeaders(w.Header())
+			s.limiter.countInvalid(client, time.Now())
+		default: // global
+			d.writeHeaders(w.Header())
+			s.limiter.countInvalid(client, time.Now())
 		}
-		d.writeHeaders(w.Header())
-		s.limiter.countInvalid(client, time.Now())
 		s.answer(w, r, http.StatusTooManyRequests, d.body())
 		return true
 	}

@@ -1,6 +1,7 @@
 package discordtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -354,4 +355,158 @@ func TestRESTPermissionsAndLimits(t *testing.T) {
 	if resp, _ := (apiCall{method: "DELETE", path: "/api/v10/channels/" + g.RoomsCategoryID, auth: botAuth}).do(t, s); resp.StatusCode != 200 {
 		t.Fatalf("with MANAGE_CHANNELS: %d", resp.StatusCode)
 	}
+}
+
+func TestRESTRoutesRealBotsCall(t *testing.T) {
+	s := startEmulator(t, nil)
+	alice, _ := s.AddUser(User{Username: "alice"})
+	guild := firstGuild(t, s)
+	general, lobby := channelNamed(t, s, "general"), channelNamed(t, s, "Lobby")
+	bot := s.Bot()
+	g := dialGateway(t, s, v10)
+	g.identify(IntentGuilds | IntentGuildVoiceStates)
+	g.expectDispatch("GUILD_CREATE")
+	get := func(path string) map[string]any {
+		t.Helper()
+		resp, body := apiCall{method: "GET", path: "/api/v10" + path, auth: botAuth}.do(t, s)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		if bytes.HasPrefix(body, []byte("[")) {
+			return map[string]any{"list": decodeJSON[[]any](t, body)}
+		}
+		return decodeJSON[map[string]any](t, body)
+	}
+
+	t.Run("users", func(t *testing.T) {
+		if u := get("/users/" + alice.ID); u["username"] != "alice" || u["discriminator"] != "0" {
+			t.Fatalf("alice %v", u)
+		}
+		// Bots keep a four-digit discriminator, never 0000.
+		u := get("/users/" + bot.ID)
+		if d, _ := u["discriminator"].(string); u["bot"] != true || len(d) != 4 || d == "0000" || get("/users/@me")["discriminator"] != d {
+			t.Fatalf("bot %v", u)
+		}
+		if owner := get("/users/" + guild.OwnerID); owner["id"] != guild.OwnerID || owner["bot"] != nil {
+			t.Fatalf("owner %v", owner)
+		}
+		if status, code := restCode(t, s, apiCall{method: "GET", path: "/api/v10/users/1234567890123"}); status != 404 || code != 10013 {
+			t.Fatalf("unknown user: %d %v", status, code)
+		}
+		if status, code := restCode(t, s, apiCall{method: "GET", path: "/api/v10/users/nobody"}); status != 400 || code != 50035 {
+			t.Fatalf("not a snowflake: %d %v", status, code)
+		}
+	})
+
+	t.Run("application and roles", func(t *testing.T) {
+		app := get("/applications/@me")
+		if app["id"] != bot.ID || app["bot"].(map[string]any)["id"] != bot.ID || app["owner"].(map[string]any)["id"] != guild.OwnerID {
+			t.Fatalf("application %v", app)
+		}
+		roles := get("/guilds/" + guild.ID + "/roles")["list"].([]any)
+		if len(roles) != 2 || roles[0].(map[string]any)["id"] != guild.ID || roles[1].(map[string]any)["id"] != guild.BotRoleID ||
+			roles[1].(map[string]any)["tags"].(map[string]any)["bot_id"] != bot.ID {
+			t.Fatalf("roles %v", roles)
+		}
+		member := get("/guilds/" + guild.ID + "/members/" + bot.ID)
+		if r := member["roles"].([]any); len(r) != 1 || r[0] != guild.BotRoleID {
+			t.Fatalf("bot member %v", member)
+		}
+	})
+
+	t.Run("guild with counts", func(t *testing.T) {
+		if err := s.JoinVoice(guild.ID, lobby.ID, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		g.expectDispatch("VOICE_STATE_UPDATE")
+		plain := get("/guilds/" + guild.ID)
+		if _, ok := plain["approximate_member_count"]; ok || plain["owner_id"] != guild.OwnerID {
+			t.Fatalf("guild without counts %v", plain)
+		}
+		counted := get("/guilds/" + guild.ID + "?with_counts=true")
+		if counted["approximate_member_count"] != 2.0 || counted["approximate_presence_count"] != 2.0 {
+			t.Fatalf("counts %v %v, want 2 members, alice in voice and the bot connected online",
+				counted["approximate_member_count"], counted["approximate_presence_count"])
+		}
+		if status, code := restCode(t, s, apiCall{method: "GET", path: "/api/v10/guilds/" + guild.ID + "?with_counts=maybe"}); status != 400 || code != 50035 {
+			t.Fatalf("with_counts=maybe: %d %v", status, code)
+		}
+	})
+
+	t.Run("permission overwrites", func(t *testing.T) {
+		path := "/api/v10/channels/" + lobby.ID + "/permissions/" + alice.ID
+		put := apiCall{method: "PUT", path: path, body: map[string]any{"type": 1, "allow": "1024", "deny": "2048"}}
+		if status, code := restCode(t, s, put); status != http.StatusNoContent {
+			t.Fatalf("PUT: %d %v", status, code)
+		}
+		upd := decodeJSON[map[string]any](t, g.expectDispatch("CHANNEL_UPDATE").D)
+		if ow := upd["permission_overwrites"].([]any); len(ow) != 1 || ow[0].(map[string]any)["allow"] != "1024" {
+			t.Fatalf("CHANNEL_UPDATE %v", upd)
+		}
+		for _, bad := range []struct {
+			name   string
+			call   apiCall
+			status int
+			code   float64
+		}{
+			{"no type", apiCall{method: "PUT", path: path, body: map[string]any{"allow": "1"}}, 400, 50035},
+			{"bad type", apiCall{method: "PUT", path: path, body: map[string]any{"type": 3}}, 400, 50035},
+			{"bad bits", apiCall{method: "PUT", path: path, body: map[string]any{"type": 1, "allow": "lots"}}, 400, 50035},
+			{"invalid JSON", apiCall{method: "PUT", path: path, body: "{"}, 400, 50109},
+			{"unknown role", apiCall{method: "PUT", path: "/api/v10/channels/" + lobby.ID + "/permissions/123456789", body: map[string]any{"type": 0}}, 404, 10011},
+			{"unknown user", apiCall{method: "PUT", path: "/api/v10/channels/" + lobby.ID + "/permissions/123456789", body: map[string]any{"type": 1}}, 404, 10013},
+			{"unknown channel", apiCall{method: "PUT", path: "/api/v10/channels/123456789/permissions/" + alice.ID, body: map[string]any{"type": 1}}, 404, 10003},
+			{"delete unknown overwrite", apiCall{method: "DELETE", path: "/api/v10/channels/" + lobby.ID + "/permissions/" + guild.ID}, 404, 10009},
+		} {
+			if status, code := restCode(t, s, bad.call); status != bad.status || code != bad.code {
+				t.Errorf("%s: %d %v, want %d %v", bad.name, status, code, bad.status, bad.code)
+			}
+		}
+		if ow := channelNamed(t, s, "Lobby").PermissionOverwrites; len(ow) != 1 || ow[0].Allow != 1024 {
+			t.Fatalf("refused requests changed the overwrites: %+v", ow)
+		}
+		if status, code := restCode(t, s, apiCall{method: "DELETE", path: path}); status != http.StatusNoContent {
+			t.Fatalf("DELETE: %d %v", status, code)
+		}
+		if upd := decodeJSON[map[string]any](t, g.expectDispatch("CHANNEL_UPDATE").D); len(upd["permission_overwrites"].([]any)) != 0 {
+			t.Fatalf("CHANNEL_UPDATE after DELETE %v", upd)
+		}
+	})
+
+	t.Run("channel positions", func(t *testing.T) {
+		path := "/api/v10/guilds/" + guild.ID + "/channels"
+		move := apiCall{method: "PATCH", path: path, body: []map[string]any{{"id": general.ID, "position": 5, "parent_id": guild.RoomsCategoryID}}}
+		if status, code := restCode(t, s, move); status != http.StatusNoContent {
+			t.Fatalf("PATCH positions: %d %v", status, code)
+		}
+		upd := decodeJSON[map[string]any](t, g.expectDispatch("CHANNEL_UPDATE").D)
+		if upd["id"] != general.ID || upd["position"] != 5.0 || upd["parent_id"] != guild.RoomsCategoryID {
+			t.Fatalf("CHANNEL_UPDATE %v", upd)
+		}
+		for _, bad := range []struct {
+			name   string
+			body   any
+			status int
+			code   float64
+		}{
+			{"not a list", map[string]any{"id": general.ID}, 400, 50035},
+			{"no id", []map[string]any{{"position": 1}}, 400, 50035},
+			{"negative position", []map[string]any{{"id": general.ID, "position": -1}}, 400, 50035},
+			{"parent not a category", []map[string]any{{"id": general.ID, "parent_id": lobby.ID}}, 400, 50035},
+			{"unknown channel", []map[string]any{{"id": general.ID, "position": 1}, {"id": "123456789", "position": 2}}, 404, 10003},
+		} {
+			if status, code := restCode(t, s, apiCall{method: "PATCH", path: path, body: bad.body}); status != bad.status || code != bad.code {
+				t.Errorf("%s: %d %v, want %d %v", bad.name, status, code, bad.status, bad.code)
+			}
+		}
+		if c := channelNamed(t, s, "general"); c.Position != 5 || c.ParentID != guild.RoomsCategoryID {
+			t.Fatalf("refused requests moved general: %+v", c)
+		}
+		if err := s.SetBotPermissions(guild.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if status, code := restCode(t, s, move); status != http.StatusForbidden || code != 50013 {
+			t.Fatalf("PATCH positions without Manage Channels: %d %v", status, code)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +32,10 @@ type Server struct {
 	voiceGrants map[string]VoiceGrant
 
 	limiter *restLimiter
-	faults  *faultSet
+	// tokenReset is set once the bot used up its session starts: Discord then resets its token,
+	// so every configured token stops working.
+	tokenReset atomic.Bool
+	faults     *faultSet
 
 	httpSrv *http.Server
 	ln      net.Listener

@@ -52,8 +52,8 @@ type voiceStateData struct {
 
 // voiceStateLocked handles op 4 from the bot: the voice state changes and VOICE_STATE_UPDATE goes
 // out at once; VOICE_SERVER_UPDATE follows, to this session only, once the backend has allocated
-// a server. Requests for unknown guilds or channels that are not voice channels are ignored, as
-// Discord does. It returns the allocation step, to run without the lock.
+// a server. Requests for unknown guilds, channels that are not voice channels and channels the bot
+// may not connect to are ignored, as Discord does. It returns the allocation step, to run without the lock.
 func (c *gatewayConn) voiceStateLocked(d json.RawMessage) func() {
 	s := c.srv
 	var v voiceStateData
@@ -75,6 +75,11 @@ func (c *gatewayConn) voiceStateLocked(d json.RawMessage) func() {
 		}
 		delete(s.voiceGrants, grantKey(g.ID, bot))
 		return func() { s.voice.Release(g.ID, bot) }
+	}
+	if ch, ok := g.channels[*v.ChannelID]; ok && s.world.botCan(g, ch, PermissionConnect) != nil {
+		// A channel the bot may not see or connect to: Discord ignores the request.
+		s.log.Debug("op 4 to a channel the bot may not connect to ignored", "channel", ch.ID)
+		return nil
 	}
 	flags := VoiceFlags{SelfMute: &v.SelfMute, SelfDeaf: &v.SelfDeaf, SelfVideo: v.SelfVideo}
 	events, apiErr := s.world.joinVoice(g, bot, *v.ChannelID, sess.id, &flags)

@@ -1,6 +1,7 @@
 package discordtest
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -36,10 +37,21 @@ func wireUser(u *User) map[string]any {
 	}
 	if u.Bot {
 		m["bot"] = true
-		// Bots keep a four-digit discriminator on Discord.
-		m["discriminator"] = "0000"
+		// Bot accounts were left out of the move to unique usernames: they keep a four-digit
+		// discriminator, which is never 0000.
+		m["discriminator"] = botDiscriminator(u.ID)
 	}
 	return m
+}
+
+// botDiscriminator is the bot's four-digit discriminator, 0001 to 9999, the same for an ID in
+// every run.
+func botDiscriminator(id string) string {
+	var sum uint64
+	for _, c := range id {
+		sum = sum*31 + uint64(c)
+	}
+	return fmt.Sprintf("%04d", sum%9999+1)
 }
 
 // wireSelfUser is the bot's own user as GET /users/@me and READY show it.
@@ -59,7 +71,7 @@ func wireMember(g *guild, u *User, joined time.Time) map[string]any {
 		"nick":                         nil,
 		"avatar":                       nil,
 		"banner":                       nil,
-		"roles":                        []string{},
+		"roles":                        append([]string{}, g.memberRoles[u.ID]...),
 		"joined_at":                    discordTime(joined),
 		"premium_since":                nil,
 		"deaf":                         g.voiceFlag(u.ID, func(v *VoiceState) bool { return v.Deaf }),
@@ -138,29 +150,66 @@ func wireVoiceState(vs *VoiceState, withGuild bool) map[string]any {
 	return m
 }
 
-func wireEveryoneRole(g *guild) map[string]any {
-	return map[string]any{
-		"id":            g.ID,
-		"name":          "@everyone",
-		"permissions":   "2248473465835073",
-		"position":      0,
+func wireRole(r *Role) map[string]any {
+	m := map[string]any{
+		"id":            r.ID,
+		"name":          r.Name,
+		"description":   nil,
+		"permissions":   r.Permissions,
+		"position":      r.Position,
 		"color":         0,
+		"colors":        map[string]any{"primary_color": 0, "secondary_color": nil, "tertiary_color": nil},
 		"hoist":         false,
-		"managed":       false,
+		"managed":       r.Managed,
 		"mentionable":   false,
 		"icon":          nil,
 		"unicode_emoji": nil,
 		"flags":         0,
 	}
+	if r.Managed {
+		m["tags"] = map[string]any{"bot_id": r.botID}
+	}
+	return m
+}
+
+func wireRoles(g *guild) []map[string]any {
+	out := make([]map[string]any, 0, len(g.roles))
+	for _, r := range g.roles {
+		out = append(out, wireRole(r))
+	}
+	return out
+}
+
+// channelObfuscated is the CHANNEL_OBFUSCATED channel flag.
+const channelObfuscated = 1 << 17
+
+// wireChannelSeen renders a channel as the bot receives it over the gateway: whole when it may
+// view it, else obfuscated as Discord does (name "___hidden___", the CHANNEL_OBFUSCATED flag,
+// topic and other settings nulled, one overwrite denying View Channel to @everyone).
+func (w *world) wireChannelSeen(g *guild, c *Channel) map[string]any {
+	m := wireChannel(c)
+	if w.botSees(g, c) {
+		return m
+	}
+	m["name"] = "___hidden___"
+	m["flags"] = channelObfuscated
+	m["permission_overwrites"] = []PermissionOverwrite{{ID: g.ID, Type: OverwriteTypeRole, Deny: PermissionViewChannel}}
+	for _, k := range []string{"topic", "rtc_region", "last_message_id"} {
+		if _, ok := m[k]; ok {
+			m[k] = nil
+		}
+	}
+	return m
 }
 
 // wireGuildCreate renders the GUILD_CREATE payload a session receives. Voice states come only with
-// GUILD_VOICE_STATES. Members are the bot and the users in voice, as Discord sends for a guild
-// without the GUILD_MEMBERS intent or above large_threshold; otherwise every member.
+// GUILD_VOICE_STATES. Members are the bot and the users in voice; every member only with the
+// GUILD_PRESENCES intent in a guild not above large_threshold, as on Discord (GUILD_MEMBERS alone
+// does not fill the list: a bot fetches members with op 8).
 func (w *world) wireGuildCreate(g *guild, intents Intents, largeThreshold int) map[string]any {
 	channels := []map[string]any{}
 	for _, c := range g.sortedChannels() {
-		ch := wireChannel(c)
+		ch := w.wireChannelSeen(g, c)
 		// Channels inside GUILD_CREATE carry no guild_id on Discord.
 		delete(ch, "guild_id")
 		channels = append(channels, ch)
@@ -179,7 +228,7 @@ func (w *world) wireGuildCreate(g *guild, intents Intents, largeThreshold int) m
 			continue
 		}
 		_, inVoice := g.voice[uid]
-		if uid == w.bot.ID || inVoice || (intents&IntentGuildMembers != 0 && !large) {
+		if uid == w.bot.ID || inVoice || (intents&IntentGuildPresences != 0 && !large) {
 			members = append(members, wireMember(g, w.users[uid], joined))
 		}
 	}
@@ -212,7 +261,7 @@ func (w *world) wireGuildCreate(g *guild, intents Intents, largeThreshold int) m
 		"max_members":                   500000,
 		"max_video_channel_users":       25,
 		"features":                      []string{},
-		"roles":                         []map[string]any{wireEveryoneRole(g)},
+		"roles":                         wireRoles(g),
 		"emojis":                        []any{},
 		"stickers":                      []any{},
 		"joined_at":                     discordTime(g.joinedAt),

@@ -3,19 +3,10 @@ package discordtest
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
-
-// The permission bits the emulator checks (see Server.SetBotPermissions).
-const (
-	PermissionAdministrator  Permissions = 1 << 3
-	PermissionManageChannels Permissions = 1 << 4
-)
-
-// defaultBotPermissions is what the bot holds in a seeded guild: administrator, like a bot invited
-// with that permission.
-const defaultBotPermissions = PermissionAdministrator
 
 // event is one gateway dispatch produced by a change of the world.
 type event struct {
@@ -33,8 +24,10 @@ type event struct {
 // world is the emulator's model of Discord: the bot, users, guilds, channels and voice states.
 // Every method is called with Server.mu held.
 type world struct {
-	ids       *snowflakes
-	bot       User
+	ids *snowflakes
+	bot User
+	// owner owns every guild; a user, but no guild's listed member.
+	owner     User
 	users     map[string]*User
 	userOrder []string
 	guilds    map[string]*guild
@@ -46,11 +39,14 @@ type world struct {
 // guild is one guild's state.
 type guild struct {
 	Guild
-	maxChannels    int
-	maxBitrate     int
-	botPermissions Permissions
-	joinedAt       time.Time
-	channels       map[string]*Channel
+	maxChannels int
+	maxBitrate  int
+	joinedAt    time.Time
+	// roles are ordered by position, @everyone first.
+	roles []*Role
+	// memberRoles maps member user IDs to the IDs of their roles (other than @everyone).
+	memberRoles map[string][]string
+	channels    map[string]*Channel
 	// members maps member user IDs to when they joined.
 	members map[string]time.Time
 	// voice maps user IDs to their voice state, for users in a voice channel.
@@ -79,6 +75,8 @@ func newWorld(cfg Config, ids *snowflakes) (*world, error) {
 	w.bot = bot
 	w.users[bot.ID] = &bot
 	w.userOrder = append(w.userOrder, bot.ID)
+	w.owner = User{ID: ids.next(), Username: "guild.owner", GlobalName: "Guild Owner"}
+	w.users[w.owner.ID] = &w.owner
 
 	seeds := cfg.Guilds
 	if len(seeds) == 0 {
@@ -108,18 +106,26 @@ func (w *world) seedGuild(gc GuildConfig) error {
 		return fmt.Errorf("MaxChannels and MaxBitrate must not be negative")
 	}
 	g := &guild{
-		Guild:          Guild{ID: gc.ID, Name: gc.Name, OwnerID: w.bot.ID, RoomsCategoryID: gc.RoomsCategoryID},
-		maxChannels:    gc.MaxChannels,
-		maxBitrate:     gc.MaxBitrate,
-		botPermissions: defaultBotPermissions,
-		joinedAt:       time.Now().UTC(),
-		channels:       make(map[string]*Channel),
-		members:        make(map[string]time.Time),
-		voice:          make(map[string]*VoiceState),
+		Guild:       Guild{ID: gc.ID, Name: gc.Name, OwnerID: w.owner.ID, RoomsCategoryID: gc.RoomsCategoryID},
+		maxChannels: gc.MaxChannels,
+		maxBitrate:  gc.MaxBitrate,
+		joinedAt:    time.Now().UTC(),
+		memberRoles: make(map[string][]string),
+		channels:    make(map[string]*Channel),
+		members:     make(map[string]time.Time),
+		voice:       make(map[string]*VoiceState),
 	}
 	if g.ID == "" {
 		g.ID = w.ids.next()
 	}
+	// The bot joined through an invite asking for DefaultBotPermissions: Discord gave it a managed
+	// role holding them.
+	g.BotRoleID = w.ids.next()
+	g.roles = []*Role{
+		{ID: g.ID, Name: "@everyone", Permissions: everyonePermissions},
+		{ID: g.BotRoleID, Name: w.bot.Username, Permissions: DefaultBotPermissions, Position: 1, Managed: true, botID: w.bot.ID},
+	}
+	g.memberRoles[w.bot.ID] = []string{g.BotRoleID}
 	if _, dup := w.guilds[g.ID]; dup {
 		return fmt.Errorf("guild ID %s used twice", g.ID)
 	}
@@ -259,9 +265,57 @@ func (w *world) channel(id string) (*guild, *Channel, *APIError) {
 	return g, g.channels[id], nil
 }
 
-// canManageChannels reports whether the bot holds MANAGE_CHANNELS in g.
-func (g *guild) canManageChannels() bool {
-	return g.botPermissions&(PermissionAdministrator|PermissionManageChannels) != 0
+// everyone is the guild's @everyone role.
+func (g *guild) everyone() *Role { return g.roles[0] }
+
+// role finds a role of the guild, or nil.
+func (g *guild) role(id string) *Role {
+	for _, r := range g.roles {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// channelEvent is a CHANNEL_* dispatch of ch as the bot sees it (obfuscated when it may not view it).
+func (w *world) channelEvent(g *guild, name string, ch *Channel) event {
+	return event{name: name, guildID: g.ID, intent: IntentGuilds, data: w.wireChannelSeen(g, ch)}
+}
+
+// visibility records which channels the bot may view, to tell after a change of permissions
+// which ones appeared or disappeared.
+func (w *world) visibility(g *guild) map[string]bool {
+	seen := make(map[string]bool, len(g.channels))
+	for id, ch := range g.channels {
+		seen[id] = w.botSees(g, ch)
+	}
+	return seen
+}
+
+// visibilityEvents is one CHANNEL_UPDATE per channel whose visibility to the bot changed since
+// before: Discord sends the full channel to a bot that gains access, and the obfuscated one to a
+// bot that loses it. skip names a channel whose own update is sent anyway.
+func (w *world) visibilityEvents(g *guild, before map[string]bool, skip string) []event {
+	var events []event
+	for _, ch := range g.sortedChannels() {
+		if ch.ID != skip && before[ch.ID] != w.botSees(g, ch) {
+			events = append(events, w.channelEvent(g, "CHANNEL_UPDATE", ch))
+		}
+	}
+	return events
+}
+
+// overwriteBits is the union of the bits allowed or denied by the overwrites of next that are not
+// already in cur: those the bot must hold to set them.
+func overwriteBits(cur, next []PermissionOverwrite) Permissions {
+	var bits Permissions
+	for _, o := range next {
+		if !slices.Contains(cur, o) {
+			bits |= o.Allow | o.Deny
+		}
+	}
+	return bits
 }
 
 // createChannel validates p and adds the channel to the guild, as POST /guilds/{id}/channels.
@@ -272,8 +326,15 @@ func (w *world) createChannel(guildID string, p channelParams, byBot bool) (Chan
 	if apiErr != nil {
 		return Channel{}, nil, apiErr
 	}
-	if byBot && !g.canManageChannels() {
-		return Channel{}, nil, errMissingPermissions()
+	if byBot {
+		// In a category, the category's overwrites decide; elsewhere the guild-wide permissions.
+		var parent *Channel
+		if p.parentID != nil {
+			parent = g.channels[*p.parentID]
+		}
+		if apiErr := w.botCan(g, parent, PermissionManageChannels); apiErr != nil {
+			return Channel{}, nil, apiErr
+		}
 	}
 	if len(g.channels) >= g.maxChannels {
 		return Channel{}, nil, errMaxChannels(g.maxChannels)
@@ -282,8 +343,13 @@ func (w *world) createChannel(guildID string, p channelParams, byBot bool) (Chan
 	if apiErr != nil {
 		return Channel{}, nil, apiErr
 	}
+	if byBot && len(ch.PermissionOverwrites) > 0 {
+		if apiErr := w.botMayGrant(g, nil, ch.ParentID, overwriteBits(nil, ch.PermissionOverwrites)); apiErr != nil {
+			return Channel{}, nil, apiErr
+		}
+	}
 	w.putChannel(g, ch)
-	return cloneChannel(ch), []event{{name: "CHANNEL_CREATE", guildID: g.ID, intent: IntentGuilds, data: wireChannel(ch)}}, nil
+	return cloneChannel(ch), []event{w.channelEvent(g, "CHANNEL_CREATE", ch)}, nil
 }
 
 // updateChannel validates p against the channel and applies it, as PATCH /channels/{id}.
@@ -292,15 +358,22 @@ func (w *world) updateChannel(channelID string, p channelParams, byBot bool) (Ch
 	if apiErr != nil {
 		return Channel{}, nil, apiErr
 	}
-	if byBot && !g.canManageChannels() {
-		return Channel{}, nil, errMissingPermissions()
+	if byBot {
+		if apiErr := w.botCan(g, cur, PermissionManageChannels); apiErr != nil {
+			return Channel{}, nil, apiErr
+		}
 	}
 	ch, apiErr := w.validateChannel(g, cur, p)
 	if apiErr != nil {
 		return Channel{}, nil, apiErr
 	}
+	if bits := overwriteBits(cur.PermissionOverwrites, ch.PermissionOverwrites); byBot && (bits != 0 || len(ch.PermissionOverwrites) != len(cur.PermissionOverwrites)) {
+		if apiErr := w.botMayGrant(g, cur, cur.ParentID, bits); apiErr != nil {
+			return Channel{}, nil, apiErr
+		}
+	}
 	*cur = *ch
-	return cloneChannel(cur), []event{{name: "CHANNEL_UPDATE", guildID: g.ID, intent: IntentGuilds, data: wireChannel(cur)}}, nil
+	return cloneChannel(cur), []event{w.channelEvent(g, "CHANNEL_UPDATE", cur)}, nil
 }
 
 // deleteChannel removes a channel, as DELETE /channels/{id}: users in a deleted voice channel are
@@ -310,8 +383,10 @@ func (w *world) deleteChannel(channelID string, byBot bool) (Channel, []event, *
 	if apiErr != nil {
 		return Channel{}, nil, apiErr
 	}
-	if byBot && !g.canManageChannels() {
-		return Channel{}, nil, errMissingPermissions()
+	if byBot {
+		if apiErr := w.botCan(g, ch, PermissionManageChannels); apiErr != nil {
+			return Channel{}, nil, apiErr
+		}
 	}
 	var events []event
 	for _, vs := range g.sortedVoice() {
@@ -321,16 +396,72 @@ func (w *world) deleteChannel(channelID string, byBot bool) (Channel, []event, *
 	}
 	delete(g.channels, channelID)
 	delete(w.channelGuild, channelID)
-	events = append(events, event{name: "CHANNEL_DELETE", guildID: g.ID, intent: IntentGuilds, data: wireChannel(ch)})
+	events = append(events, w.channelEvent(g, "CHANNEL_DELETE", ch))
 	if ch.Type == ChannelTypeGuildCategory {
 		for _, child := range g.sortedChannels() {
 			if child.ParentID == channelID {
 				child.ParentID = ""
-				events = append(events, event{name: "CHANNEL_UPDATE", guildID: g.ID, intent: IntentGuilds, data: wireChannel(child)})
+				events = append(events, w.channelEvent(g, "CHANNEL_UPDATE", child))
 			}
 		}
 	}
 	return cloneChannel(ch), events, nil
+}
+
+// reorderChannels moves channels, as PATCH /guilds/{id}/channels: every change is checked before
+// any applies, and each channel that moved gets a CHANNEL_UPDATE.
+func (w *world) reorderChannels(guildID string, changes []positionChange, byBot bool) ([]event, *APIError) {
+	g, apiErr := w.guild(guildID)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if byBot {
+		if apiErr := w.botCan(g, nil, PermissionManageChannels); apiErr != nil {
+			return nil, apiErr
+		}
+	}
+	errs := formErrors{}
+	for i, pc := range changes {
+		at := strconv.Itoa(i)
+		ch, ok := g.channels[pc.id]
+		if !ok {
+			return nil, errUnknownChannel()
+		}
+		if pc.position != nil && *pc.position < 0 {
+			errs.add([]string{at, "position"}, "NUMBER_TYPE_MIN", "int value should be greater than or equal to 0.")
+		}
+		if pc.parentID != nil && *pc.parentID != "" {
+			parent, ok := g.channels[*pc.parentID]
+			switch {
+			case ch.Type == ChannelTypeGuildCategory:
+				errs.add([]string{at, "parent_id"}, "CHANNEL_PARENT_INVALID_TYPE", "Categories cannot have subcategories")
+			case !ok || parent.Type != ChannelTypeGuildCategory:
+				errs.add([]string{at, "parent_id"}, "CHANNEL_PARENT_INVALID", "Category does not exist")
+			}
+		}
+	}
+	if apiErr := errs.apiError(); apiErr != nil {
+		return nil, apiErr
+	}
+	changed := map[string]bool{}
+	for _, pc := range changes {
+		ch := g.channels[pc.id]
+		if pc.position != nil && *pc.position != ch.Position {
+			ch.Position = *pc.position
+			changed[ch.ID] = true
+		}
+		if pc.parentID != nil && *pc.parentID != ch.ParentID {
+			ch.ParentID = *pc.parentID
+			changed[ch.ID] = true
+		}
+	}
+	var events []event
+	for _, ch := range g.sortedChannels() {
+		if changed[ch.ID] {
+			events = append(events, w.channelEvent(g, "CHANNEL_UPDATE", ch))
+		}
+	}
+	return events, nil
 }
 
 // addUser adds an emulated user to every guild.
@@ -479,7 +610,10 @@ func (w *world) state() State {
 }
 
 func (w *world) guildState(g *guild) GuildState {
-	gs := GuildState{Guild: g.Guild, Channels: []Channel{}, VoiceStates: []VoiceState{}}
+	gs := GuildState{Guild: g.Guild, Roles: []Role{}, Channels: []Channel{}, VoiceStates: []VoiceState{}}
+	for _, r := range g.roles {
+		gs.Roles = append(gs.Roles, *r)
+	}
 	for _, c := range g.sortedChannels() {
 		gs.Channels = append(gs.Channels, cloneChannel(c))
 	}

@@ -12,9 +12,11 @@ import (
 
 func TestRoomLifecycle(t *testing.T) {
 	f := newFixture(t, nil, nil)
-	// The category hides its rooms from @everyone; new rooms must keep that.
+	// The category hides its rooms from @everyone but not from the bot's role, as docs/rooms.md
+	// asks (the bot needs View Channel there); new rooms must keep that.
 	hidden := discordrest.Overwrite{ID: guildID, Type: discordrest.OverwriteRole, Deny: permViewChannel}
-	f.patchChannel(t, categoryID, map[string]any{"permission_overwrites": []discordrest.Overwrite{hidden}})
+	botSees := discordrest.Overwrite{ID: f.emu.Guilds()[0].BotRoleID, Type: discordrest.OverwriteRole, Allow: permViewChannel}
+	f.patchChannel(t, categoryID, map[string]any{"permission_overwrites": []discordrest.Overwrite{hidden, botSees}})
 
 	resp := f.create(t, alice, `{"name":"  Friday Commander  ","user_limit":4}`)
 	if resp.Status != http.StatusCreated {
@@ -35,7 +37,7 @@ func TestRoomLifecycle(t *testing.T) {
 	for _, o := range ch.PermissionOverwrites {
 		got = append(got, discordrest.Overwrite{ID: o.ID, Type: int(o.Type), Allow: discordrest.Permissions(o.Allow), Deny: discordrest.Permissions(o.Deny)})
 	}
-	if OwnerID(got) != aliceID || len(got) != 2 || got[0] != hidden {
+	if OwnerID(got) != aliceID || len(got) != 3 || got[0] != hidden || got[1] != botSees {
 		t.Fatalf("overwrites %+v: want the category's and alice's owner mark", got)
 	}
 

@@ -11,6 +11,12 @@
 // logged. The first line on standard output is the emulator's base URL; logs go to standard error.
 // SIGINT or SIGTERM sends op 7 to every gateway client and stops within -shutdown-timeout.
 //
+// Voice works out of the box: the emulator's voice server (package discordtest/voiceserver: voice
+// gateway v8, UDP and DAVE) runs beside it on loopback ports, and VOICE_SERVER_UPDATE announces its
+// endpoint, which the "emulator ready" log line reports too. -voice-endpoint announces another
+// server instead; -voice-server=false without it announces endpoint null, as Discord does while no
+// voice server is allocated.
+//
 // -privileged-intents turns on the developer portal's switches for the bot (guild_members,
 // guild_presences, message_content); without them an identify asking for those intents is closed
 // 4014, as Discord does.
@@ -30,6 +36,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/discordtest"
+	"github.com/spellcoven/gateway/discordtest/voiceserver"
 )
 
 func main() {
@@ -60,6 +67,7 @@ type options struct {
 	heartbeatInterval time.Duration
 	resumeWindow      time.Duration
 	voiceEndpoint     string
+	voiceServer       bool
 	gatewayURL        string
 	noRateLimits      bool
 	privileged        string
@@ -82,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.users, "users", "", "emulated users to seed: comma-separated username[:global name]")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 41250*time.Millisecond, "gateway heartbeat interval")
 	fs.DurationVar(&o.resumeWindow, "resume-window", 2*time.Minute, "how long a dropped session stays resumable")
-	fs.StringVar(&o.voiceEndpoint, "voice-endpoint", "", "host:port announced in VOICE_SERVER_UPDATE (empty: null)")
+	fs.StringVar(&o.voiceEndpoint, "voice-endpoint", "", "host:port announced in VOICE_SERVER_UPDATE instead of the emulator's own voice server")
+	fs.BoolVar(&o.voiceServer, "voice-server", true, "serve the emulator's voice server and announce it (false without -voice-endpoint: endpoint null)")
 	fs.StringVar(&o.gatewayURL, "gateway-url", "", "gateway URL to announce, when behind a proxy (default ws://<listen address>/gateway)")
 	fs.BoolVar(&o.noRateLimits, "no-rate-limits", false, "turn off REST rate limits")
 	fs.StringVar(&o.privileged, "privileged-intents", "", "privileged intents enabled for the bot, as in the developer portal: comma-separated guild_members, guild_presences, message_content")
@@ -100,6 +109,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := cfg.Logger
+	voiceEndpoint := o.voiceEndpoint
+	if voiceEndpoint == "" && o.voiceServer {
+		vs, err := voiceserver.New(voiceserver.Config{Logger: log})
+		if err != nil {
+			return err
+		}
+		if err := vs.Start(); err != nil {
+			return err
+		}
+		defer vs.Close()
+		cfg.Voice = vs
+		voiceEndpoint = vs.Endpoint()
+	}
 	srv, err := discordtest.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -112,8 +134,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	g := srv.Guilds()[0]
-	log.Info("emulator ready", "url", srv.URL(), "gateway", srv.GatewayURL(), "guild", g.ID, "rooms_category", g.RoomsCategoryID,
-		"bot", srv.Bot().ID, "control_api", cfg.ControlToken != "")
+	log.Info("emulator ready", "url", srv.URL(), "gateway", srv.GatewayURL(), "voice", voiceEndpoint, "guild", g.ID,
+		"rooms_category", g.RoomsCategoryID, "bot", srv.Bot().ID, "control_api", cfg.ControlToken != "")
 
 	<-ctx.Done()
 	log.Info("stopping")

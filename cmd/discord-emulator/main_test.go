@@ -236,3 +236,113 @@ func TestPrivilegedIntentsFlag(t *testing.T) {
 		}
 	}
 }
+
+// startRun runs the command in this process with args and returns its base URL and stderr; it
+// stops when the test ends.
+func startRun(t *testing.T, args ...string) (string, *syncbuf.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	stderr := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-shutdown-timeout", "1s"}, args...), func(k string) string {
+			return map[string]string{"DISCORD_BOT_TOKEN": botToken}[k]
+		}, pw, stderr)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run did not return after its context ended")
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no URL; stderr:\n%s", stderr)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return sc.Text(), stderr
+}
+
+// joinVoice identifies on the gateway at base, sends op 4 for the Lobby channel of the fixed guild
+// and returns VOICE_SERVER_UPDATE's endpoint (nil for null).
+func joinVoice(t *testing.T, base string) any {
+	t.Helper()
+	const guildID = "1000000000000000001"
+	_, body := get(t, base+"/api/v10/guilds/"+guildID+"/channels", "Bot "+botToken)
+	var channels []struct{ ID, Name string }
+	if err := json.Unmarshal(body, &channels); err != nil {
+		t.Fatal(err)
+	}
+	lobby := ""
+	for _, c := range channels {
+		if c.Name == "Lobby" {
+			lobby = c.ID
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/gateway?v=10&encoding=json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	send := func(op int, d any) {
+		b, _ := json.Marshal(map[string]any{"op": op, "d": d})
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(2, map[string]any{"token": botToken, "intents": 129, "properties": map[string]string{"os": "linux", "browser": "test", "device": "test"}})
+	for {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("gateway: %v", err)
+		}
+		var p struct {
+			T string         `json:"t"`
+			D map[string]any `json:"d"`
+		}
+		_ = json.Unmarshal(msg, &p)
+		switch p.T {
+		case "READY":
+			send(4, map[string]any{"guild_id": guildID, "channel_id": lobby, "self_mute": false, "self_deaf": false})
+		case "VOICE_SERVER_UPDATE":
+			return p.D["endpoint"]
+		}
+	}
+}
+
+func TestVoiceServerServedByDefault(t *testing.T) {
+	base, stderr := startRun(t, "-guild-id", "1000000000000000001")
+	endpoint, ok := joinVoice(t, base).(string)
+	if !ok || !strings.HasPrefix(endpoint, "127.0.0.1:") || !strings.Contains(stderr.String(), "voice="+endpoint) {
+		t.Fatalf("endpoint %v; logs:\n%s", endpoint, stderr)
+	}
+	// The endpoint is a voice gateway: it says hello (op 8).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+endpoint+"/?v=8", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, hello, err := ws.Read(ctx); err != nil || !strings.Contains(string(hello), `"op":8`) {
+		t.Fatalf("voice hello %s, %v", hello, err)
+	}
+
+	base, _ = startRun(t, "-guild-id", "1000000000000000001", "-voice-server=false")
+	if endpoint := joinVoice(t, base); endpoint != nil {
+		t.Fatalf("endpoint %v with -voice-server=false, want null", endpoint)
+	}
+	base, _ = startRun(t, "-guild-id", "1000000000000000001", "-voice-endpoint", "voice.example:443")
+	if endpoint := joinVoice(t, base); endpoint != "voice.example:443" {
+		t.Fatalf("endpoint %v with -voice-endpoint, want voice.example:443", endpoint)
+	}
+}

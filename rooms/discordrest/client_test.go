@@ -200,8 +200,9 @@ func TestRateLimitStormIsRetriedWithinTheDeadline(t *testing.T) {
 			t.Fatalf("calls %+v, want %v", c.Calls(), want)
 		}
 	}
-	if got := emu.InvalidRequests(); got != 3 {
-		t.Fatalf("emulator counted %d invalid requests, want 3", got)
+	// The storm's 429s are "shared" ones, which Discord does not count towards the ban.
+	if got := emu.InvalidRequests(); got != 0 {
+		t.Fatalf("emulator counted %d invalid requests, want 0", got)
 	}
 }
 
