@@ -183,7 +183,12 @@ func (u *User) cameraLoop(ctx context.Context, frames [][]byte, keys []int, inte
 				i = nextKey(keys, i, len(frames))
 				needKey = false
 			}
-			u.sendVideoFrame(targets, frames[i], ext)
+			// Only this frame's takers get it: one that asked meanwhile starts at the next
+			// frame, a keyframe.
+			packets := u.sendVideoFrame(takers, frames[i], ext)
+			u.srv.mu.Lock()
+			u.srv.counters.VideoWithheld += packets * (len(targets) - len(takers))
+			u.srv.mu.Unlock()
 			i = (i + 1) % len(frames)
 		}
 		u.sendMu.Lock()
@@ -209,11 +214,12 @@ func nextKey(keys []int, i, n int) int {
 	return keys[0]
 }
 
-func (u *User) sendVideoFrame(targets []*session, f, ext []byte) {
+// sendVideoFrame sends one frame to targets and returns how many packets it took.
+func (u *User) sendVideoFrame(targets []*session, f, ext []byte) int {
 	frame, err := u.protect(dave.CodecVP8, f)
 	if err != nil {
 		u.srv.log.Error("voiceserver: camera frame encryption", "user_id", u.ID, "error", err)
-		return
+		return 0
 	}
 	u.sendMu.Lock()
 	defer u.sendMu.Unlock()
@@ -225,6 +231,7 @@ func (u *User) sendVideoFrame(targets []*session, f, ext []byte) {
 			u.srv.sealAndSend(t, header, part)
 		}
 	}
+	return len(parts)
 }
 
 func (u *User) micLoop(ctx context.Context, packets [][]byte) {
