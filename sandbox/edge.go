@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/internal/ctxsleep"
+	"github.com/spellcoven/gateway/internal/proc"
 )
 
 // edgeCaddyfile is the edge's configuration. Secrets are {env.*} placeholders, replaced at run time,
@@ -193,9 +194,9 @@ func (s *Stack) startEdge(ctx context.Context) error {
 		// Caddy's own files (autosave, locks) stay in the run's directory.
 		"HOME="+s.runDir, "XDG_DATA_HOME="+s.runDir, "XDG_CONFIG_HOME="+s.runDir,
 	)
-	p, err := startProcess("caddy", s.caddyBin,
+	p, err := proc.Start("caddy", s.caddyBin,
 		[]string{"run", "--config", filepath.Join(s.runDir, "Caddyfile"), "--adapter", "caddyfile"},
-		env, s.edgeLog, s.partFailed)
+		proc.Options{Env: env, Output: s.edgeLog, Detach: true, OnExit: s.partFailed})
 	if err != nil {
 		return err
 	}
@@ -205,8 +206,8 @@ func (s *Stack) startEdge(ctx context.Context) error {
 
 	deadline := time.Now().Add(s.cfg.StartTimeout)
 	for {
-		if p.exited() {
-			return p.exitError()
+		if p.Exited() {
+			return p.ExitError()
 		}
 		if s.client == nil {
 			// The local CA exists once Caddy has started its PKI; its root is kept across runs.

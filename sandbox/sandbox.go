@@ -20,12 +20,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spellcoven/gateway/auth/authtest"
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/internal/freeport"
+	"github.com/spellcoven/gateway/internal/proc"
 )
 
 // Stack is a running sandbox. Its accessors are safe for concurrent use; KillEdge, StartEdge and
@@ -52,8 +54,8 @@ type Stack struct {
 	client     *http.Client
 
 	mu     sync.Mutex
-	edge   *process
-	worker *process
+	edge   *proc.Process
+	worker *proc.Process
 	// failed receives the first unexpected exit of a process.
 	failed chan error
 
@@ -141,13 +143,13 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 	var err error
 	if s.caddyBin == "" {
 		s.log.say("building the edge (./cmd/caddy); the first build takes several minutes, later ones seconds")
-		if s.caddyBin, err = build(ctx, s.cfg.RepoRoot, "./cmd/caddy", bin, s.log); err != nil {
+		if s.caddyBin, err = proc.Build(ctx, s.cfg.RepoRoot, "./cmd/caddy", bin, s.log); err != nil {
 			return err
 		}
 	}
 	if s.workerBin == "" {
 		s.log.say("building the worker (./cmd/coven-worker)")
-		if s.workerBin, err = build(ctx, s.cfg.RepoRoot, "./cmd/coven-worker", bin, s.log); err != nil {
+		if s.workerBin, err = proc.Build(ctx, s.cfg.RepoRoot, "./cmd/coven-worker", bin, s.log); err != nil {
 			return err
 		}
 	}
@@ -262,11 +264,11 @@ func (s *Stack) KillEdge() error {
 	s.mu.Lock()
 	p := s.edge
 	s.mu.Unlock()
-	if p == nil || p.exited() {
+	if p == nil || p.Exited() {
 		return errors.New("sandbox: the edge is not running")
 	}
 	s.log.say("killing the edge (SIGKILL)")
-	p.kill()
+	p.Kill()
 	return nil
 }
 
@@ -276,7 +278,7 @@ func (s *Stack) StartEdge(ctx context.Context) error {
 	s.mu.Lock()
 	p := s.edge
 	s.mu.Unlock()
-	if p != nil && !p.exited() {
+	if p != nil && !p.Exited() {
 		return errors.New("sandbox: the edge is already running")
 	}
 	if err := s.startEdge(ctx); err != nil {
@@ -298,11 +300,11 @@ func (s *Stack) Close() error {
 		s.mu.Unlock()
 		var errs []error
 		if worker != nil {
-			errs = append(errs, worker.stop(s.cfg.StopTimeout))
+			errs = append(errs, worker.Stop(syscall.SIGTERM, s.cfg.StopTimeout))
 		}
 		// An edge that is not running was killed by KillEdge, or its exit was reported already.
-		if edge != nil && !edge.exited() {
-			errs = append(errs, edge.stop(s.cfg.StopTimeout))
+		if edge != nil && !edge.Exited() {
+			errs = append(errs, edge.Stop(syscall.SIGTERM, s.cfg.StopTimeout))
 		}
 		if s.emu != nil {
 			if err := stopDiscord(s.emu, s.cfg.StopTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -340,7 +342,7 @@ func removeStaleRuns(dir string) {
 			continue // being created, or not a run directory of ours
 		}
 		pid, err := strconv.Atoi(string(b))
-		if err != nil || pid <= 0 || processAlive(pid) {
+		if err != nil || pid <= 0 || proc.Alive(pid) {
 			continue
 		}
 		_ = os.RemoveAll(run)

@@ -122,7 +122,7 @@ func TestStack(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if !worker.exited() || !edge.exited() {
+	if !worker.Exited() || !edge.Exited() {
 		t.Fatal("a process outlived Close")
 	}
 	if _, err := os.Stat(run); !os.IsNotExist(err) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/internal/ctxsleep"
+	"github.com/spellcoven/gateway/internal/proc"
 )
 
 // startWorker starts the worker process: the emulated Discord's gateway on one side, the edge's
@@ -49,7 +50,7 @@ func (s *Stack) startWorker(ctx context.Context) error {
 		"SSL_CERT_FILE="+s.rootCA,
 	)
 	s.workerLog.say("starting the worker")
-	p, err := startProcess("coven-worker", s.workerBin, args, env, s.workerLog, s.partFailed)
+	p, err := proc.Start("coven-worker", s.workerBin, args, proc.Options{Env: env, Output: s.workerLog, Detach: true, OnExit: s.partFailed})
 	if err != nil {
 		return err
 	}
@@ -70,14 +71,14 @@ type workerReadiness struct {
 
 // waitWorkerReady waits until the worker's /readyz says it is connected to Discord and delivering
 // to the edge.
-func (s *Stack) waitWorkerReady(ctx context.Context, p *process) error {
+func (s *Stack) waitWorkerReady(ctx context.Context, p *proc.Process) error {
 	c := &http.Client{Timeout: 2 * time.Second}
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(s.cfg.StartTimeout)
 	var last workerReadiness
 	for {
-		if p.exited() {
-			return p.exitError()
+		if p.Exited() {
+			return p.ExitError()
 		}
 		if r, err := readiness(ctx, c, s.WorkerHealthURL()+"/readyz"); err == nil {
 			if r.Ready {

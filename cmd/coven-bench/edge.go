@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/auth/authtest"
-	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/internal/edgeproc"
 )
 
 // bodyOverhead is more than the envelope, separators and batch wrapper add to an event's payload in a
@@ -28,7 +28,7 @@ const stopGrace = 10 * time.Second
 
 // edge is the Caddy process under test with the identity provider its clients authenticate against.
 type edge struct {
-	proc *edgetest.Process
+	proc *edgeproc.Process
 	idp  *authtest.Server
 	dir  string       // the edge's files, removed by close
 	http *http.Client // for metrics and profiles, with connections of its own that close releases
@@ -48,16 +48,16 @@ func startEdge(bin string, opts Options) (*edge, error) {
 		e.close()
 		return nil, err
 	}
-	var l edgetest.Layout
+	var l edgeproc.Layout
 	l.Dir = dir
-	if l.Port, err = edgetest.PickPort(); err == nil {
-		l.AdminPort, err = edgetest.PickPort()
+	if l.Port, err = edgeproc.PickPort(); err == nil {
+		l.AdminPort, err = edgeproc.PickPort()
 	}
 	if err != nil {
 		e.close()
 		return nil, err
 	}
-	cfg := edgetest.Config{
+	cfg := edgeproc.Config{
 		Bin:           bin,
 		JWKSURL:       e.idp.JWKSURL(),
 		Issuer:        e.idp.Issuer.URL(),
@@ -76,7 +76,7 @@ func startEdge(bin string, opts Options) (*edge, error) {
 	if opts.QueueLength > 0 {
 		cfg.Global = "queue_length " + strconv.Itoa(opts.QueueLength)
 	}
-	if e.proc, err = edgetest.StartProcess(cfg, l); err != nil {
+	if e.proc, err = edgeproc.StartProcess(cfg, l); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func startEdge(bin string, opts Options) (*edge, error) {
 // startIssuer starts an identity provider on 127.0.0.1. It signs with ES256, whose signatures cost
 // far less to make than RS256's when thousands of clients need a token each.
 func startIssuer() (*authtest.Server, error) {
-	port, err := edgetest.PickPort()
+	port, err := edgeproc.PickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (e *edge) token(i int, ttl time.Duration) (string, error) {
 
 // tokenFor mints a token for subject sub, valid for ttl.
 func (e *edge) tokenFor(sub string, ttl time.Duration) (string, error) {
-	return e.idp.Issuer.MintFor(sub, edgetest.Audience, ttl, nil)
+	return e.idp.Issuer.MintFor(sub, edgeproc.Audience, ttl, nil)
 }
 
 // close stops the edge and the identity provider and removes the edge's files.
@@ -229,7 +229,7 @@ func caddyBinary(caddy, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return edgetest.BuildCaddy(root, dir)
+	return edgeproc.BuildCaddy(root, dir)
 }
 
 // moduleRoot finds the directory of the go.mod above the working directory.

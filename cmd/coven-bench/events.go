@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
-	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/internal/edgeproc"
 )
 
 // The bench's world: one room whose members keep toggling their microphones. Every measured event is
@@ -93,7 +93,7 @@ func snapshotBody(payloadBytes int, now time.Time) ([]byte, error) {
 	for i := range benchMembers {
 		room.Members = append(room.Members, member(i, false, payloadBytes-smallest))
 	}
-	ev, err := event.New(event.Position{Epoch: benchEpoch, Seq: 1}, edgetest.GuildID, now, event.Snapshot,
+	ev, err := event.New(event.Position{Epoch: benchEpoch, Seq: 1}, edgeproc.GuildID, now, event.Snapshot,
 		event.SnapshotPayload{Rooms: []event.RoomState{room}})
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func (e *batchEncoder) appendBatch(b []byte, first uint64, n int, now time.Time)
 		b = strconv.AppendUint(b, seq, 10)
 		b = append(b, `,"type":"voice.updated","ts":"`...)
 		b = now.UTC().Truncate(time.Millisecond).AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `","guild_id":"`+edgetest.GuildID+`","data":`...)
+		b = append(b, `","guild_id":"`+edgeproc.GuildID+`","data":`...)
 		b = append(b, e.payloads[seq%uint64(len(e.payloads))]...)
 		b = append(b, '}')
 	}

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/internal/edgeproc"
 	"github.com/spellcoven/gateway/webhook"
 )
 
@@ -33,7 +33,7 @@ func newPublisher(url string, payloadBytes int, clk *clock) (*publisher, error) 
 	if err != nil {
 		return nil, err
 	}
-	signer, err := webhook.NewSigner(webhook.SchemeCoven, edgetest.WebhookSecret)
+	signer, err := webhook.NewSigner(webhook.SchemeCoven, edgeproc.WebhookSecret)
 	if err != nil {
 		return nil, err
 	}

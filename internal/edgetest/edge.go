@@ -9,121 +9,39 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spellcoven/gateway/event"
-	"github.com/spellcoven/gateway/internal/freeport"
-	"github.com/spellcoven/gateway/internal/syncbuf"
+	"github.com/spellcoven/gateway/internal/edgeproc"
+	"github.com/spellcoven/gateway/internal/proc"
 	"github.com/spellcoven/gateway/webhook"
 )
 
-// Secrets and identities of test edges. Tests check that none of the secrets appears in any log line.
+// Secrets and identities of test edges (package edgeproc's). Tests check that none of the
+// secrets appears in any log line.
 const (
-	WebhookSecret = "test-webhook-secret-0123456789abcdef"
-	BotToken      = "MTEwMDAwMDAwMDAwMDAwMDAw.Gtest.bot-token-that-must-never-be-logged"
-	Audience      = "spell-coven"
-	GuildID       = "1100000000000000001"
+	WebhookSecret = edgeproc.WebhookSecret
+	BotToken      = edgeproc.BotToken
+	Audience      = edgeproc.Audience
+	GuildID       = edgeproc.GuildID
 	// Origin is the web app origin test edges allow.
-	Origin = "http://app.coven.test"
+	Origin = edgeproc.Origin
+)
+
+// Config is what varies between test edges; Layout where one keeps its files and listens.
+type (
+	Config = edgeproc.Config
+	Layout = edgeproc.Layout
 )
 
 // BuildCaddy builds ./cmd/caddy of the module at repoRoot into dir and returns the binary's path.
-func BuildCaddy(repoRoot, dir string) (string, error) {
-	bin := filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building caddy: %w", err)
-	}
-	return bin, nil
-}
+func BuildCaddy(repoRoot, dir string) (string, error) { return edgeproc.BuildCaddy(repoRoot, dir) }
 
-// Config is what varies between test edges.
-type Config struct {
-	// Bin is the Caddy binary (BuildCaddy).
-	Bin string
-	// JWKSURL and Issuer describe the identity provider.
-	JWKSURL, Issuer string
-	// Global holds extra lines of the coven global option (e.g. "queue_length 4").
-	Global string
-	// WS holds extra lines of the coven_ws block.
-	WS string
-	// JWT holds extra lines of the coven option's jwt block (e.g. "audience another-app").
-	JWT string
-	// Servers holds lines of the global servers option (e.g. "trusted_proxies static 127.0.0.1/32").
-	Servers string
-	// Site holds extra site directives.
-	Site string
-	// HTTPPort is the port to listen on (0 picks one).
-	HTTPPort int
-	// Env holds extra environment variables for the process (KEY=value).
-	Env []string
-	// LogLevel is Caddy's log level (default DEBUG, which tests read to follow what happened).
-	LogLevel string
-	// NoAccessLog drops the site's access log, as a production edge under load would.
-	NoAccessLog bool
-	// NoHTTPMetrics drops Caddy's per-request HTTP metrics (the global metrics option), as the
-	// production Caddyfile does; /metrics still serves the Go runtime's and the coven_ series.
-	NoHTTPMetrics bool
-	// MaxBody bounds a webhook body at coven_hmac (default 64KiB).
-	MaxBody string
-}
-
-const caddyfileTemplate = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	auto_https off
-	persist_config off
-	storage file_system {{.Dir}}/storage
-	log {
-		level {{.LogLevel}}
-	}
-	{{if not .NoHTTPMetrics}}metrics{{end}}
-	{{if .Servers}}servers {
-		{{.Servers}}
-	}{{end}}
-	coven {
-		guild {{.GuildID}}
-		bot_token {env.DISCORD_BOT_TOKEN}
-		jwt {
-			jwks_url {{.JWKSURL}}
-			issuer {{.Issuer}}
-			audience {{.Audience}}
-			leeway 0s
-			{{.JWT}}
-		}
-		{{.Global}}
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	{{if not .NoAccessLog}}log{{end}}
-	coven_cors {{.Origin}}
-	coven_ws /ws {
-		origins {{.Origin}}
-		{{.WS}}
-	}
-	route /internal/events {
-		coven_hmac {env.COVEN_WEBHOOK_SECRET} {
-			max_body {{.MaxBody}}
-		}
-		coven_events
-	}
-	coven_health /healthz
-	metrics /metrics
-	route /api/me {
-		coven_jwt
-		respond "hello {http.auth.user.id}" 200
-	}
-	{{.Site}}
-}
-`
+// RenderCaddyfile returns the Caddyfile of an edge configured by cfg and laid out as l.
+func RenderCaddyfile(cfg Config, l Layout) (string, error) { return edgeproc.RenderCaddyfile(cfg, l) }
 
 // Edge is a running Caddy process.
 type Edge struct {
@@ -132,9 +50,8 @@ type Edge struct {
 	Dir       string
 	Port      int
 	AdminPort int
-	cmd       *exec.Cmd
 	Logs      *LockedBuffer
-	done      chan struct{}
+	p         *proc.Process
 }
 
 // FreePort returns a port free on 127.0.0.1 at the time of the call.
@@ -148,7 +65,7 @@ func FreePort(t testing.TB) int {
 }
 
 // PickPort returns a port free on 127.0.0.1 at the time of the call, for callers without a test.
-func PickPort() (int, error) { return freeport.Pick() }
+func PickPort() (int, error) { return edgeproc.PickPort() }
 
 // Start starts Caddy with cfg, waits until its health endpoint answers, and kills it when the test
 // ends.
@@ -178,31 +95,25 @@ func (e *Edge) start() {
 	if e.Logs == nil {
 		e.Logs = new(LockedBuffer)
 	}
-	cmd, done, err := launch(e.Cfg, e.layout(), e.Logs)
+	p, err := edgeproc.Launch(e.Cfg, e.layout(), e.Logs)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.cmd, e.done = cmd, done
+	e.p = p
 }
 
 // LockedBuffer collects a process's output.
-type LockedBuffer = syncbuf.Buffer
+type LockedBuffer = edgeproc.LockedBuffer
 
 // Pid returns the process id of the running Caddy.
-func (e *Edge) Pid() int { return e.cmd.Process.Pid }
+func (e *Edge) Pid() int { return e.p.Pid() }
 
-// Stop ends the process with sig and waits for it.
+// Stop ends the process with sig and waits for it (killing it after 15 s).
 func (e *Edge) Stop(sig syscall.Signal) {
-	if e.cmd == nil || e.cmd.Process == nil {
+	if e.p == nil {
 		return
 	}
-	_ = e.cmd.Process.Signal(sig)
-	select {
-	case <-e.done:
-	case <-time.After(15 * time.Second):
-		_ = e.cmd.Process.Kill()
-		<-e.done
-	}
+	_ = e.p.Stop(sig, 15*time.Second)
 }
 
 // Restart kills the process (kill -9) and starts it again on the same ports.

@@ -68,3 +68,14 @@ func TestEdgeLinksNoMedia(t *testing.T) {
 		t.Fatalf("the edge's modules link:\n%s", strings.Join(bad, "\n"))
 	}
 }
+
+// TestToolsLinkNoTestHelpers: the shipped load tool and sandbox run the stack's processes through
+// internal/proc and internal/edgeproc, not through the tests' harness of real edges.
+func TestToolsLinkNoTestHelpers(t *testing.T) {
+	for _, pkg := range []string{"../../cmd/coven-bench", "../../cmd/coven-sandbox"} {
+		all := deps(t, pkg)
+		if bad := forbidden(all, module+"internal/edgetest", module+"tests/"); len(bad) > 0 {
+			t.Errorf("%s links:\n%s", pkg, strings.Join(bad, "\n"))
+		}
+	}
+}

@@ -197,7 +197,7 @@ func TestEachEventTypeEndToEnd(t *testing.T) {
 	v.waitFor(s, time.Second)
 
 	// A graceful stop says the link is down and exits 0.
-	s.worker.cmd.Process.Signal(syscall.SIGTERM)
+	s.worker.Signal(syscall.SIGTERM)
 	f := v.expect(event.SystemStatus, 10*time.Second)
 	if st := statusOf(t, f.Data); st != event.DiscordDown {
 		t.Fatalf("status after SIGTERM: %s", st)

@@ -171,7 +171,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 	epoch := v.hello.Epoch
 	tr.run(context.Background(), t, 600, 200, func(i int) {
 		if i == 300 {
-			s.worker.kill()
+			s.worker.Kill()
 			s.worker = s.startWorker(edgetest.BotToken)
 		}
 	})

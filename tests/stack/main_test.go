@@ -6,16 +6,16 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/internal/proc"
 )
 
 // caddyBin and workerBin are built once for the package.
@@ -36,12 +36,8 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	workerBin = filepath.Join(dir, "coven-worker")
-	build := exec.Command("go", "build", "-o", workerBin, "./cmd/coven-worker")
-	build.Dir = "../.."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building coven-worker:", err)
+	if workerBin, err = proc.Build(context.Background(), "../..", "./cmd/coven-worker", dir, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	code := m.Run()

@@ -8,16 +8,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spellcoven/gateway/auth/authtest"
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/internal/edgetest"
+	"github.com/spellcoven/gateway/internal/proc"
 )
 
 // stack is one emulated Discord, one identity provider, one edge and one worker between them.
@@ -96,10 +95,9 @@ func newStack(t testing.TB, o stackOptions) *stack {
 
 // workerProc is a running coven-worker process.
 type workerProc struct {
+	*proc.Process
 	t      testing.TB
-	cmd    *exec.Cmd
 	logs   *edgetest.LockedBuffer
-	done   chan struct{}
 	health string
 }
 
@@ -118,16 +116,17 @@ func (s *stack) startWorker(token string, extra ...string) *workerProc {
 		"-keepalive", "1s", "-delivery-timeout", "2s", "-gateway-open-timeout", "5s",
 		"-shutdown-timeout", "3s", "-log-level", "info",
 	}, extra...)
-	w := &workerProc{t: t, logs: new(edgetest.LockedBuffer), done: make(chan struct{}), health: health}
-	w.cmd = exec.Command(workerBin, args...)
-	w.cmd.Env = append(os.Environ(), "DISCORD_BOT_TOKEN="+token, "COVEN_WEBHOOK_SECRET="+edgetest.WebhookSecret)
-	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
-	if err := w.cmd.Start(); err != nil {
+	w := &workerProc{t: t, logs: new(edgetest.LockedBuffer), health: health}
+	var err error
+	w.Process, err = proc.Start("coven-worker", workerBin, args, proc.Options{
+		Env:    append(os.Environ(), "DISCORD_BOT_TOKEN="+token, "COVEN_WEBHOOK_SECRET="+edgetest.WebhookSecret),
+		Output: w.logs,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { w.cmd.Wait(); close(w.done) }()
 	t.Cleanup(func() {
-		w.kill()
+		w.Kill()
 		logs := w.logs.String()
 		for _, secret := range []string{edgetest.BotToken, edgetest.WebhookSecret} {
 			if strings.Contains(logs, secret) {
@@ -148,20 +147,12 @@ func tail(s string, n int) string {
 	return s
 }
 
-// kill ends the worker with SIGKILL and waits for it.
-func (w *workerProc) kill() {
-	if w.cmd.Process != nil {
-		w.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-w.done
-}
-
 // exitCode waits for the worker to exit on its own and returns its exit status.
 func (w *workerProc) exitCode(d time.Duration) int {
 	w.t.Helper()
 	select {
-	case <-w.done:
-		return w.cmd.ProcessState.ExitCode()
+	case <-w.Done():
+		return w.ExitCode()
 	case <-time.After(d):
 		w.t.Fatalf("the worker did not exit within %v", d)
 		return -1
@@ -192,7 +183,7 @@ func (w *workerProc) waitReady(d time.Duration) {
 		}
 		last = body
 		select {
-		case <-w.done:
+		case <-w.Done():
 			w.t.Fatalf("the worker exited while starting:\n%s", tail(w.logs.String(), 4096))
 		case <-time.After(20 * time.Millisecond):
 		}
