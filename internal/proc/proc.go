@@ -58,7 +58,7 @@ type Process struct {
 	stopping atomic.Bool
 	// group is set when the process leads a process group of its own: signals go to the group.
 	group bool
-	tail     *tailWriter
+	tail  *tailWriter
 }
 
 // Start starts bin with args as o says. name names it in errors.
