@@ -8,6 +8,9 @@ type Room struct {
 	Position  int    `json:"position"`
 	// OwnerID is the Discord user id of the member who created the room through the rooms API, if any.
 	OwnerID string `json:"owner_id,omitempty"`
+	// TableView is set while the room's owner lets the bot relay its members' cameras and voices
+	// to the page (docs/table.md).
+	TableView bool `json:"table_view,omitempty"`
 }
 
 // Member is a user in a room's voice channel and the state of their microphone, camera and stream.

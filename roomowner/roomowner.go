@@ -1,4 +1,5 @@
-// Package roomowner is the rule that records a room's owner in Discord itself: the rooms API writes
+// Package roomowner is the rule that records what a room's owner decides in Discord itself (who
+// owns the room, and whether its table view is on): the rooms API writes
 // it on the channel it creates, and the worker reads it from every channel it sees, so owners survive
 // restarts of both processes without a store of their own (docs/protocol.md, "Room owners"). It is
 // the contract between the two, so both import it and neither imports the other.
@@ -58,4 +59,23 @@ func ID(overwrites []Overwrite) string {
 		owner = o.ID
 	}
 	return owner
+}
+
+// TablePermissions is the allow set of the member permission overwrite that turns a room's table
+// view on: an overwrite for the bot itself allowing View Channel, Connect and Video. The room's
+// owner lets the bot in to relay the table; deleting the overwrite turns table view off.
+const TablePermissions = ViewChannel | Connect | Stream
+
+// TableOn reports whether overwrites turn table view on for the bot botID: a member overwrite
+// for it that allows every bit of TablePermissions and denies none.
+func TableOn(overwrites []Overwrite, botID string) bool {
+	if !event.ValidSnowflake(botID) {
+		return false
+	}
+	for _, o := range overwrites {
+		if o.ID == botID && o.Type == TypeMember && o.Allow&TablePermissions == TablePermissions && o.Deny&TablePermissions == 0 {
+			return true
+		}
+	}
+	return false
 }

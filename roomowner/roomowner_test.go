@@ -36,3 +36,28 @@ func TestOwnerIsTheOneMemberWithTheMark(t *testing.T) {
 		t.Fatalf("Permissions = %d; docs/protocol.md and docs/rooms.md state 32507648", Permissions)
 	}
 }
+
+func TestTableOn(t *testing.T) {
+	const bot = "1100000000000000003"
+	cases := []struct {
+		name string
+		ows  []Overwrite
+		want bool
+	}{
+		{"the bot let in with video", []Overwrite{{ID: bot, Type: TypeMember, Allow: TablePermissions}}, true},
+		{"more allowed too", []Overwrite{{ID: bot, Type: TypeMember, Allow: TablePermissions | Speak}}, true},
+		{"no overwrite", nil, false},
+		{"video missing", []Overwrite{{ID: bot, Type: TypeMember, Allow: ViewChannel | Connect}}, false},
+		{"a bit denied", []Overwrite{{ID: bot, Type: TypeMember, Allow: TablePermissions, Deny: Stream}}, false},
+		{"a role with the bot's id", []Overwrite{{ID: bot, Type: 0, Allow: TablePermissions}}, false},
+		{"another member", []Overwrite{{ID: "1300000000000000001", Type: TypeMember, Allow: TablePermissions}}, false},
+	}
+	for _, c := range cases {
+		if got := TableOn(c.ows, bot); got != c.want {
+			t.Errorf("%s: %v", c.name, got)
+		}
+	}
+	if TableOn([]Overwrite{{ID: "", Type: TypeMember, Allow: TablePermissions}}, "") {
+		t.Error("an unknown bot id turned table view on")
+	}
+}

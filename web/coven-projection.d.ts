@@ -11,6 +11,8 @@ export interface Room {
   position: number;
   /** Discord user id of the member who created the room through the API. */
   owner_id?: string;
+  /** Set while the room's owner has table view on (docs/table.md). */
+  table_view?: boolean;
 }
 
 /** A user in a room's voice channel and the state of their microphone, camera and stream. */

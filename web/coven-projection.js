@@ -10,6 +10,7 @@
  * @property {number} user_limit 0 means no limit.
  * @property {number} position Discord's display order.
  * @property {string} [owner_id] Discord user id of the member who created the room through the API.
+ * @property {boolean} [table_view] set while the room's owner has table view on
  */
 
 /**

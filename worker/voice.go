@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/bwmarrin/discordgo"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
 	"github.com/spellcoven/gateway/worker/voicectl"
@@ -15,6 +16,10 @@ import (
 type dispatchers struct{ w *Worker }
 
 func (d dispatchers) HandleDispatch(typ string, ev any) {
+	if r, ok := ev.(*discordgo.Ready); ok && r.User != nil {
+		id := r.User.ID
+		d.w.botID.Store(&id)
+	}
 	d.w.prod.HandleDispatch(typ, ev)
 	d.w.voice.HandleDispatch(typ, ev)
 }

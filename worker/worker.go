@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -54,8 +55,10 @@ type Worker struct {
 	prod *Producer
 	del  *delivery.Deliverer
 	gw   *discordgw.Session
-	ln   net.Listener
-	srv  *http.Server
+	// botID is the bot's user id, from READY: the table view mark names it.
+	botID atomic.Pointer[string]
+	ln    net.Listener
+	srv   *http.Server
 
 	// voice is the bot's voice, voiceControl its control endpoint.
 	voice        *voicectl.Controller
@@ -90,7 +93,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 	if w.dl, err = deadletter.Open(cfg.DeadLetterDir, cfg.MaxDeadLetters); err != nil {
 		return fail(err)
 	}
-	w.prod = NewProducer(translate.Config{GuildID: cfg.GuildID, CategoryID: cfg.CategoryID, Owner: roomOwner}, w.ob, w.dl, w.m, log)
+	w.prod = NewProducer(translate.Config{GuildID: cfg.GuildID, CategoryID: cfg.CategoryID, Owner: roomOwner, TableView: w.tableView}, w.ob, w.dl, w.m, log)
 	scheme, _ := webhook.ParseScheme(cfg.WebhookScheme)
 	signer, err := webhook.NewSigner(scheme, cfg.WebhookSecret)
 	if err != nil {
@@ -210,10 +213,18 @@ func libraryLogLevel(l slog.Level) int {
 
 // roomOwner reads a room's owner from the member permission overwrite the rooms API records at
 // creation (roomowner states the rule), so owners survive restarts of both processes.
-func roomOwner(c *discordgo.Channel) string {
+func roomOwner(c *discordgo.Channel) string { return roomowner.ID(overwrites(c)) }
+
+// tableView reads a room's table view switch: the owner's overwrite letting the bot in.
+func (w *Worker) tableView(c *discordgo.Channel) bool {
+	id := w.botID.Load()
+	return id != nil && roomowner.TableOn(overwrites(c), *id)
+}
+
+func overwrites(c *discordgo.Channel) []roomowner.Overwrite {
 	ows := make([]roomowner.Overwrite, 0, len(c.PermissionOverwrites))
 	for _, o := range c.PermissionOverwrites {
 		ows = append(ows, roomowner.Overwrite{ID: o.ID, Type: int(o.Type), Allow: uint64(o.Allow), Deny: uint64(o.Deny)})
 	}
-	return roomowner.ID(ows)
+	return ows
 }

@@ -29,6 +29,8 @@ type Config struct {
 	CategoryID string
 	// Owner reads a room's owner from its channel. Nil leaves owner_id empty.
 	Owner OwnerFunc
+	// TableView reads from a room's channel whether its table view is on. Nil leaves it off.
+	TableView func(c *discordgo.Channel) bool
 }
 
 // voiceEntry is one user's voice state as far as contract v1 cares: where they are and how.
@@ -218,6 +220,9 @@ func (g *Guild) room(c *discordgo.Channel) event.Room {
 		Name:      roomName(c.Name, c.ID),
 		UserLimit: min(max(c.UserLimit, 0), event.MaxUserLimit),
 		Position:  max(c.Position, 0),
+	}
+	if g.cfg.TableView != nil {
+		r.TableView = g.cfg.TableView(c)
 	}
 	if g.cfg.Owner != nil {
 		if owner := g.cfg.Owner(c); event.ValidSnowflake(owner) {

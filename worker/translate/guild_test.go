@@ -308,3 +308,18 @@ func TestOwnerSeam(t *testing.T) {
 		})
 	}
 }
+
+func TestTableViewSeam(t *testing.T) {
+	on := func(c *discordgo.Channel) bool { return c.Name == "On" }
+	g := New(Config{GuildID: guildID, CategoryID: categoryID, TableView: on})
+	if ch := g.ChannelCreate(voiceChannel(room1, categoryID, "On")); len(ch) != 1 || !ch[0].Payload.(event.RoomPayload).Room.TableView {
+		t.Fatalf("changes %+v, want table view on", ch)
+	}
+	// Turned off: the room changes.
+	if ch := g.ChannelUpdate(voiceChannel(room1, categoryID, "Off")); len(ch) != 1 || ch[0].Payload.(event.RoomPayload).Room.TableView {
+		t.Fatalf("changes %+v, want table view off", ch)
+	}
+	if ch := New(Config{GuildID: guildID, CategoryID: categoryID}).ChannelCreate(voiceChannel(room1, categoryID, "On")); ch[0].Payload.(event.RoomPayload).Room.TableView {
+		t.Fatal("without a TableView function, table view is on")
+	}
+}
