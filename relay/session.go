@@ -138,6 +138,16 @@ func (r *Relay) notify(roomID string, n int) {
 	}
 }
 
+// CheckOffer checks an offer as Watch would, without a session: ErrBadOffer or
+// ErrNothingToReceive, or nil.
+func (r *Relay) CheckOffer(offer string) error {
+	if int64(len(offer)) > r.cfg.MaxOfferBytes {
+		return fmt.Errorf("%w: the offer exceeds %d bytes", ErrBadOffer, r.cfg.MaxOfferBytes)
+	}
+	_, _, err := checkOffer(offer)
+	return err
+}
+
 // checkOffer parses an offer and says which of VP8 video and Opus audio it receives.
 func checkOffer(offer string) (video, audio bool, err error) {
 	var d sdp.SessionDescription

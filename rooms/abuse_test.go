@@ -74,7 +74,8 @@ func TestRequestRatePerUser(t *testing.T) {
 			t.Fatalf("request %d: %d", i, r.Status)
 		}
 	}
-	for _, c := range []call{{method: "GET", path: "/api/rooms"}, {method: "GET", path: "/api/rooms/1200000000000000999"}, {method: "POST", path: "/api/rooms", body: `{"name":"a"}`}, {method: "DELETE", path: "/api/rooms/1200000000000000999"}} {
+	for _, c := range []call{{method: "GET", path: "/api/rooms"}, {method: "GET", path: "/api/rooms/1200000000000000999"}, {method: "POST", path: "/api/rooms", body: `{"name":"a"}`}, {method: "DELETE", path: "/api/rooms/1200000000000000999"},
+		{method: "PUT", path: "/api/rooms/1200000000000000999/table"}, {method: "DELETE", path: "/api/rooms/1200000000000000999/table"}} {
 		c.caller = alice
 		r := f.do(t, c)
 		if r.Status != http.StatusTooManyRequests || r.Error.Code != "too_many_requests" || r.Header.Get("Retry-After") != "100" {

@@ -25,6 +25,8 @@ func Routes() []Route {
 		{http.MethodPost, ""},
 		{http.MethodGet, "/{id}"},
 		{http.MethodDelete, "/{id}"},
+		{http.MethodPut, "/{id}/table"},
+		{http.MethodDelete, "/{id}/table"},
 	}
 }
 
@@ -83,6 +85,10 @@ func (a *API) Serve(r *http.Request, caller Caller) Response {
 		resp = a.svc.Get(id)
 	case "DELETE " + a.base + "/{id}":
 		resp = a.svc.Delete(ctx, caller, id)
+	case "PUT " + a.base + "/{id}/table":
+		resp = a.svc.SetTable(ctx, caller, id, true)
+	case "DELETE " + a.base + "/{id}/table":
+		resp = a.svc.SetTable(ctx, caller, id, false)
 	}
 	resp.Route = route
 	return resp
@@ -116,7 +122,13 @@ func (a *API) match(p string) (path string, methods []string, id string, ok bool
 		return "", []string{http.MethodGet, http.MethodPost}, "", true
 	}
 	rest, found := strings.CutPrefix(p, a.base+"/")
-	if !found || rest == "" || strings.Contains(rest, "/") {
+	if !found || rest == "" {
+		return "", nil, "", false
+	}
+	if id, ok := strings.CutSuffix(rest, "/table"); ok && id != "" && !strings.Contains(id, "/") {
+		return "/{id}/table", []string{http.MethodPut, http.MethodDelete}, id, true
+	}
+	if strings.Contains(rest, "/") {
 		return "", nil, "", false
 	}
 	return "/{id}", []string{http.MethodGet, http.MethodDelete}, rest, true

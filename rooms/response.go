@@ -53,8 +53,10 @@ type Room struct {
 	UserLimit int    `json:"user_limit"`
 	Position  int    `json:"position"`
 	// OwnerID is the Discord user id of the room's owner, when it has one.
-	OwnerID     string `json:"owner_id,omitempty"`
-	MemberCount int    `json:"member_count"`
+	OwnerID string `json:"owner_id,omitempty"`
+	// TableView is set while the room's table view is on.
+	TableView   bool `json:"table_view,omitempty"`
+	MemberCount int  `json:"member_count"`
 }
 
 // RoomDetail is a room with the members in it, in join order.
@@ -71,5 +73,5 @@ type RoomList struct {
 }
 
 func roomOf(rs event.RoomState) Room {
-	return Room{ID: rs.ID, Name: rs.Name, UserLimit: rs.UserLimit, Position: rs.Position, OwnerID: rs.OwnerID, MemberCount: len(rs.Members)}
+	return Room{ID: rs.ID, Name: rs.Name, UserLimit: rs.UserLimit, Position: rs.Position, OwnerID: rs.OwnerID, TableView: rs.TableView, MemberCount: len(rs.Members)}
 }

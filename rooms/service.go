@@ -141,6 +141,9 @@ type Discord interface {
 	CreateChannel(ctx context.Context, guildID string, p discordrest.CreateChannel, auditReason string) (*discordrest.Channel, error)
 	GetChannel(ctx context.Context, channelID string) (*discordrest.Channel, error)
 	DeleteChannel(ctx context.Context, channelID, auditReason string) error
+	EditOverwrite(ctx context.Context, channelID string, o discordrest.Overwrite, auditReason string) error
+	DeleteOverwrite(ctx context.Context, channelID, overwriteID, auditReason string) error
+	CurrentUser(ctx context.Context) (*discordrest.User, error)
 }
 
 // Directory is the projection of the rooms that reads answer from; *hub.Hub provides it.
@@ -171,6 +174,7 @@ type Service struct {
 	rates    *userRates
 	recent   recentRooms // created here, maybe not in the projection yet
 	shared   SharedStore // nil: idem and quotas alone
+	bot      botUser
 	logger   *zap.Logger
 }
 

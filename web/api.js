@@ -144,6 +144,13 @@ export class RoomsApi {
       token: this.token(), what: `Deleting the room "${name}"`,
     });
   }
+
+  /** Turns a room's table view on or off (its owner or an administrator); name is for messages only. */
+  setTable(id, on, name = id) {
+    return requestJSON(on ? 'PUT' : 'DELETE', `${this.base}/${encodeURIComponent(id)}/table`, {
+      token: this.token(), what: `Turning ${on ? 'on' : 'off'} the table view of "${name}"`,
+    });
+  }
 }
 
 /**

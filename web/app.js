@@ -198,8 +198,8 @@ function render() {
       names.rooms.set(r.id, r.name);
       for (const m of r.members) names.members.set(m.user_id, m.global_name || m.username);
     }
-    renderRooms($('rooms'), list, { me: session?.user, onDelete: deleteRoom, onWatch: client ? watchTable : undefined });
-    if (table && !list.some((r) => r.id === table.roomId)) stopTable();
+    renderRooms($('rooms'), list, { me: session?.user, onDelete: deleteRoom, onWatch: client ? watchTable : undefined, onTable: client ? switchTable : undefined });
+    if (table && !list.some((r) => r.id === table.roomId && r.table_view)) stopTable();
     const empty = $('rooms-empty');
     // Rooms the client held before an edge restart stay shown, with the notice, until the worker's
     // snapshot arrives.
@@ -237,6 +237,14 @@ async function createRoom(form) {
     report(err);
   } finally {
     button.disabled = false;
+  }
+}
+
+async function switchTable(room, on) {
+  try {
+    await rooms.setTable(room.id, on, room.name);
+  } catch (err) {
+    report(err);
   }
 }
 

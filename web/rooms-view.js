@@ -28,12 +28,13 @@ export function h(tag, attrs = {}, ...children) {
  * control (by its data-focus-key) when it still exists.
  * @param {HTMLElement} list
  * @param {RoomState[]} rooms
- * @param {{me?: {discord_id: string}, onDelete: (room: RoomState) => void, onWatch?: (room: RoomState) => void}} options
+ * @param {{me?: {discord_id: string, admin?: boolean}, onDelete: (room: RoomState) => void,
+ *   onWatch?: (room: RoomState) => void, onTable?: (room: RoomState, on: boolean) => void}} options
  */
-export function renderRooms(list, rooms, { me, onDelete, onWatch }) {
+export function renderRooms(list, rooms, { me, onDelete, onWatch, onTable }) {
   const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement)
     ? document.activeElement.dataset.focusKey : undefined;
-  list.replaceChildren(...rooms.map((r) => roomItem(r, me, onDelete, onWatch)));
+  list.replaceChildren(...rooms.map((r) => roomItem(r, me, onDelete, onWatch, onTable)));
   if (focused) {
     const again = list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`);
     if (again instanceof HTMLElement) again.focus();
@@ -41,7 +42,7 @@ export function renderRooms(list, rooms, { me, onDelete, onWatch }) {
   }
 }
 
-function roomItem(r, me, onDelete, onWatch) {
+function roomItem(r, me, onDelete, onWatch, onTable) {
   const nameId = `room-${r.id}-name`;
   const count = r.user_limit > 0 ? `${r.members.length} / ${r.user_limit}` : `${r.members.length}`;
   const mine = me && r.owner_id && r.owner_id === me.discord_id;
@@ -51,12 +52,22 @@ function roomItem(r, me, onDelete, onWatch) {
   }, 'Delete');
   del.addEventListener('click', () => onDelete(r));
   let watch = null;
-  if (onWatch) {
+  if (onWatch && r.table_view) {
     watch = h('button', {
       type: 'button', class: 'secondary', 'data-testid': 'watch-room', 'data-focus-key': `watch-${r.id}`,
       'aria-label': `Watch the table of ${r.name}`,
     }, 'Watch table');
     watch.addEventListener('click', () => onWatch(r));
+  }
+  // The owner (or an administrator) turns the table view on and off.
+  let table = null;
+  if (onTable && (mine || me?.admin)) {
+    table = h('button', {
+      type: 'button', class: 'secondary', 'data-testid': 'table-switch', 'data-focus-key': `table-${r.id}`,
+      'aria-pressed': r.table_view ? 'true' : 'false',
+      'aria-label': `Table view of ${r.name}: ${r.table_view ? 'on' : 'off'}`,
+    }, r.table_view ? 'Table view on' : 'Table view off');
+    table.addEventListener('click', () => onTable(r, !r.table_view));
   }
   const members = r.members.length === 0
     ? h('p', { class: 'muted', 'data-testid': 'room-empty' }, 'Nobody here yet.')
@@ -66,9 +77,10 @@ function roomItem(r, me, onDelete, onWatch) {
       h('div', { class: 'room-head' },
         h('h3', { id: nameId, 'data-testid': 'room-name' }, r.name),
         mine ? h('span', { class: 'tag', 'data-testid': 'room-mine' }, 'yours') : null,
+        r.table_view ? h('span', { class: 'tag', 'data-testid': 'room-table', title: 'members can watch each other\'s cameras here' }, 'table view') : null,
         h('span', { class: 'muted count', 'data-testid': 'room-count', title: 'players in the room' },
           h('span', { class: 'visually-hidden' }, 'Players: '), count),
-        watch, del),
+        table, watch, del),
       members));
 }
 

@@ -250,6 +250,9 @@ func (h *Handler) mayWatch(roomID, memberID, viewer string, admin bool) (int, st
 	in := func(id string) bool {
 		return slices.ContainsFunc(room.Members, func(m event.Member) bool { return m.UserID == id })
 	}
+	if !room.TableView {
+		return http.StatusForbidden, "table_view_off", "the room's owner has not turned table view on"
+	}
 	if !in(viewer) && !admin && !h.Spectators {
 		return http.StatusForbidden, "not_a_member", "only the room's members (and administrators) may watch it: join its voice channel first"
 	}

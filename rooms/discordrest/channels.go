@@ -73,9 +73,12 @@ type CreateChannel struct {
 
 // Route names, as in Discord's documentation and in the metrics.
 const (
-	RouteCreateChannel = "POST /guilds/{guild.id}/channels"
-	RouteGetChannel    = "GET /channels/{channel.id}"
-	RouteDeleteChannel = "DELETE /channels/{channel.id}"
+	RouteCreateChannel   = "POST /guilds/{guild.id}/channels"
+	RouteGetChannel      = "GET /channels/{channel.id}"
+	RouteDeleteChannel   = "DELETE /channels/{channel.id}"
+	RouteEditOverwrite   = "PUT /channels/{channel.id}/permissions/{overwrite.id}"
+	RouteDeleteOverwrite = "DELETE /channels/{channel.id}/permissions/{overwrite.id}"
+	RouteCurrentUser     = "GET /users/@me"
 )
 
 // CreateChannel creates a channel in a guild (POST /guilds/{id}/channels). auditReason, if not empty,
@@ -116,4 +119,46 @@ func (c *Client) DeleteChannel(ctx context.Context, channelID, auditReason strin
 		method: http.MethodDelete, route: RouteDeleteChannel, major: channelID,
 		path: "/channels/" + url.PathEscape(channelID), auditReason: auditReason,
 	}, nil)
+}
+
+// EditOverwrite sets a channel's permission overwrite for o.ID (PUT
+// /channels/{id}/permissions/{overwrite.id}), creating or replacing it.
+func (c *Client) EditOverwrite(ctx context.Context, channelID string, o Overwrite, auditReason string) error {
+	body, err := json.Marshal(struct {
+		Type  int         `json:"type"`
+		Allow Permissions `json:"allow"`
+		Deny  Permissions `json:"deny"`
+	}{o.Type, o.Allow, o.Deny})
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{
+		method: http.MethodPut, route: RouteEditOverwrite, major: channelID,
+		path: "/channels/" + url.PathEscape(channelID) + "/permissions/" + url.PathEscape(o.ID),
+		body: body, auditReason: auditReason,
+	}, nil)
+}
+
+// DeleteOverwrite removes a channel's permission overwrite for overwriteID (DELETE
+// /channels/{id}/permissions/{overwrite.id}).
+func (c *Client) DeleteOverwrite(ctx context.Context, channelID, overwriteID, auditReason string) error {
+	return c.do(ctx, request{
+		method: http.MethodDelete, route: RouteDeleteOverwrite, major: channelID,
+		path:        "/channels/" + url.PathEscape(channelID) + "/permissions/" + url.PathEscape(overwriteID),
+		auditReason: auditReason,
+	}, nil)
+}
+
+// User is a Discord user, as far as the rooms API reads one.
+type User struct {
+	ID string `json:"id"`
+}
+
+// CurrentUser reads the bot's own user (GET /users/@me).
+func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
+	var u User
+	if err := c.do(ctx, request{method: http.MethodGet, route: RouteCurrentUser, path: "/users/@me"}, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
 }

@@ -72,7 +72,7 @@ type request struct {
 // idempotent reports whether sending the request twice is harmless, so that it may be retried after
 // an answer that does not say whether Discord acted on it (a 5xx, a connection broken mid-way).
 func (r *request) idempotent() bool {
-	return r.method == http.MethodGet || r.method == http.MethodDelete
+	return r.method == http.MethodGet || r.method == http.MethodDelete || r.method == http.MethodPut
 }
 
 // do performs req within ctx's deadline and decodes a 2xx answer into out (unless nil).

@@ -77,6 +77,14 @@ func TestTableViewInChromium(t *testing.T) {
 	p.selectOption("user-select", "alice")
 	p.do("signing in", 10*time.Second, chromedp.Click(byTestID("sign-in"), chromedp.NodeVisible))
 	p.waitJS("the Lobby with its members", `(window.covenDebug.state?.rooms ?? []).some((r) => r.name === 'Lobby' && r.members.length === 3)`, 20*time.Second)
+	// Alice, an administrator, turns the Lobby's table view on (the Lobby has no owner).
+	var watchable bool
+	p.eval(`!!document.querySelector('[data-room-id="`+lobby+`"] [data-testid="watch-room"]')`, &watchable)
+	if watchable {
+		t.Fatal("a room whose table view is off offers to watch it")
+	}
+	p.do("turning table view on", 10*time.Second, chromedp.Click(`[data-room-id="`+lobby+`"] [data-testid="table-switch"]`, chromedp.NodeVisible))
+	p.waitJS("the Lobby's table view on", `!!document.querySelector('[data-room-id="`+lobby+`"] [data-testid="room-table"]')`, 20*time.Second)
 	p.do("watching the Lobby's table", 10*time.Second, chromedp.Click(`[data-room-id="`+lobby+`"] [data-testid="watch-room"]`, chromedp.NodeVisible))
 
 	for _, id := range []string{danaID, eliID} {
@@ -180,8 +188,9 @@ func TestIndependentWHEPPlayer(t *testing.T) {
 		must(t, emu.JoinVoice(sandbox.GuildID, lobby, id))
 	}
 	must(t, emu.SetVoiceFlags(sandbox.GuildID, danaID, discordtest.VoiceFlags{SelfVideo: ptr(true)}))
-	token, err := stack.Issuer().MintFor("alice", sandbox.Audience, 10*time.Minute, map[string]any{"discord_id": aliceID})
+	token, err := stack.Issuer().MintFor("alice", sandbox.Audience, 10*time.Minute, map[string]any{"discord_id": aliceID, "admin": true})
 	must(t, err)
+	tableOn(t, lobby, token)
 	p := openPage(t)
 	p.do("loading the page", 30*time.Second, chromedp.Navigate(stack.URL()+"/"), chromedp.WaitVisible(byTestID("sign-in")))
 	// The module from npm, loaded as it is into the page.
@@ -242,4 +251,32 @@ func TestIndependentWHEPPlayer(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// tableOn turns a room's table view on through the rooms API, as its owner or an administrator
+// (the token's), and waits until the edge's projection shows it.
+func tableOn(t *testing.T, roomID, token string) {
+	t.Helper()
+	call := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, stack.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := stack.Client().Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call("PUT", "/api/rooms/"+roomID+"/table"); code != 200 {
+		t.Fatalf("turning table view on: %d %s", code, body)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, body := call("GET", "/api/rooms/"+roomID); strings.Contains(body, `"table_view":true`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the edge did not show table view on within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -3,11 +3,13 @@ package browser
 import (
 	"cmp"
 	"fmt"
-	"github.com/spellcoven/gateway/sandbox"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spellcoven/gateway/sandbox"
 
 	"github.com/spellcoven/gateway/event"
 )
@@ -133,6 +135,11 @@ func resetGuild(t *testing.T) {
 			if _, err := emu.DeleteChannel(r.ID); err != nil {
 				t.Fatal(err)
 			}
+			continue
+		}
+		// Table view off again (the bot's overwrite gone).
+		if err := emu.DeleteChannelOverwrite(r.ID, sandbox.BotID); err != nil && !strings.Contains(err.Error(), "Unknown Overwrite") {
+			t.Fatal(err)
 		}
 	}
 }

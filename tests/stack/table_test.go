@@ -12,6 +12,7 @@ import (
 	"github.com/spellcoven/gateway/discordtest"
 	"github.com/spellcoven/gateway/internal/edgetest"
 	"github.com/spellcoven/gateway/relay/relaytest"
+	"github.com/spellcoven/gateway/roomowner"
 	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
@@ -92,6 +93,23 @@ func TestTableViewOverWHEP(t *testing.T) {
 		return tok
 	}
 	endpoint := "/api/table/" + room.ID + "/" + bob.ID
+
+	// Table view is off until the room's owner turns it on.
+	if resp, body := s.whep("POST", endpoint, token(alice), "application/sdp", "v=0"); resp.StatusCode != 403 || errorCode(body) != "table_view_off" {
+		t.Fatalf("table view off: %d %s", resp.StatusCode, body)
+	}
+	s.afterEvent("room.updated", func() {
+		err := s.emu.SetChannelOverwrite(room.ID, discordtest.PermissionOverwrite{
+			ID: s.emu.Bot().ID, Type: discordtest.OverwriteTypeMember, Allow: discordtest.Permissions(roomowner.TablePermissions)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The edge takes the worker's room.updated a moment after the worker produced it.
+	relaytest.WaitFor(t, "the edge to see table view on", 10*time.Second, func() bool {
+		_, body := s.whep("POST", endpoint, token(alice), "application/sdp", "v=0")
+		return errorCode(body) != "table_view_off"
+	})
 
 	// Refusals, none of which reads the offer.
 	resp, body := s.whep("POST", endpoint, "", "application/sdp", "v=0")

@@ -47,6 +47,8 @@ const (
 	CodeTooManySessions = "too_many_sessions"
 	// CodeRelayFull: the relay holds the most viewing sessions allowed (or is stopping).
 	CodeRelayFull = "relay_full"
+	// CodeTableViewOff: the room's owner has not turned table view on.
+	CodeTableViewOff = "table_view_off"
 	// CodeNoSession: no such viewing session.
 	CodeNoSession = "no_session"
 	// CodeNotYours: the viewing session belongs to another viewer.

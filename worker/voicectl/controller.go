@@ -50,7 +50,8 @@ func New(cfg Config) (*Controller, error) {
 }
 
 // HandleDispatch takes the gateway dispatches voice depends on: READY (the bot's user id),
-// the bot's VOICE_STATE_UPDATE, VOICE_SERVER_UPDATE and CHANNEL_DELETE. It never blocks: it
+// the bot's VOICE_STATE_UPDATE, VOICE_SERVER_UPDATE, CHANNEL_UPDATE (table view turned off) and
+// CHANNEL_DELETE. It never blocks: it
 // runs in the gateway session's reading goroutine.
 func (c *Controller) HandleDispatch(_ string, ev any) {
 	switch v := ev.(type) {
@@ -69,6 +70,10 @@ func (c *Controller) HandleDispatch(_ string, ev any) {
 	case *discordgo.ChannelDelete:
 		if v.Channel != nil {
 			c.channelDeleted(v.Channel.ID)
+		}
+	case *discordgo.ChannelUpdate:
+		if v.Channel != nil {
+			c.tableSwitched(v.Channel.ID)
 		}
 	}
 }

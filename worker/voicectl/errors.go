@@ -75,6 +75,8 @@ const (
 	CodeRelayFull = control.CodeRelayFull
 	// CodeNoSession: no such viewing session.
 	CodeNoSession = control.CodeNoSession
+	// CodeTableViewOff: the room's owner has not turned table view on.
+	CodeTableViewOff = control.CodeTableViewOff
 	// CodeNotYours: the viewing session belongs to another viewer.
 	CodeNotYours = control.CodeNotYours
 	// CodeNotFound: no such control path.

@@ -26,6 +26,7 @@ const (
 	testGuild = "1100000000000000001"
 	testRoom  = "1200000000000000001"
 	testRoom2 = "1200000000000000002"
+	testRoom3 = "1200000000000000003" // table view off
 	testBot   = "1300000000000000001"
 )
 
@@ -153,8 +154,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(func() { vs.Close() })
 	h := &harness{t: t, vs: vs, reg: prometheus.NewRegistry(), media: t.TempDir(), records: t.TempDir(), logs: new(lockedBuffer)}
 	h.discord = &fakeDiscord{t: t, vs: vs, synced: true, answer: o.answer, rooms: map[string]event.Room{
-		testRoom:  {ID: testRoom, Name: "Table one"},
-		testRoom2: {ID: testRoom2, Name: "Table two"},
+		testRoom:  {ID: testRoom, Name: "Table one", TableView: true},
+		testRoom2: {ID: testRoom2, Name: "Table two", TableView: true},
+		testRoom3: {ID: testRoom3, Name: "Table three"},
 	}}
 	copyFile(t, "../../voice/testdata/media/tone-a.opus", filepath.Join(h.media, "tone-a.opus"))
 	cfg := Config{

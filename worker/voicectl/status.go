@@ -33,6 +33,8 @@ const (
 	// EndIdle: the bot joined for viewers (table view), and no one watched for
 	// TableIdleTimeout.
 	EndIdle = "idle"
+	// EndTableOff: the bot joined for viewers, and the room's table view was turned off.
+	EndTableOff = "table_view_off"
 )
 
 // Status is the state of the bot's voice: what GET /voice answers, and every control

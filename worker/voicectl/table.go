@@ -78,6 +78,18 @@ func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, 
 	if req.Offer == "" {
 		return WatchAnswer{}, badRequest("offer (SDP) is required")
 	}
+	// A bad offer changes nothing: checked before the bot is asked in.
+	if err := offerError(r.CheckOffer(req.Offer)); err != nil {
+		return WatchAnswer{}, err
+	}
+	switch rm, ok, err := c.cfg.Rooms.LookupRoom(req.RoomID); {
+	case err != nil:
+		return WatchAnswer{}, newError(http.StatusServiceUnavailable, CodeNotReady, "%v", err)
+	case !ok:
+		return WatchAnswer{}, newError(http.StatusNotFound, CodeNotARoom, "channel %s is not a room", req.RoomID)
+	case !rm.TableView:
+		return WatchAnswer{}, newError(http.StatusForbidden, CodeTableViewOff, "the room's owner has not turned table view on")
+	}
 	c.mu.Lock()
 	room := ""
 	if c.call != nil {
@@ -100,11 +112,10 @@ func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, 
 		c.mu.Unlock()
 	}
 	s, answer, err := r.Watch(ctx, req.RoomID, req.MemberID, req.ViewerID, req.Offer)
+	if e := offerError(err); e != nil {
+		return WatchAnswer{}, e
+	}
 	switch {
-	case errors.Is(err, relay.ErrBadOffer):
-		return WatchAnswer{}, newError(http.StatusBadRequest, CodeBadOffer, "%v", err)
-	case errors.Is(err, relay.ErrNothingToReceive):
-		return WatchAnswer{}, newError(http.StatusUnprocessableEntity, CodeNothingToReceive, "%v", err)
 	case errors.Is(err, relay.ErrViewerLimit):
 		return WatchAnswer{}, newError(http.StatusTooManyRequests, CodeTooManySessions, "%v", err)
 	case errors.Is(err, relay.ErrFull), errors.Is(err, relay.ErrClosed):
@@ -197,4 +208,48 @@ func (c *Controller) tableSessionCount() (int, bool) {
 	}
 	n, _ := c.table.relay.Sessions("")
 	return n, true
+}
+
+// tableSwitched follows a room's table view: turned off, its viewers' sessions end, and a call
+// joined for them is left. It runs on the gateway's goroutine, after the mirror took the change.
+func (c *Controller) tableSwitched(roomID string) {
+	r := c.table.relay
+	if r == nil {
+		return
+	}
+	rm, ok, err := c.cfg.Rooms.LookupRoom(roomID)
+	if err != nil || (ok && rm.TableView) {
+		return
+	}
+	c.mu.Lock()
+	cl := c.call
+	leave := cl != nil && cl.room.ID == roomID && cl.forTable && !c.closed
+	c.mu.Unlock()
+	if _, n := r.Sessions(roomID); n > 0 {
+		c.log.Info("voice: table view turned off; ending its viewers' sessions", "room_id", roomID, "sessions", n)
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		r.EndRoom(roomID, "table view turned off")
+		if leave {
+			c.mu.Lock()
+			same := c.call == cl
+			c.mu.Unlock()
+			if same {
+				c.leave(CallEnd{Reason: EndTableOff, Message: "the room's table view was turned off"})
+			}
+		}
+	}()
+}
+
+// offerError answers the relay's refusals of an offer, nil for the others.
+func offerError(err error) error {
+	switch {
+	case errors.Is(err, relay.ErrBadOffer):
+		return newError(http.StatusBadRequest, CodeBadOffer, "%v", err)
+	case errors.Is(err, relay.ErrNothingToReceive):
+		return newError(http.StatusUnprocessableEntity, CodeNothingToReceive, "%v", err)
+	}
+	return nil
 }

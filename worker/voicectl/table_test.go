@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
+
 	"github.com/spellcoven/gateway/discordtest/voiceserver"
 	"github.com/spellcoven/gateway/relay"
 	"github.com/spellcoven/gateway/relay/relaytest"
@@ -120,16 +122,17 @@ func TestTableViewRefuses(t *testing.T) {
 		{WatchRequest{RoomID: "x", MemberID: testUser2, ViewerID: testUser1, Offer: v.Offer}, CodeBadRequest},
 		{WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1}, CodeBadRequest},
 		{WatchRequest{RoomID: "1200000000000000099", MemberID: testUser2, ViewerID: testUser1, Offer: v.Offer}, CodeNotARoom},
+		{WatchRequest{RoomID: testRoom3, MemberID: testUser2, ViewerID: testUser1, Offer: v.Offer}, CodeTableViewOff},
 	} {
 		_, err := e.client.Watch(ctx, c.req)
 		wantCode(t, err, c.code)
 	}
+	_, err := e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: "v=0\r\nnot sdp"})
+	wantCode(t, err, CodeBadOffer)
 	if st := h.ctl.Status(); st.State != StateIdle || len(h.discord.opsSent()) != 0 {
 		t.Fatalf("refused requests joined: %+v, ops %q", st, h.discord.opsSent())
 	}
 	h.join()
-	_, err := e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: "v=0\r\nnot sdp"})
-	wantCode(t, err, CodeBadOffer)
 	noVideo := strings.ReplaceAll(v.Offer, "VP8/90000", "H264/90000")
 	_, err = e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: noVideo})
 	wantCode(t, err, CodeNothingToReceive)
@@ -159,5 +162,33 @@ func TestTableViewRefuses(t *testing.T) {
 	case <-s.Ended():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call ended and its viewer's session did not")
+	}
+}
+
+// TestTableViewTurnedOff: turning a room's table view off ends its viewers' sessions, and the
+// bot joined for them leaves.
+func TestTableViewTurnedOff(t *testing.T) {
+	e := newEndpointWith(t, tableOptions(time.Minute), webhook.SchemeCoven, testSecret, nil)
+	h := e.harness
+	v := relaytest.NewViewer(t, relaytest.Video)
+	a, err := e.client.Watch(context.Background(), WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: v.Offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.ctl.Relay().Session(a.SessionID)
+	h.discord.mu.Lock()
+	r := h.discord.rooms[testRoom]
+	r.TableView = false
+	h.discord.rooms[testRoom] = r
+	h.discord.mu.Unlock()
+	h.discord.dispatch(&discordgo.ChannelUpdate{Channel: &discordgo.Channel{ID: testRoom}})
+	select {
+	case <-s.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session outlived table view")
+	}
+	st := h.waitStatus("the bot to leave", 10*time.Second, func(st Status) bool { return st.State == StateIdle })
+	if st.LastEnd == nil || st.LastEnd.Reason != EndTableOff {
+		t.Fatalf("the call ended %+v", st.LastEnd)
 	}
 }
