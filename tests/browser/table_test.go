@@ -43,10 +43,10 @@ const tileJS = `(async (id) => {
 
 type tileView struct {
 	State, Camera, Note, Name, StreamID string
-	VideoWidth, VideoHeight              int
-	Frames                               int
-	Energy                               float64
-	Width, Height                        int
+	VideoWidth, VideoHeight             int
+	Frames                              int
+	Energy                              float64
+	Width, Height                       int
 }
 
 func (p *page) tile(id string) *tileView {
