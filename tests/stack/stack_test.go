@@ -106,6 +106,9 @@ type workerProc struct {
 func (s *stack) startWorker(token string, extra ...string) *workerProc {
 	t := s.t
 	t.Helper()
+	if s.workerListen == "" {
+		s.workerListen = fmt.Sprintf("127.0.0.1:%d", edgetest.FreePort(t))
+	}
 	health := s.workerListen
 	args := append([]string{
 		"-guild", s.guild.ID, "-category", s.guild.RoomsCategoryID,
