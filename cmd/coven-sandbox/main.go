@@ -96,11 +96,14 @@ What to do next
   2. Create a room. It is a voice channel in the emulated Discord, made by the edge with the bot token.
   3. In "Simulate Discord", make %[5]s join it, mute them, turn a camera on.
      Each change goes emulator -> worker -> edge -> your page, as it would from Discord.
+  4. Turn the room's table view on (you own it), join it yourself in "Simulate Discord", and press
+     "Watch table": their cameras and voices, relayed live by the bot (WHEP, WebRTC).
 
 Endpoints
   Demo page          %[1]s/
   Event stream       wss%[6]s/ws
   Rooms API          %[1]s/api/rooms            (bearer token from the identity provider)
+  Table view (WHEP)  %[1]s/api/table/{room}/{member}
   Edge health        %[1]s/healthz
   Identity provider  %[1]s/dev-idp/users, POST %[1]s/dev-idp/token?user=alice, POST %[1]s/dev-idp/rotate
   Discord emulator   %[1]s/dev-discord/state  (its control API; the edge adds the control token)
