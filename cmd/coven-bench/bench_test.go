@@ -97,6 +97,9 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 		if l == nil || l.Samples != rep.Deliveries || l.P50 > l.P99 || l.P99 > l.Max || l.Max <= 0 {
 			t.Errorf("latency %+v of %d deliveries", l, rep.Deliveries)
 		}
+		if c := rep.ClientP99; c == nil || c.Samples != uint64(opts.Clients) || c.Max > l.Max || c.Max < l.P50 {
+			t.Errorf("per-client p99 %+v of %d clients, overall %+v", c, opts.Clients, l)
+		}
 		first, spread := rep.FirstClientLatency, rep.FanoutSpread
 		if first == nil || spread == nil || first.Samples != rep.Events || spread.Samples != rep.Events || first.Max > l.Max {
 			t.Errorf("first-client latency %+v and spread %+v of %d events, overall %+v", first, spread, rep.Events, l)

@@ -46,6 +46,9 @@ type Report struct {
 	// FanoutSpread is the time between the first and the last client's receipt of an event, over
 	// events: how long a fan-out to every client takes.
 	FanoutSpread *Latency `json:"fanout_spread,omitempty"`
+	// ClientP99 is each client's own p99 latency, over clients: its max is the slowest client's
+	// p99, which shows whether the same clients are always served last.
+	ClientP99 *Latency `json:"client_p99,omitempty"`
 	// BatchRoundTrip is the time from posting a batch to the edge's answer.
 	BatchRoundTrip *Latency `json:"batch_round_trip,omitempty"`
 
@@ -231,7 +234,7 @@ func (r *Report) writeText(w io.Writer) {
 	for _, l := range []struct {
 		name string
 		l    *Latency
-	}{{"latency:", r.Latency}, {"first client:", r.FirstClientLatency}, {"spread:", r.FanoutSpread}} {
+	}{{"latency:", r.Latency}, {"first client:", r.FirstClientLatency}, {"spread:", r.FanoutSpread}, {"client p99:", r.ClientP99}} {
 		if l.l != nil {
 			fmt.Fprintf(&b, "  %-12s p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d samples)\n", l.name, l.l.P50, l.l.P90, l.l.P99, l.l.Max, l.l.Samples)
 		}

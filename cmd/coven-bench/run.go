@@ -293,6 +293,7 @@ func (r *runner) checkDeliveries() {
 	rep := r.report
 	var (
 		latency    histogram
+		clientP99  histogram // each client's own p99
 		deliveries uint64
 		wrong      int
 		firstWrong error
@@ -301,6 +302,9 @@ func (r *runner) checkDeliveries() {
 		deliveries += c.check.got
 		if c.latency != nil {
 			latency.merge(c.latency)
+			if c.latency.total > 0 {
+				clientP99.record(c.latency.quantile(0.99))
+			}
 		}
 		err := c.failure
 		if err == nil {
@@ -323,6 +327,7 @@ func (r *runner) checkDeliveries() {
 		rep.Latency = newLatency(&latency)
 		first, spread := r.times.spread()
 		rep.FirstClientLatency, rep.FanoutSpread = newLatency(&first), newLatency(&spread)
+		rep.ClientP99 = newLatency(&clientP99)
 	}
 	rep.finishRates()
 }
