@@ -110,13 +110,16 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		return fail(err)
 	}
 	w.gw, err = discordgw.New(discordgw.Config{
-		Token:           cfg.Token,
-		APIBase:         cfg.DiscordAPI,
-		OpenTimeout:     cfg.GatewayOpenTimeout,
-		Reconnect:       backoff.Policy{Initial: cfg.ReconnectInitial, Max: cfg.ReconnectMax},
-		Logger:          log,
-		Metrics:         w.m,
-		LibraryLogLevel: libraryLogLevel(cfg.Level()),
+		Token:                 cfg.Token,
+		APIBase:               cfg.DiscordAPI,
+		OpenTimeout:           cfg.GatewayOpenTimeout,
+		Reconnect:             backoff.Policy{Initial: cfg.ReconnectInitial, Max: cfg.ReconnectMax},
+		Logger:                log,
+		Metrics:               w.m,
+		LibraryLogLevel:       libraryLogLevel(cfg.Level()),
+		InvalidSessionWaitMin: cfg.InvalidSessionWaitMin,
+		InvalidSessionWaitMax: cfg.InvalidSessionWaitMax,
+		IdentifyInterval:      cfg.IdentifyInterval,
 	}, dispatchers{w})
 	if err != nil {
 		return fail(err)
