@@ -68,6 +68,9 @@ type Config struct {
 	// session or a rate-limit close; IdentifyInterval the least time between two identifies.
 	InvalidSessionWaitMin, InvalidSessionWaitMax time.Duration
 	IdentifyInterval                             time.Duration
+	// GatewayResumeMaxAge is how old a gateway session saved by an earlier run may be for a
+	// start to resume it (0: never resume after a restart).
+	GatewayResumeMaxAge time.Duration
 
 	// ShutdownTimeout bounds a graceful stop: the last deliveries after SIGTERM.
 	ShutdownTimeout time.Duration
@@ -123,6 +126,7 @@ func Defaults() Config {
 		InvalidSessionWaitMin: discordgw.DefaultInvalidSessionWaitMin,
 		InvalidSessionWaitMax: discordgw.DefaultInvalidSessionWaitMax,
 		IdentifyInterval:      discordgw.DefaultIdentifyInterval,
+		GatewayResumeMaxAge:   DefaultGatewayResumeMaxAge,
 		ShutdownTimeout:       10 * time.Second,
 
 		VoiceGatewayScheme:        "wss",
@@ -198,6 +202,7 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	dur(&cfg.InvalidSessionWaitMin, "invalid-session-wait-min", "COVEN_WORKER_INVALID_SESSION_WAIT_MIN", "least wait before identifying again after an invalid session (op 9) or close 4008")
 	dur(&cfg.InvalidSessionWaitMax, "invalid-session-wait-max", "COVEN_WORKER_INVALID_SESSION_WAIT_MAX", "longest random wait before identifying again after an invalid session (op 9) or close 4008")
 	dur(&cfg.IdentifyInterval, "identify-interval", "COVEN_WORKER_IDENTIFY_INTERVAL", "least time between two identifies (Discord: 5 s)")
+	dur(&cfg.GatewayResumeMaxAge, "gateway-resume-max-age", "COVEN_WORKER_GATEWAY_RESUME_MAX_AGE", "a start resumes the gateway session saved by the last run if it is no older than this (0: always identify)")
 	dur(&cfg.ShutdownTimeout, "shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", "bound of the last deliveries on SIGTERM")
 	str(&cfg.VoiceMediaDir, "voice-media-dir", "COVEN_WORKER_VOICE_MEDIA_DIR", "directory of the Ogg Opus files the bot may play (empty: playing off)")
 	str(&cfg.VoiceRecordingsDir, "voice-recordings-dir", "COVEN_WORKER_VOICE_RECORDINGS_DIR", "directory recordings are written under (empty: recording off)")
@@ -395,6 +400,7 @@ func (c Config) Validate() error {
 		{"invalid-session-wait-min", "COVEN_WORKER_INVALID_SESSION_WAIT_MIN", c.InvalidSessionWaitMin, 0, time.Minute},
 		{"invalid-session-wait-max", "COVEN_WORKER_INVALID_SESSION_WAIT_MAX", c.InvalidSessionWaitMax, c.InvalidSessionWaitMin, time.Minute},
 		{"identify-interval", "COVEN_WORKER_IDENTIFY_INTERVAL", c.IdentifyInterval, 0, time.Minute},
+		{"gateway-resume-max-age", "COVEN_WORKER_GATEWAY_RESUME_MAX_AGE", c.GatewayResumeMaxAge, 0, time.Hour},
 		{"shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, 10 * time.Minute},
 		{"voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", c.VoiceJoinTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", c.VoiceHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
@@ -451,6 +457,11 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString is String, for %#v.
 func (c Config) GoString() string { return c.String() }
+
+// DefaultGatewayResumeMaxAge is how old a saved gateway session may be for a start to resume it.
+// Discord does not publish how long a session stays resumable after its connection ends (a resume
+// too late is answered op 9, and the worker identifies); a few minutes is what it keeps in practice.
+const DefaultGatewayResumeMaxAge = 2 * time.Minute
 
 // DefaultTablePort is the default UDP and TCP port of table view's media.
 const DefaultTablePort = 8189

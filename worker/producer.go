@@ -11,6 +11,7 @@ import (
 
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/worker/deadletter"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"
 	"github.com/spellcoven/gateway/worker/translate"
@@ -47,6 +48,11 @@ type Producer struct {
 	link string
 	// resync asks for a snapshot before the next events: some could not be written.
 	resync bool
+	// pos is the gateway session's position after the last dispatch handled; statePath the
+	// file it is saved to with the mirror after every append ("" saves nothing).
+	pos       discordgw.Position
+	statePath string
+	saveFails int
 }
 
 // NewProducer returns a producer for the guild and category of cfg.
@@ -64,10 +70,74 @@ func (p *Producer) Synced() bool {
 	return p.synced
 }
 
-// HandleDispatch handles one gateway dispatch (gateway.Handler).
+// HandleDispatch handles one gateway dispatch (discordgw.Handler).
 func (p *Producer) HandleDispatch(typ string, ev any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.handle(ev)
+}
+
+// HandleDispatchAt handles one gateway dispatch and records the session's position after it
+// (discordgw.PositionHandler).
+func (p *Producer) HandleDispatchAt(pos discordgw.Position, _ string, ev any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pos = pos
+	p.handle(ev)
+}
+
+// SaveSessionTo makes the producer save the gateway session's state to path after every append
+// (see sessionState).
+func (p *Producer) SaveSessionTo(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.statePath = path
+}
+
+// Restore loads the mirror and the session position saved by an earlier run, so that the
+// dispatches a resumed session replays become events as if the worker had never stopped.
+func (p *Producer) Restore(st *sessionState) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.guild.Restore(st.Guild); err != nil {
+		return err
+	}
+	p.pos = st.Position
+	p.synced = true
+	return nil
+}
+
+// TouchSessionState saves the session's state again, refreshing its time, when there is one
+// to save: a quiet guild must not make a live session look stale to the next start.
+func (p *Producer) TouchSessionState() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.saveState(p.ob.Stats().Last)
+}
+
+// saveState saves the session's state, with last the outbox's last seq. Only a state that can
+// be resumed is saved; a failure is logged (the next start then identifies) and retried at the
+// next append.
+func (p *Producer) saveState(last uint64) {
+	if p.statePath == "" || !p.synced || !p.pos.Resumable() {
+		return
+	}
+	err := saveSessionState(p.statePath, sessionState{
+		SavedAt: p.now(), Epoch: p.ob.Epoch(), Last: last, Position: p.pos, Guild: p.guild.State(),
+	})
+	switch {
+	case err != nil && p.saveFails == 0:
+		p.log.Error("saving the gateway session for the next start failed; a restart will identify", "error", err.Error())
+		p.saveFails++
+	case err != nil:
+		p.saveFails++
+	case p.saveFails > 0:
+		p.log.Info("the gateway session is saved again", "failures", p.saveFails)
+		p.saveFails = 0
+	}
+}
+
+func (p *Producer) handle(ev any) {
 	switch v := ev.(type) {
 	case *discordgo.Ready:
 		// A new gateway session: the state is unknown until the guild's GUILD_CREATE.
@@ -246,6 +316,7 @@ func (p *Producer) write(items []outbox.Item) ([]event.Event, error) {
 	for _, e := range evs {
 		p.m.Produced.WithLabelValues(string(e.Type)).Inc()
 	}
+	p.saveState(evs[len(evs)-1].Seq)
 	return evs, nil
 }
 
@@ -268,6 +339,7 @@ func (p *Producer) collapse(items []outbox.Item, st outbox.Stats) ([]event.Event
 		return nil, err
 	}
 	p.resync = false
+	p.saveState(evs[len(evs)-1].Seq)
 	covered, err := p.ob.Ack(evs[0].Seq - 1)
 	if err != nil {
 		p.log.Error("saving the outbox cursor", "error", err.Error())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
@@ -16,6 +17,11 @@ type dispatchers struct{ w *Worker }
 
 func (d dispatchers) HandleDispatch(typ string, ev any) {
 	d.w.prod.HandleDispatch(typ, ev)
+	d.w.voice.HandleDispatch(typ, ev)
+}
+
+func (d dispatchers) HandleDispatchAt(pos discordgw.Position, typ string, ev any) {
+	d.w.prod.HandleDispatchAt(pos, typ, ev)
 	d.w.voice.HandleDispatch(typ, ev)
 }
 

@@ -5,7 +5,8 @@
 // discordgo reconnects by itself after any read error, with a backoff up to ten minutes, and even
 // after close codes that mean it never should (4004 authentication failed, 4010-4014). The session
 // therefore turns discordgo's reconnection off and supervises the connection itself: it reopens
-// (resuming when discordgo holds a session) with its own bounded backoff, and stops with a
+// (resuming when it holds a session: its own, or one of an earlier run handed in as Config.Resume;
+// see gatePayload) with its own bounded backoff, and stops with a
 // [*FatalCloseError] on a fatal close code. Close codes are read from the WebSocket framing of the
 // socket discordgo reads (see observedConn), since discordgo reports them only in its logs.
 //
