@@ -223,9 +223,10 @@ func (s *Session) awaitIdentify(ctx context.Context, notBefore time.Time) bool {
 		if *lim.Remaining > 0 {
 			return true
 		}
+		// Without reset_after, ask again in a minute; a reset due now is asked about shortly.
 		reset := time.Minute
-		if lim.ResetAfter != nil && *lim.ResetAfter > 0 {
-			reset = time.Duration(*lim.ResetAfter) * time.Millisecond
+		if lim.ResetAfter != nil {
+			reset = max(time.Duration(*lim.ResetAfter)*time.Millisecond, 100*time.Millisecond)
 		}
 		total := 0
 		if lim.Total != nil {
