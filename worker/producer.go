@@ -49,7 +49,7 @@ type Producer struct {
 	// resync asks for a snapshot before the next events: some could not be written.
 	resync bool
 	// pos is the gateway session's position after the last dispatch handled; statePath the
-	// file it is saved to with the mirror after every append ("" saves nothing).
+	// file it is saved to with the mirror with every append ("" saves nothing).
 	pos       discordgw.Position
 	statePath string
 	saveFails int
@@ -86,7 +86,7 @@ func (p *Producer) HandleDispatchAt(pos discordgw.Position, _ string, ev any) {
 	p.handle(ev)
 }
 
-// SaveSessionTo makes the producer save the gateway session's state to path after every append
+// SaveSessionTo makes the producer save the gateway session's state to path with every append
 // (see sessionState).
 func (p *Producer) SaveSessionTo(path string) {
 	p.mu.Lock()
@@ -115,9 +115,11 @@ func (p *Producer) TouchSessionState() {
 	p.saveState(p.ob.Stats().Last)
 }
 
-// saveState saves the session's state, with last the outbox's last seq. Only a state that can
-// be resumed is saved; a failure is logged (the next start then identifies) and retried at the
-// next append.
+// saveState saves the session's state, with last the outbox's last seq once the append under
+// way is done. It is saved before that append, so that no event reaches the edge before the
+// state that covers it is on disk: a crash between the two leaves a state that names a last seq
+// the outbox does not reach, which the next start does not resume (it identifies). Only a state
+// that can be resumed is saved; a failure is logged and retried at the next append.
 func (p *Producer) saveState(last uint64) {
 	if p.statePath == "" || !p.synced || !p.pos.Resumable() {
 		return
@@ -297,13 +299,15 @@ func (p *Producer) setLink(state string) {
 // write appends items, or collapses the outbox into a snapshot when it is full. Errors are logged
 // and counted here; callers that need the events check the error.
 func (p *Producer) write(items []outbox.Item) ([]event.Event, error) {
-	if st := p.ob.Stats(); st.Full {
+	st := p.ob.Stats()
+	if st.Full {
 		return p.collapse(items, st)
 	}
 	if p.resync && p.synced {
 		// The snapshot already holds these changes; only a link status still follows it.
 		items = withSnapshot(p.guild.Snapshot(), items)
 	}
+	p.saveState(st.Last + uint64(len(items)))
 	evs, err := p.ob.Append(p.now(), items...)
 	if err != nil {
 		// The mirror has moved on without these events: the next write starts with a snapshot.
@@ -316,7 +320,6 @@ func (p *Producer) write(items []outbox.Item) ([]event.Event, error) {
 	for _, e := range evs {
 		p.m.Produced.WithLabelValues(string(e.Type)).Inc()
 	}
-	p.saveState(evs[len(evs)-1].Seq)
 	return evs, nil
 }
 
@@ -331,6 +334,7 @@ func (p *Producer) collapse(items []outbox.Item, st outbox.Stats) ([]event.Event
 	}
 	collapsed := withSnapshot(p.guild.Snapshot(), items)
 	folded := len(items) - (len(collapsed) - 1)
+	p.saveState(st.Last + uint64(len(collapsed)))
 	evs, err := p.ob.Append(p.now(), collapsed...)
 	if err != nil {
 		p.resync = true
@@ -339,7 +343,6 @@ func (p *Producer) collapse(items []outbox.Item, st outbox.Stats) ([]event.Event
 		return nil, err
 	}
 	p.resync = false
-	p.saveState(evs[len(evs)-1].Seq)
 	covered, err := p.ob.Ack(evs[0].Seq - 1)
 	if err != nil {
 		p.log.Error("saving the outbox cursor", "error", err.Error())

@@ -19,10 +19,10 @@ const SessionStateFile = "gateway-session.json"
 
 // sessionState is what resuming the gateway session after a restart takes: the session's position
 // (session_id, seq, resume_gateway_url), the mirror of the guild as it stood after dispatch seq, and
-// the outbox position the events of those dispatches end at. The producer rewrites it after every
-// append to the outbox, so it matches the outbox exactly unless the process died between the two
-// writes; a state that does not match the outbox (another epoch, another last seq) is not used, and
-// the worker identifies as it would without one. It holds no secret (the token is not in it).
+// the outbox position the events of those dispatches end at. The producer rewrites it just before
+// every append to the outbox, so it matches the outbox exactly unless the process died between the
+// two writes; a state that does not match the outbox (another epoch, another last seq) is not used,
+// and the worker identifies as it would without one. It holds no secret (the token is not in it).
 type sessionState struct {
 	Version int       `json:"version"`
 	SavedAt time.Time `json:"saved_at"`

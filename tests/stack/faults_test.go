@@ -181,8 +181,8 @@ func TestWorkerKilledMidStream(t *testing.T) {
 			t.Fatalf("event of epoch %s, the outbox's is %s: the outbox did not survive", f.Epoch, epoch)
 		}
 	}
-	// The restarted worker resumes its session, or identifies when it died between an append to
-	// the outbox and the save of its session.
+	// The restarted worker resumes its session, or identifies when it died between the save of
+	// its session and the append to the outbox that follows.
 	if st := s.emu.Stats(); st.Identifies+st.Resumes < 2 {
 		t.Fatalf("%d identifies, %d resumes: the restarted worker did not connect", st.Identifies, st.Resumes)
 	}
