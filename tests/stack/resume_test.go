@@ -14,7 +14,9 @@ import (
 // throughout gets every change of the gap as its own event, in order, and reaches Discord's state
 // before any snapshot.
 func TestWorkerKilledResumesItsSession(t *testing.T) {
-	s := newStack(t, stackOptions{})
+	// Heartbeats a second apart: a loaded machine does not make the worker take its connection for
+	// a dead one (a zombie) in the middle of the test.
+	s := newStack(t, stackOptions{heartbeat: time.Second})
 	tr := newTraffic(s, 12, 3)
 	s.worker.waitReady(20 * time.Second)
 	for range 20 {
@@ -59,7 +61,7 @@ func TestWorkerKilledResumesItsSession(t *testing.T) {
 // resumes after each restart, and after each op 9 it waits before identifying: the identifies and
 // invalid sessions stay few, where an identify on every op 9 makes hundreds.
 func TestIdentifyStorm(t *testing.T) {
-	s := newStack(t, stackOptions{identifyConcurrency: 1})
+	s := newStack(t, stackOptions{identifyConcurrency: 1, heartbeat: time.Second})
 	s.worker.waitReady(20 * time.Second)
 	for range 5 {
 		s.worker.kill()

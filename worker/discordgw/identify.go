@@ -291,3 +291,25 @@ func (s *Session) invalidSessionWait() time.Duration {
 	}
 	return lo + mrand.N(hi-lo+1)
 }
+
+// WebSocket close codes the session rewrites.
+const (
+	closeNormal         = 1000
+	closeServiceRestart = 1012
+)
+
+// isClientClose reports whether p is a whole masked client close frame with the code.
+func isClientClose(p []byte, code uint16) bool {
+	if len(p) < 8 || p[0] != 0x80|opClose || p[1]&0x80 == 0 || int(p[1]&0x7f) < 2 || int(p[1]&0x7f) > 125 || len(p) != 6+int(p[1]&0x7f) {
+		return false
+	}
+	mask := p[2:6]
+	return uint16(p[6]^mask[0])<<8|uint16(p[7]^mask[1]) == code
+}
+
+// clientCloseFrame is a masked client close frame with the code and no reason.
+func clientCloseFrame(code uint16) []byte {
+	var key [4]byte
+	rand.Read(key[:])
+	return []byte{0x80 | opClose, 0x80 | 2, key[0], key[1], key[2], key[3], byte(code>>8) ^ key[0], byte(code) ^ key[1]}
+}

@@ -181,6 +181,9 @@ func TestClientFrames(t *testing.T) {
 	if _, ok := clientOp(clientTextFrame([]byte(`{"d":null,"op":2}`))); ok {
 		t.Fatal("a payload not starting with op taken for one")
 	}
+	if !isClientClose(clientCloseFrame(1000), 1000) || isClientClose(clientCloseFrame(1012), 1000) || isClientClose(clientTextFrame([]byte("xx")), 1000) {
+		t.Fatal("close frames misread")
+	}
 }
 
 func voiceChannel(t *testing.T, emu *discordtest.Server, guildID string) string {

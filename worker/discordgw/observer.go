@@ -36,6 +36,14 @@ func (c *observedConn) Read(p []byte) (int, error) {
 
 func (c *observedConn) Write(p []byte) (int, error) {
 	c.lastSent.Store(time.Now().UnixNano())
+	if isClientClose(p, closeNormal) {
+		// discordgo closes with 1000 when it finds the connection a zombie, then resumes; but
+		// 1000 ends the session at Discord. Any other code keeps it resumable.
+		if _, err := c.Conn.Write(clientCloseFrame(closeServiceRestart)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	if op, ok := clientOp(p); ok && (op == 2 || op == 6) && c.gate != nil {
 		out, err := c.gate(op)
 		if err != nil {

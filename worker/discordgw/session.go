@@ -458,7 +458,7 @@ func (s *Session) setConnected(up bool) {
 // worker persists its position, and its next start resumes the session.
 func (s *Session) shutdown() {
 	s.setConnected(false)
-	if err := s.dg.CloseWithCode(gorilla.CloseServiceRestart); err != nil {
+	if err := s.dg.CloseWithCode(closeServiceRestart); err != nil {
 		s.log.Debug("gateway: closing", "error", err.Error())
 	}
 	s.http.CloseIdleConnections()

@@ -224,7 +224,8 @@ func TestSessionComesBack(t *testing.T) {
 		// The session drops the connection rather than identify on it at once, and identifies after op 9's wait.
 		{"op 9 not resumable", func(e *discordtest.Server, id string) error { return e.SendInvalidSession(id, false) }, true, []string{"READY"}},
 		{"dropped TCP connection", func(e *discordtest.Server, id string) error { return e.DropConnection(id) }, true, []string{"RESUMED"}},
-		{"zombie: no heartbeat ACKs", func(e *discordtest.Server, id string) error { return e.SetHeartbeatACKs(id, false) }, true, []string{"READY", "RESUMED"}},
+		// discordgo closes a zombie with 1000, which would end the session; the session sends 1012.
+		{"zombie: no heartbeat ACKs", func(e *discordtest.Server, id string) error { return e.SetHeartbeatACKs(id, false) }, true, []string{"RESUMED"}},
 		{"close 4000", func(e *discordtest.Server, id string) error { return e.CloseSession(id, 4000, "unknown error") }, true, []string{"RESUMED"}},
 		{"close 4009 session timed out", func(e *discordtest.Server, id string) error { return e.CloseSession(id, 4009, "timed out") }, true, []string{"READY"}},
 	}
