@@ -64,6 +64,13 @@ type Config struct {
 	GatewayOpenTimeout time.Duration
 	ReconnectInitial   time.Duration
 	ReconnectMax       time.Duration
+	// InvalidSessionWaitMin..Max is the random wait before identifying again after an invalid
+	// session or a rate-limit close; IdentifyInterval the least time between two identifies.
+	InvalidSessionWaitMin, InvalidSessionWaitMax time.Duration
+	IdentifyInterval                             time.Duration
+	// GatewayResumeMaxAge is how old a gateway session saved by an earlier run may be for a
+	// start to resume it (0: never resume after a restart).
+	GatewayResumeMaxAge time.Duration
 
 	// ShutdownTimeout bounds a graceful stop: the last deliveries after SIGTERM.
 	ShutdownTimeout time.Duration
@@ -99,24 +106,28 @@ type Config struct {
 // Defaults returns a Config with every default set.
 func Defaults() Config {
 	return Config{
-		WebhookScheme:      string(webhook.SchemeCoven),
-		Listen:             "127.0.0.1:9464",
-		LogLevel:           "info",
-		MaxBatchEvents:     delivery.DefaultMaxBatchEvents,
-		MaxBatchBytes:      delivery.DefaultMaxBatchBytes,
-		DeliveryTimeout:    delivery.DefaultTimeout,
-		BackoffInitial:     delivery.DefaultBackoffInitial,
-		BackoffMax:         delivery.DefaultBackoffMax,
-		Keepalive:          delivery.DefaultKeepalive,
-		EdgeStaleAfter:     2 * time.Minute,
-		MaxPendingEvents:   outbox.DefaultMaxPendingEvents,
-		MaxPendingBytes:    outbox.DefaultMaxPendingBytes,
-		SegmentBytes:       outbox.DefaultSegmentBytes,
-		MaxDeadLetters:     deadletter.DefaultMaxLetters,
-		GatewayOpenTimeout: discordgw.DefaultOpenTimeout,
-		ReconnectInitial:   discordgw.DefaultReconnectInitial,
-		ReconnectMax:       discordgw.DefaultReconnectMax,
-		ShutdownTimeout:    10 * time.Second,
+		WebhookScheme:         string(webhook.SchemeCoven),
+		Listen:                "127.0.0.1:9464",
+		LogLevel:              "info",
+		MaxBatchEvents:        delivery.DefaultMaxBatchEvents,
+		MaxBatchBytes:         delivery.DefaultMaxBatchBytes,
+		DeliveryTimeout:       delivery.DefaultTimeout,
+		BackoffInitial:        delivery.DefaultBackoffInitial,
+		BackoffMax:            delivery.DefaultBackoffMax,
+		Keepalive:             delivery.DefaultKeepalive,
+		EdgeStaleAfter:        2 * time.Minute,
+		MaxPendingEvents:      outbox.DefaultMaxPendingEvents,
+		MaxPendingBytes:       outbox.DefaultMaxPendingBytes,
+		SegmentBytes:          outbox.DefaultSegmentBytes,
+		MaxDeadLetters:        deadletter.DefaultMaxLetters,
+		GatewayOpenTimeout:    discordgw.DefaultOpenTimeout,
+		ReconnectInitial:      discordgw.DefaultReconnectInitial,
+		ReconnectMax:          discordgw.DefaultReconnectMax,
+		InvalidSessionWaitMin: discordgw.DefaultInvalidSessionWaitMin,
+		InvalidSessionWaitMax: discordgw.DefaultInvalidSessionWaitMax,
+		IdentifyInterval:      discordgw.DefaultIdentifyInterval,
+		GatewayResumeMaxAge:   DefaultGatewayResumeMaxAge,
+		ShutdownTimeout:       10 * time.Second,
 
 		VoiceGatewayScheme:        "wss",
 		VoiceJoinTimeout:          voicectl.DefaultJoinTimeout,
@@ -188,6 +199,10 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	dur(&cfg.GatewayOpenTimeout, "gateway-open-timeout", "COVEN_WORKER_GATEWAY_OPEN_TIMEOUT", "bound of one gateway connection attempt")
 	dur(&cfg.ReconnectInitial, "reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", "first gateway reconnection delay")
 	dur(&cfg.ReconnectMax, "reconnect-max", "COVEN_WORKER_RECONNECT_MAX", "longest gateway reconnection delay")
+	dur(&cfg.InvalidSessionWaitMin, "invalid-session-wait-min", "COVEN_WORKER_INVALID_SESSION_WAIT_MIN", "least wait before identifying again after an invalid session (op 9) or close 4008")
+	dur(&cfg.InvalidSessionWaitMax, "invalid-session-wait-max", "COVEN_WORKER_INVALID_SESSION_WAIT_MAX", "longest random wait before identifying again after an invalid session (op 9) or close 4008")
+	dur(&cfg.IdentifyInterval, "identify-interval", "COVEN_WORKER_IDENTIFY_INTERVAL", "least time between two identifies (Discord: 5 s)")
+	dur(&cfg.GatewayResumeMaxAge, "gateway-resume-max-age", "COVEN_WORKER_GATEWAY_RESUME_MAX_AGE", "a start resumes the gateway session saved by the last run if it is no older than this (0: always identify)")
 	dur(&cfg.ShutdownTimeout, "shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", "bound of the last deliveries on SIGTERM")
 	str(&cfg.VoiceMediaDir, "voice-media-dir", "COVEN_WORKER_VOICE_MEDIA_DIR", "directory of the Ogg Opus files the bot may play (empty: playing off)")
 	str(&cfg.VoiceRecordingsDir, "voice-recordings-dir", "COVEN_WORKER_VOICE_RECORDINGS_DIR", "directory recordings are written under (empty: recording off)")
@@ -382,6 +397,10 @@ func (c Config) Validate() error {
 		{"gateway-open-timeout", "COVEN_WORKER_GATEWAY_OPEN_TIMEOUT", c.GatewayOpenTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"reconnect-initial", "COVEN_WORKER_RECONNECT_INITIAL", c.ReconnectInitial, time.Millisecond, time.Hour},
 		{"reconnect-max", "COVEN_WORKER_RECONNECT_MAX", c.ReconnectMax, c.ReconnectInitial, time.Hour},
+		{"invalid-session-wait-min", "COVEN_WORKER_INVALID_SESSION_WAIT_MIN", c.InvalidSessionWaitMin, 0, time.Minute},
+		{"invalid-session-wait-max", "COVEN_WORKER_INVALID_SESSION_WAIT_MAX", c.InvalidSessionWaitMax, c.InvalidSessionWaitMin, time.Minute},
+		{"identify-interval", "COVEN_WORKER_IDENTIFY_INTERVAL", c.IdentifyInterval, 0, time.Minute},
+		{"gateway-resume-max-age", "COVEN_WORKER_GATEWAY_RESUME_MAX_AGE", c.GatewayResumeMaxAge, 0, time.Hour},
 		{"shutdown-timeout", "COVEN_WORKER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, 10 * time.Minute},
 		{"voice-join-timeout", "COVEN_WORKER_VOICE_JOIN_TIMEOUT", c.VoiceJoinTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"voice-handshake-timeout", "COVEN_WORKER_VOICE_HANDSHAKE_TIMEOUT", c.VoiceHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
@@ -438,6 +457,11 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString is String, for %#v.
 func (c Config) GoString() string { return c.String() }
+
+// DefaultGatewayResumeMaxAge is how old a saved gateway session may be for a start to resume it.
+// Discord does not publish how long a session stays resumable after its connection ends (a resume
+// too late is answered op 9, and the worker identifies); a few minutes is what it keeps in practice.
+const DefaultGatewayResumeMaxAge = 2 * time.Minute
 
 // DefaultTablePort is the default UDP and TCP port of table view's media.
 const DefaultTablePort = 8189

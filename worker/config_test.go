@@ -52,6 +52,25 @@ func TestLoadDefaultsAndPrecedence(t *testing.T) {
 	}
 }
 
+func TestLoadGatewaySettings(t *testing.T) {
+	env := baseEnv(t.TempDir())
+	cfg, err := Load(nil, getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.InvalidSessionWaitMin != time.Second || cfg.InvalidSessionWaitMax != 5*time.Second || cfg.IdentifyInterval != 5*time.Second || cfg.GatewayResumeMaxAge != 2*time.Minute {
+		t.Fatalf("defaults %v %v %v %v", cfg.InvalidSessionWaitMin, cfg.InvalidSessionWaitMax, cfg.IdentifyInterval, cfg.GatewayResumeMaxAge)
+	}
+	env["COVEN_WORKER_GATEWAY_RESUME_MAX_AGE"] = "0s"
+	env["COVEN_WORKER_INVALID_SESSION_WAIT_MAX"] = "10s"
+	if cfg, err = Load([]string{"-identify-interval", "6s"}, getenv(env)); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GatewayResumeMaxAge != 0 || cfg.InvalidSessionWaitMax != 10*time.Second || cfg.IdentifyInterval != 6*time.Second {
+		t.Fatalf("settings %v %v %v", cfg.GatewayResumeMaxAge, cfg.InvalidSessionWaitMax, cfg.IdentifyInterval)
+	}
+}
+
 func TestLoadSecretFiles(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
@@ -105,6 +124,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"backoff max under initial", nil, []string{"-backoff-initial", "2s", "-backoff-max", "1s"}, "-backoff-max ($COVEN_WORKER_BACKOFF_MAX)"},
 		{"keepalive over stale", nil, []string{"-keepalive", "5m"}, "-edge-stale-after"},
 		{"reconnect max under initial", nil, []string{"-reconnect-initial", "5s", "-reconnect-max", "1s"}, "-reconnect-max"},
+		{"invalid session wait max under min", nil, []string{"-invalid-session-wait-min", "3s", "-invalid-session-wait-max", "2s"}, "-invalid-session-wait-max ($COVEN_WORKER_INVALID_SESSION_WAIT_MAX)"},
+		{"invalid session wait too long", map[string]string{"COVEN_WORKER_INVALID_SESSION_WAIT_MIN": "2m"}, nil, "-invalid-session-wait-min"},
+		{"negative identify interval", nil, []string{"-identify-interval", "-1s"}, "-identify-interval ($COVEN_WORKER_IDENTIFY_INTERVAL)"},
+		{"resume max age over an hour", map[string]string{"COVEN_WORKER_GATEWAY_RESUME_MAX_AGE": "2h"}, nil, "-gateway-resume-max-age ($COVEN_WORKER_GATEWAY_RESUME_MAX_AGE): must be between 0s and 1h0m0s"},
 		{"environment value not a number", map[string]string{"COVEN_WORKER_MAX_DEAD_LETTERS": "many"}, nil, "$COVEN_WORKER_MAX_DEAD_LETTERS: invalid value for -max-dead-letters"},
 		{"environment value not a duration", map[string]string{"COVEN_WORKER_KEEPALIVE": "30"}, nil, "$COVEN_WORKER_KEEPALIVE"},
 		{"unknown flag", nil, []string{"-colour"}, "-colour"},

@@ -31,6 +31,10 @@ func (w *Worker) Readiness() Readiness {
 
 	switch connected, synced := w.gw.Connected(), w.prod.Synced(); {
 	case !connected:
+		if left, why, waiting := w.gw.IdentifyWait(); waiting {
+			add("gateway", false, fmt.Sprintf("not connected: %s (%s left)", why, left.Round(time.Second)))
+			break
+		}
 		add("gateway", false, "not connected to the Discord gateway")
 	case !synced:
 		add("gateway", false, "connected; waiting for the guild's state")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/worker/deadletter"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/metrics"
 	"github.com/spellcoven/gateway/worker/outbox"
 	"github.com/spellcoven/gateway/worker/translate"
@@ -47,6 +48,12 @@ type Producer struct {
 	link string
 	// resync asks for a snapshot before the next events: some could not be written.
 	resync bool
+	// pos is the gateway session's position after the last dispatch handled; statePath the
+	// file it is saved to with the mirror with every append ("" saves nothing).
+	pos       discordgw.Position
+	botID     string
+	statePath string
+	saveFails int
 }
 
 // NewProducer returns a producer for the guild and category of cfg.
@@ -64,14 +71,84 @@ func (p *Producer) Synced() bool {
 	return p.synced
 }
 
-// HandleDispatch handles one gateway dispatch (gateway.Handler).
+// HandleDispatch handles one gateway dispatch (discordgw.Handler).
 func (p *Producer) HandleDispatch(typ string, ev any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.handle(ev)
+}
+
+// HandleDispatchAt handles one gateway dispatch and records the session's position after it
+// (discordgw.PositionHandler).
+func (p *Producer) HandleDispatchAt(pos discordgw.Position, _ string, ev any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pos = pos
+	p.handle(ev)
+}
+
+// SaveSessionTo makes the producer save the gateway session's state to path with every append
+// (see sessionState).
+func (p *Producer) SaveSessionTo(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.statePath = path
+}
+
+// Restore loads the mirror and the session position saved by an earlier run, so that the
+// dispatches a resumed session replays become events as if the worker had never stopped.
+func (p *Producer) Restore(st *sessionState) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.guild.Restore(st.Guild); err != nil {
+		return err
+	}
+	p.pos = st.Position
+	p.botID = st.BotID
+	p.synced = true
+	return nil
+}
+
+// TouchSessionState saves the session's state again, refreshing its time, when there is one
+// to save: a quiet guild must not make a live session look stale to the next start.
+func (p *Producer) TouchSessionState() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.saveState(p.ob.Stats().Last)
+}
+
+// saveState saves the session's state, with last the outbox's last seq once the append under
+// way is done. It is saved before that append, so that no event reaches the edge before the
+// state that covers it is on disk: a crash between the two leaves a state that names a last seq
+// the outbox does not reach, which the next start does not resume (it identifies). Only a state
+// that can be resumed is saved; a failure is logged and retried at the next append.
+func (p *Producer) saveState(last uint64) {
+	if p.statePath == "" || !p.synced || !p.pos.Resumable() {
+		return
+	}
+	err := saveSessionState(p.statePath, sessionState{
+		SavedAt: p.now(), Epoch: p.ob.Epoch(), Last: last, Position: p.pos, BotID: p.botID, Guild: p.guild.State(),
+	})
+	switch {
+	case err != nil && p.saveFails == 0:
+		p.log.Error("saving the gateway session for the next start failed; a restart will identify", "error", err.Error())
+		p.saveFails++
+	case err != nil:
+		p.saveFails++
+	case p.saveFails > 0:
+		p.log.Info("the gateway session is saved again", "failures", p.saveFails)
+		p.saveFails = 0
+	}
+}
+
+func (p *Producer) handle(ev any) {
 	switch v := ev.(type) {
 	case *discordgo.Ready:
 		// A new gateway session: the state is unknown until the guild's GUILD_CREATE.
 		p.synced = false
+		if v.User != nil {
+			p.botID = v.User.ID
+		}
 		found := false
 		for _, g := range v.Guilds {
 			found = found || (g != nil && g.ID == p.guildID)
@@ -227,13 +304,15 @@ func (p *Producer) setLink(state string) {
 // write appends items, or collapses the outbox into a snapshot when it is full. Errors are logged
 // and counted here; callers that need the events check the error.
 func (p *Producer) write(items []outbox.Item) ([]event.Event, error) {
-	if st := p.ob.Stats(); st.Full {
+	st := p.ob.Stats()
+	if st.Full {
 		return p.collapse(items, st)
 	}
 	if p.resync && p.synced {
 		// The snapshot already holds these changes; only a link status still follows it.
 		items = withSnapshot(p.guild.Snapshot(), items)
 	}
+	p.saveState(st.Last + uint64(len(items)))
 	evs, err := p.ob.Append(p.now(), items...)
 	if err != nil {
 		// The mirror has moved on without these events: the next write starts with a snapshot.
@@ -260,6 +339,7 @@ func (p *Producer) collapse(items []outbox.Item, st outbox.Stats) ([]event.Event
 	}
 	collapsed := withSnapshot(p.guild.Snapshot(), items)
 	folded := len(items) - (len(collapsed) - 1)
+	p.saveState(st.Last + uint64(len(collapsed)))
 	evs, err := p.ob.Append(p.now(), collapsed...)
 	if err != nil {
 		p.resync = true

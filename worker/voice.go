@@ -7,6 +7,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/spellcoven/gateway/voice"
 	"github.com/spellcoven/gateway/webhook"
+	"github.com/spellcoven/gateway/worker/discordgw"
 	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
@@ -21,6 +22,11 @@ func (d dispatchers) HandleDispatch(typ string, ev any) {
 		d.w.botID.Store(&id)
 	}
 	d.w.prod.HandleDispatch(typ, ev)
+	d.w.voice.HandleDispatch(typ, ev)
+}
+
+func (d dispatchers) HandleDispatchAt(pos discordgw.Position, typ string, ev any) {
+	d.w.prod.HandleDispatchAt(pos, typ, ev)
 	d.w.voice.HandleDispatch(typ, ev)
 }
 

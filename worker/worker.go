@@ -24,12 +24,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/spellcoven/gateway/event"
 	"github.com/spellcoven/gateway/internal/backoff"
 	"github.com/spellcoven/gateway/roomowner"
 	"github.com/spellcoven/gateway/webhook"
@@ -94,6 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		return fail(err)
 	}
 	w.prod = NewProducer(translate.Config{GuildID: cfg.GuildID, CategoryID: cfg.CategoryID, Owner: roomOwner, TableView: w.tableView}, w.ob, w.dl, w.m, log)
+	resume := w.restoreSession()
 	scheme, _ := webhook.ParseScheme(cfg.WebhookScheme)
 	signer, err := webhook.NewSigner(scheme, cfg.WebhookSecret)
 	if err != nil {
@@ -120,12 +123,21 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		Logger:          log,
 		Metrics:         w.m,
 		LibraryLogLevel: libraryLogLevel(cfg.Level()),
+		Resume:          resume,
+
+		InvalidSessionWaitMin: cfg.InvalidSessionWaitMin,
+		InvalidSessionWaitMax: cfg.InvalidSessionWaitMax,
+		IdentifyInterval:      cfg.IdentifyInterval,
 	}, dispatchers{w})
 	if err != nil {
 		return fail(err)
 	}
 	if err := w.newVoice(scheme, log); err != nil {
 		return fail(fmt.Errorf("voice: %w", err))
+	}
+	if id := w.botID.Load(); id != nil {
+		// A resumed session sends no READY: voice learns the bot's id from the saved session.
+		w.voice.SetBotID(*id)
 	}
 	w.registerGauges()
 	if w.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -158,6 +170,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	var loopsDone sync.WaitGroup
 	loopsDone.Go(func() { w.del.Run(loops) })
 	loopsDone.Go(func() { w.replayLoop(loops) })
+	loopsDone.Go(func() { w.touchLoop(loops) })
 
 	err := w.gw.Run(ctx)
 	// The call ends with the gateway session: recordings are finished, the connection closed.
@@ -185,6 +198,50 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("stopped", "pending_events", w.ob.Stats().PendingEvents)
 	return err
+}
+
+// restoreSession reads the gateway session saved by the last run. When it may be resumed, the
+// producer gets its mirror of the guild back and the returned position is resumed; otherwise the
+// zero position makes the session identify. Either way the producer saves the session from now on.
+func (w *Worker) restoreSession() discordgw.Position {
+	defer w.prod.SaveSessionTo(filepath.Join(w.cfg.OutboxDir, SessionStateFile))
+	st, why := loadSessionState(w.cfg.OutboxDir, w.ob.Epoch(), w.ob.Stats().Last, w.cfg.GatewayResumeMaxAge, time.Now())
+	if st == nil {
+		if why != "" {
+			w.log.Info("gateway: not resuming the last run's session; identifying", "reason", why)
+		}
+		return discordgw.Position{}
+	}
+	if err := w.prod.Restore(st); err != nil {
+		w.log.Warn("gateway: the saved session cannot be restored; identifying", "error", err.Error())
+		return discordgw.Position{}
+	}
+	w.log.Info("gateway: resuming the last run's session", "session", st.SessionID, "seq", st.Seq,
+		"saved", time.Since(st.SavedAt).Round(time.Millisecond))
+	if event.ValidSnowflake(st.BotID) {
+		id := st.BotID
+		w.botID.Store(&id)
+	}
+	return st.Position
+}
+
+// sessionTouch is how often the saved gateway session's time is refreshed while nothing is
+// appended, so that a quiet guild's live session is not taken for a stale one.
+const sessionTouch = 10 * time.Second
+
+func (w *Worker) touchLoop(ctx context.Context) {
+	t := time.NewTicker(sessionTouch)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if w.gw.Connected() {
+				w.prod.TouchSessionState()
+			}
+		}
+	}
 }
 
 func (w *Worker) replayLoop(ctx context.Context) {

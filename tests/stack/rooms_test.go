@@ -36,7 +36,8 @@ func TestRoomsAPIChangesReachBrowsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := authtest.NewTestServer(t)
-	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir()}
+	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir(),
+		workerListen: fmt.Sprintf("127.0.0.1:%d", edgetest.FreePort(t))}
 	s.edge = edgetest.Start(t, edgetest.Config{
 		Bin: caddyBin, JWKSURL: srv.JWKSURL(), Issuer: srv.Issuer.URL(), LogLevel: "INFO", NoAccessLog: true,
 		Global: fmt.Sprintf("category %s\n\t\tdiscord_api %s/api/v10", s.guild.RoomsCategoryID, emu.URL()),

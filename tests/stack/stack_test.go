@@ -49,12 +49,17 @@ type stackOptions struct {
 	// edgeSite holds extra site directives of the edge; {{worker}} in them is replaced by the
 	// worker's control address.
 	edgeSite string
+	// identifyConcurrency is the emulator's identifies per 5 s (default 100; Discord's is 1).
+	identifyConcurrency int
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	if o.heartbeat == 0 {
 		o.heartbeat = 200 * time.Millisecond
+	}
+	if o.identifyConcurrency == 0 {
+		o.identifyConcurrency = 100
 	}
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens: []string{edgetest.BotToken},
@@ -63,7 +68,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		Gateway: discordtest.GatewayConfig{
 			HeartbeatInterval:      o.heartbeat,
 			HeartbeatTimeout:       time.Minute, // a loaded machine can starve the worker for seconds
-			IdentifyMaxConcurrency: 100,
+			IdentifyMaxConcurrency: o.identifyConcurrency,
 			OutboundQueue:          8192,
 		},
 		Voice: o.voice,

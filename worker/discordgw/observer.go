@@ -3,6 +3,7 @@ package discordgw
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"net"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,13 @@ type observedConn struct {
 	net.Conn
 	frames   frameScanner
 	lastSent atomic.Int64 // unix nanoseconds of the last client write
-	// onClose receives a close frame's code; onAck a heartbeat ACK's round trip.
-	onClose func(code int)
-	onAck   func(rtt time.Duration)
+	// onClose receives a close frame's code; onAck a heartbeat ACK's round trip; onInvalid an
+	// invalid session (op 9) and whether Discord says it may be resumed.
+	onClose   func(code int)
+	onAck     func(rtt time.Duration)
+	onInvalid func(resumable bool)
+	// gate decides what goes out in place of an identify or resume frame (see gatePayload).
+	gate func(op int) ([]byte, error)
 }
 
 func (c *observedConn) Read(p []byte) (int, error) {
@@ -31,6 +36,29 @@ func (c *observedConn) Read(p []byte) (int, error) {
 
 func (c *observedConn) Write(p []byte) (int, error) {
 	c.lastSent.Store(time.Now().UnixNano())
+	if isClientClose(p, closeNormal) {
+		// discordgo closes with 1000 when it finds the connection a zombie, then resumes; but
+		// 1000 ends the session at Discord. Any other code keeps it resumable.
+		if _, err := c.Conn.Write(clientCloseFrame(closeServiceRestart)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if op, ok := clientOp(p); ok && (op == 2 || op == 6) && c.gate != nil {
+		out, err := c.gate(op)
+		if err != nil {
+			// discordgo sees a failed write; the closed socket makes its reader report a
+			// lost connection, and the session waits before identifying.
+			c.Conn.Close()
+			return 0, err
+		}
+		if out != nil {
+			if _, err := c.Conn.Write(out); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	return c.Conn.Write(p)
 }
 
@@ -46,6 +74,16 @@ func (c *observedConn) frameSeen(opcode byte, payload []byte) {
 		if bytes.Contains(payload, []byte(`"op":11`)) && c.onAck != nil {
 			if sent := c.lastSent.Load(); sent != 0 {
 				c.onAck(time.Since(time.Unix(0, sent)))
+			}
+		}
+		// Discord sends op 9 as text (only dispatches are compressed).
+		if bytes.Contains(payload, []byte(`"op":9`)) && c.onInvalid != nil {
+			var m struct {
+				Op int  `json:"op"`
+				D  bool `json:"d"`
+			}
+			if json.Unmarshal(payload, &m) == nil && m.Op == 9 {
+				c.onInvalid(m.D)
 			}
 		}
 	}

@@ -5,7 +5,8 @@
 // discordgo reconnects by itself after any read error, with a backoff up to ten minutes, and even
 // after close codes that mean it never should (4004 authentication failed, 4010-4014). The session
 // therefore turns discordgo's reconnection off and supervises the connection itself: it reopens
-// (resuming when discordgo holds a session) with its own bounded backoff, and stops with a
+// (resuming when it holds a session: its own, or one of an earlier run handed in as Config.Resume;
+// see gatePayload) with its own bounded backoff, and stops with a
 // [*FatalCloseError] on a fatal close code. Close codes are read from the WebSocket framing of the
 // socket discordgo reads (see observedConn), since discordgo reports them only in its logs.
 //
@@ -15,12 +16,14 @@ package discordgw
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +39,11 @@ const (
 	DefaultOpenTimeout      = 30 * time.Second
 	DefaultReconnectInitial = time.Second
 	DefaultReconnectMax     = 60 * time.Second
+	// Discord: after an invalid session, wait a random 1-5 s before identifying again; at most
+	// max_concurrency identifies per 5 s (one session needs one).
+	DefaultInvalidSessionWaitMin = time.Second
+	DefaultInvalidSessionWaitMax = 5 * time.Second
+	DefaultIdentifyInterval      = 5 * time.Second
 )
 
 // Intents are the gateway intents the worker asks for: guilds (channels) and voice states.
@@ -59,6 +67,16 @@ type Config struct {
 	// LibraryLogLevel is discordgo's own log level: discordgo.LogError (the zero value),
 	// LogWarning..., or -1 for none. discordgo logs through its package-level Logger.
 	LibraryLogLevel int
+	// Resume is a session of an earlier run to resume (op 6) rather than identify; the zero
+	// value identifies. Discord answers op 9 when it cannot be resumed, and the session identifies.
+	Resume Position
+	// InvalidSessionWaitMin and InvalidSessionWaitMax bound the random wait before identifying
+	// again after an invalid session (op 9) or a rate-limit close (4008); default 1-5 s, as
+	// Discord documents. Consecutive failures wait at least the Reconnect backoff.
+	InvalidSessionWaitMin, InvalidSessionWaitMax time.Duration
+	// IdentifyInterval is the least time between two identifies (default 5 s, Discord's
+	// max_concurrency window).
+	IdentifyInterval time.Duration
 }
 
 // Handler receives what the session learns.
@@ -103,6 +121,19 @@ type Session struct {
 	attemptCtx   atomic.Pointer[context.Context]
 	disconnected chan struct{}
 	http         *http.Transport
+
+	// posMu guards pos, the session to resume: set by READY, advanced by every dispatch,
+	// cleared when Discord says the session is invalid.
+	posMu sync.Mutex
+	pos   Position
+	// grant allows one identify (see gatePayload); lastIdentify is when the last one went out.
+	grant        atomic.Bool
+	lastIdentify atomic.Int64
+	// On the current attempt: invalid is set when Discord sent op 9 (1: not resumable,
+	// 2: resumable), established when READY or RESUMED came.
+	invalid     atomic.Int32
+	established atomic.Bool
+	waitReason  atomic.Pointer[waitInfo]
 }
 
 // New prepares a session; Run connects it.
@@ -122,6 +153,15 @@ func New(cfg Config, h Handler) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.InvalidSessionWaitMin <= 0 && cfg.InvalidSessionWaitMax <= 0 {
+		cfg.InvalidSessionWaitMin, cfg.InvalidSessionWaitMax = DefaultInvalidSessionWaitMin, DefaultInvalidSessionWaitMax
+	}
+	if cfg.InvalidSessionWaitMax < cfg.InvalidSessionWaitMin {
+		return nil, errors.New("gateway: the invalid session wait's maximum is below its minimum")
+	}
+	if cfg.IdentifyInterval < 0 {
+		return nil, errors.New("gateway: the identify interval cannot be negative")
+	}
 	token := cfg.Token
 	if !strings.HasPrefix(token, "Bot ") {
 		token = "Bot " + token
@@ -130,7 +170,8 @@ func New(cfg Config, h Handler) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	s := &Session{cfg: cfg, h: h, dg: dg, log: cfg.Logger, disconnected: make(chan struct{}, 1)}
+	s := &Session{cfg: cfg, h: h, dg: dg, log: cfg.Logger, disconnected: make(chan struct{}, 1), pos: cfg.Resume}
+	cfg.Metrics.SessionStartRemaining.Set(-1)
 
 	s.http = http.DefaultTransport.(*http.Transport).Clone()
 	var transport http.RoundTripper = s.http
@@ -149,6 +190,8 @@ func New(cfg Config, h Handler) (*Session, error) {
 		NetDialTLSContext: s.abortable(secure),
 	}
 	dg.Identify.Intents = Intents
+	// Set here so that discordgo never writes it later, while gatePayload may read Identify.
+	dg.Identify.Token = token
 	dg.ShouldReconnectOnError = false
 	dg.ShouldReconnectVoiceOnSessionError = false
 	dg.StateEnabled = false
@@ -159,7 +202,13 @@ func New(cfg Config, h Handler) (*Session, error) {
 			return
 		}
 		cfg.Metrics.DiscordEvents.WithLabelValues(e.Type).Inc()
-		if e.Struct != nil {
+		pos := s.advance(e)
+		if e.Struct == nil {
+			return
+		}
+		if ph, ok := h.(PositionHandler); ok {
+			ph.HandleDispatchAt(pos, e.Type, e.Struct)
+		} else {
 			h.HandleDispatch(e.Type, e.Struct)
 		}
 	})
@@ -170,6 +219,43 @@ func New(cfg Config, h Handler) (*Session, error) {
 		}
 	})
 	return s, nil
+}
+
+// advance moves the session's position past the dispatch e and returns it.
+func (s *Session) advance(e *discordgo.Event) Position {
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	switch e.Type {
+	case "READY":
+		var r struct {
+			SessionID string `json:"session_id"`
+			ResumeURL string `json:"resume_gateway_url"`
+		}
+		json.Unmarshal(e.RawData, &r)
+		s.pos = Position{SessionID: r.SessionID, ResumeURL: r.ResumeURL}
+		s.established.Store(true)
+	case "RESUMED":
+		s.established.Store(true)
+		s.cfg.Metrics.Resumes.Inc()
+	}
+	if s.pos.SessionID != "" && e.Sequence > 0 {
+		s.pos.Seq = e.Sequence
+	}
+	return s.pos
+}
+
+// Position returns the session's position: what a resume would send.
+func (s *Session) Position() Position {
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	return s.pos
+}
+
+// forget drops the session to resume: Discord said it is no longer valid.
+func (s *Session) forget() {
+	s.posMu.Lock()
+	s.pos = Position{}
+	s.posMu.Unlock()
 }
 
 // Connected reports whether the session is connected to the gateway.
@@ -198,16 +284,29 @@ func (s *Session) UpdateVoiceState(guildID, channelID string, selfMute, selfDeaf
 
 // Run connects and keeps the session connected until ctx ends (it then closes the session and
 // returns nil) or Discord closes it with a fatal code (it returns a *FatalCloseError).
+//
+// An attempt counts as a success only once READY or RESUMED arrived: discordgo's Open also
+// succeeds when Discord answered with op 9, and the backoff must keep growing then. Before an
+// identify, Run waits what Discord asks (see awaitIdentify).
 func (s *Session) Run(ctx context.Context) error {
-	attempt := 0
+	failures := 0
+	var notBefore time.Time
 	for {
+		if !s.Position().Resumable() {
+			if !s.awaitIdentify(ctx, notBefore) {
+				s.shutdown()
+				return nil
+			}
+			s.grant.Store(true)
+		}
+		s.invalid.Store(0)
+		s.established.Store(false)
 		err := s.open(ctx)
 		if ctx.Err() != nil {
 			s.shutdown()
 			return nil
 		}
 		if err == nil {
-			attempt = 0
 			s.setConnected(true)
 			s.log.Info("gateway: connected")
 			select {
@@ -218,18 +317,42 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			s.setConnected(false)
 		}
+		s.grant.Store(false)
 		if code := s.fatalCode(err); code != 0 {
 			s.shutdown()
 			return &FatalCloseError{Code: code}
 		}
+		if s.established.Load() {
+			failures = 0
+		}
 		s.h.LinkDown()
-		wait := s.cfg.Reconnect.Delay(attempt)
-		attempt++
-		args := []any{"retry_in", wait.Round(time.Millisecond), "attempt", attempt}
+		wait := s.cfg.Reconnect.Delay(failures)
+		failures++
+		notBefore = time.Time{}
+		code := s.lastClose.Load()
+		args := []any{"attempt", failures}
+		switch inv := s.invalid.Load(); {
+		case inv != 0:
+			s.cfg.Metrics.InvalidSessions.Inc()
+			if inv == 1 {
+				s.forget()
+			}
+			wait = max(wait, s.invalidSessionWait())
+			notBefore = time.Now().Add(wait)
+			args = append(args, "invalid_session", true, "resumable", inv == 2)
+		case code == 4008:
+			// Rate limited: whatever comes next, not at once.
+			wait = max(wait, s.invalidSessionWait())
+			notBefore = time.Now().Add(wait)
+		case code == 4007 || code == 4009:
+			// Invalid seq, session timed out: only a new session helps.
+			s.forget()
+		}
+		args = append(args, "retry_in", wait.Round(time.Millisecond))
 		if err != nil {
 			args = append(args, "error", err.Error())
 		}
-		if code := s.lastClose.Load(); code != 0 {
+		if code != 0 {
 			args = append(args, "close_code", code)
 		}
 		s.log.Warn("gateway: connection lost; reconnecting", args...)
@@ -288,6 +411,15 @@ func (s *Session) abortable(dial func(ctx context.Context, network, addr string)
 func (s *Session) observe(c net.Conn) net.Conn {
 	oc := &observedConn{
 		Conn: c,
+		gate: s.gatePayload,
+		onInvalid: func(resumable bool) {
+			v := int32(1)
+			if resumable {
+				v = 2
+			}
+			s.invalid.Store(v)
+			s.log.Info("gateway: Discord says the session is invalid (op 9)", "resumable", resumable)
+		},
 		onClose: func(code int) {
 			s.lastClose.Store(int64(code))
 			s.cfg.Metrics.CloseCode(code)
@@ -322,11 +454,11 @@ func (s *Session) setConnected(up bool) {
 	s.cfg.Metrics.GatewayConnected.Set(v)
 }
 
-// shutdown closes the session with 1000: no process will resume it (discordgo cannot be given a
-// session id to resume), so Discord may as well end it now.
+// shutdown closes the connection with 1012 rather than 1000, which would end the session: the
+// worker persists its position, and its next start resumes the session.
 func (s *Session) shutdown() {
 	s.setConnected(false)
-	if err := s.dg.Close(); err != nil {
+	if err := s.dg.CloseWithCode(closeServiceRestart); err != nil {
 		s.log.Debug("gateway: closing", "error", err.Error())
 	}
 	s.http.CloseIdleConnections()

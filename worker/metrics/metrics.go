@@ -55,6 +55,12 @@ type Metrics struct {
 	CloseCodes *prometheus.CounterVec
 	// HeartbeatLatency is the time between the last heartbeat sent and its acknowledgement.
 	HeartbeatLatency prometheus.Gauge
+	// Identifies counts identifies sent (new sessions); Resumes sessions resumed (RESUMED
+	// received); InvalidSessions op 9 received.
+	Identifies, Resumes, InvalidSessions prometheus.Counter
+	// SessionStartRemaining is session_start_limit.remaining of the last GET /gateway/bot, -1
+	// when unknown; IdentifyWait the wait of an identify in progress (0 when none).
+	SessionStartRemaining, IdentifyWait prometheus.Gauge
 }
 
 // New creates the collectors in a new registry.
@@ -78,6 +84,12 @@ func New() *Metrics {
 		Reconnects:       f.counter("gateway_reconnects_total", "Gateway connection attempts after a lost connection."),
 		CloseCodes:       f.counterVec("gateway_close_codes_total", "Gateway close codes received from Discord.", "code"),
 		HeartbeatLatency: f.gauge("gateway_heartbeat_latency_seconds", "Time between the last gateway heartbeat and its acknowledgement."),
+		Identifies:       f.counter("gateway_identifies_total", "Identifies sent to the gateway: new sessions, each spending one of Discord's session starts."),
+		Resumes:          f.counter("gateway_resumes_total", "Gateway sessions resumed (RESUMED received), within a run or after a restart."),
+		InvalidSessions:  f.counter("gateway_invalid_sessions_total", "Invalid sessions (op 9) received from the gateway."),
+		SessionStartRemaining: f.gauge("gateway_session_start_remaining",
+			"Identifies left in Discord's session start limit at the last GET /gateway/bot; -1 when unknown."),
+		IdentifyWait: f.gauge("gateway_identify_wait_seconds", "Wait of the identify in progress (op 9, rate limit, session start limit); 0 when none."),
 	}
 	m.AttemptSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "delivery_attempt_seconds", Help: "Duration of delivery requests to the edge.",

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/bwmarrin/discordgo"
@@ -267,4 +268,52 @@ func newMember(vs *discordgo.VoiceState, m *discordgo.Member) event.Member {
 // compareSnowflakes orders snowflakes numerically: shorter is smaller, then by digits.
 func compareSnowflakes(a, b string) int {
 	return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+}
+
+// State is the mirror in a form that can be saved and restored: the rooms, and every user in a
+// voice channel of the guild (rooms or not).
+type State struct {
+	Rooms []event.Room  `json:"rooms"`
+	Voice []VoiceMember `json:"voice"`
+}
+
+// VoiceMember is one user in a voice channel.
+type VoiceMember struct {
+	ChannelID string       `json:"channel_id"`
+	Member    event.Member `json:"member"`
+}
+
+// State returns the mirror's state, rooms and members in id order.
+func (g *Guild) State() State {
+	st := State{Rooms: make([]event.Room, 0, len(g.rooms)), Voice: make([]VoiceMember, 0, len(g.voice))}
+	for _, r := range g.rooms {
+		st.Rooms = append(st.Rooms, r)
+	}
+	slices.SortFunc(st.Rooms, func(a, b event.Room) int { return compareSnowflakes(a.ID, b.ID) })
+	for _, v := range g.voice {
+		st.Voice = append(st.Voice, VoiceMember{ChannelID: v.channelID, Member: v.member})
+	}
+	slices.SortFunc(st.Voice, func(a, b VoiceMember) int { return compareSnowflakes(a.Member.UserID, b.Member.UserID) })
+	return st
+}
+
+// Restore replaces the mirror with st, as State returned it. It refuses, changing nothing, a
+// state whose ids are not snowflakes.
+func (g *Guild) Restore(st State) error {
+	rooms := make(map[string]event.Room, len(st.Rooms))
+	for _, r := range st.Rooms {
+		if !event.ValidSnowflake(r.ID) {
+			return errors.New("translate: a saved room's id is not a snowflake")
+		}
+		rooms[r.ID] = r
+	}
+	voice := make(map[string]voiceEntry, len(st.Voice))
+	for _, v := range st.Voice {
+		if !event.ValidSnowflake(v.ChannelID) || !event.ValidSnowflake(v.Member.UserID) {
+			return errors.New("translate: a saved voice state's ids are not snowflakes")
+		}
+		voice[v.Member.UserID] = voiceEntry{channelID: v.ChannelID, member: v.Member}
+	}
+	g.rooms, g.voice = rooms, voice
+	return nil
 }

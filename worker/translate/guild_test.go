@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +322,30 @@ func TestTableViewSeam(t *testing.T) {
 	}
 	if ch := New(Config{GuildID: guildID, CategoryID: categoryID}).ChannelCreate(voiceChannel(room1, categoryID, "On")); ch[0].Payload.(event.RoomPayload).Room.TableView {
 		t.Fatal("without a TableView function, table view is on")
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	g := New(Config{GuildID: "1", CategoryID: "2"})
+	g.Load(&discordgo.Guild{ID: "1",
+		Channels:    []*discordgo.Channel{{ID: "10", GuildID: "1", Type: discordgo.ChannelTypeGuildVoice, ParentID: "2", Name: "Table"}, {ID: "11", GuildID: "1", Type: discordgo.ChannelTypeGuildVoice, Name: "Elsewhere"}},
+		VoiceStates: []*discordgo.VoiceState{{UserID: "100", ChannelID: "10", SelfVideo: true}, {UserID: "101", ChannelID: "11"}},
+	})
+	restored := New(Config{GuildID: "1", CategoryID: "2"})
+	if err := restored.Restore(g.State()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(restored.Snapshot(), g.Snapshot()) || !reflect.DeepEqual(restored.State(), g.State()) {
+		t.Fatalf("restored %+v, saved %+v", restored.State(), g.State())
+	}
+	// The user outside the rooms is kept: moving the channel into the category brings them.
+	changes := restored.ChannelUpdate(&discordgo.Channel{ID: "11", GuildID: "1", Type: discordgo.ChannelTypeGuildVoice, ParentID: "2", Name: "Elsewhere"})
+	if len(changes) != 2 || changes[1].Type != event.VoiceJoined {
+		t.Fatalf("changes %+v", changes)
+	}
+	bad := g.State()
+	bad.Voice[0].ChannelID = "not-a-snowflake"
+	if err := restored.Restore(bad); err == nil || len(restored.State().Voice) != 2 {
+		t.Fatal("a bad state was restored")
 	}
 }

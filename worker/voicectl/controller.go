@@ -78,6 +78,13 @@ func (c *Controller) HandleDispatch(_ string, ev any) {
 	}
 }
 
+// SetBotID gives the bot's user id when no READY will (a resumed gateway session).
+func (c *Controller) SetBotID(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.botID = id
+}
+
 // voiceStateUpdate follows the bot's own voice state: it gives a join its session id, and a
 // call whose room it no longer names has ended.
 func (c *Controller) voiceStateUpdate(vs *discordgo.VoiceState) {
