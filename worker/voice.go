@@ -17,17 +17,23 @@ import (
 type dispatchers struct{ w *Worker }
 
 func (d dispatchers) HandleDispatch(typ string, ev any) {
-	if r, ok := ev.(*discordgo.Ready); ok && r.User != nil {
-		id := r.User.ID
-		d.w.botID.Store(&id)
-	}
+	d.noteBot(ev)
 	d.w.prod.HandleDispatch(typ, ev)
 	d.w.voice.HandleDispatch(typ, ev)
 }
 
 func (d dispatchers) HandleDispatchAt(pos discordgw.Position, typ string, ev any) {
+	d.noteBot(ev)
 	d.w.prod.HandleDispatchAt(pos, typ, ev)
 	d.w.voice.HandleDispatch(typ, ev)
+}
+
+// noteBot keeps the bot's user id from READY: table view's mark names it.
+func (d dispatchers) noteBot(ev any) {
+	if r, ok := ev.(*discordgo.Ready); ok && r.User != nil {
+		id := r.User.ID
+		d.w.botID.Store(&id)
+	}
 }
 
 func (d dispatchers) LinkDown() { d.w.prod.LinkDown() }
