@@ -207,6 +207,11 @@ func (p *Producer) AppendSnapshot(reason string) (uint64, error) {
 	if !p.synced {
 		return 0, ErrNotSynced
 	}
+	// The guild's state may have loaded since the caller looked: its snapshot, and the link
+	// status after it, are then pending already, and a new snapshot would supersede both.
+	if seq, ok := p.ob.LatestSnapshot(); ok {
+		return seq, nil
+	}
 	evs, err := p.write([]outbox.Item{{Type: event.Snapshot, Payload: p.guild.Snapshot()}})
 	if err != nil {
 		return 0, err

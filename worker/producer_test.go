@@ -137,7 +137,17 @@ func TestAppendSnapshotNeedsState(t *testing.T) {
 		t.Fatalf("AppendSnapshot before GUILD_CREATE: %v", err)
 	}
 	r.p.HandleDispatch("GUILD_CREATE", guildCreate())
+	// GUILD_CREATE's snapshot (seq 1, then the link status) is pending: it is the answer, and a
+	// new one would supersede the link status after it.
 	seq, err := r.p.AppendSnapshot("snapshot_required")
+	if err != nil || seq != 1 {
+		t.Fatalf("AppendSnapshot with a snapshot pending = %d, %v", seq, err)
+	}
+	// Once it was delivered, a new one.
+	if _, err := r.ob.Ack(2); err != nil {
+		t.Fatal(err)
+	}
+	seq, err = r.p.AppendSnapshot("snapshot_required")
 	if err != nil || seq != 3 {
 		t.Fatalf("AppendSnapshot = %d, %v", seq, err)
 	}

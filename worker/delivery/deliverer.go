@@ -78,8 +78,9 @@ type Config struct {
 
 // Snapshotter appends a snapshot of the worker's current state to the outbox.
 type Snapshotter interface {
-	// AppendSnapshot appends a snapshot event and returns its seq. It fails while the worker does
-	// not know the guild's state yet; delivery then retries later.
+	// AppendSnapshot appends a snapshot event and returns its seq, or the seq of one already
+	// pending (appended since the caller looked). It fails while the worker does not know the
+	// guild's state.
 	AppendSnapshot(reason string) (uint64, error)
 }
 
