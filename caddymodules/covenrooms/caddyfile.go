@@ -50,14 +50,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "user_id_claim":
 			err = caddyfileopt.String(d, &h.UserIDClaim)
 		case "admin_claim":
-			args := d.RemainingArgs()
-			if len(args) < 1 || len(args) > 2 {
-				return d.Err("admin_claim: expected a claim name and optionally a value")
-			}
-			h.AdminClaim = args[0]
-			if len(args) == 2 {
-				h.AdminValue = args[1]
-			}
+			err = caddyfileopt.ClaimValue(d, &h.AdminClaim, &h.AdminValue)
 		case "max_body":
 			err = caddyfileopt.Size(d, &h.MaxBody)
 		case "request_timeout":

@@ -146,3 +146,18 @@ func Rate(d *caddyfile.Dispenser, rate *float64, burst *int) error {
 	}
 	return nil
 }
+
+// ClaimValue reads a claim name and, optionally, the value it must hold (admin_claim <claim>
+// [<value>]).
+func ClaimValue(d *caddyfile.Dispenser, claim, value *string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("%s: expected a claim name and optionally a value", name)
+	}
+	*claim = args[0]
+	if len(args) == 2 {
+		*value = args[1]
+	}
+	return nil
+}
