@@ -77,6 +77,8 @@ func (r *request) idempotent() bool {
 
 // do performs req within ctx's deadline and decodes a 2xx answer into out (unless nil).
 func (c *Client) do(ctx context.Context, req request, out any) error {
+	// unreachable is the last attempt's failure to reach Discord at all, while retrying it.
+	var unreachable *Error
 	for attempt := 0; ; attempt++ {
 		key, refused := c.admit(ctx, req)
 		if refused != nil {
@@ -98,8 +100,15 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		switch {
 		case err != nil:
 			fail = c.transportError(ctx, req, err)
+			if fail.Kind == KindTimeout && unreachable != nil {
+				// The deadline came during the retry of an unreachable Discord (a loaded machine
+				// may run the retry late): unreachable is what was seen, not slow.
+				unreachable.RetryAfter = c.backoff(attempt)
+				return c.failed(unreachable)
+			}
 			if fail.Kind == KindUnavailable && (req.idempotent() || isDialError(err)) {
 				retry = c.backoff(attempt)
+				unreachable = fail
 			}
 		case status >= 200 && status < 300:
 			c.succeeded(req.route)
