@@ -76,12 +76,12 @@ type queueCursor struct {
 
 func (q *runQueue) cursor() queueCursor { return queueCursor{q: q, off: q.off} }
 
-func (c *queueCursor) next() ([]byte, bool) {
+func (c *queueCursor) next() (*Record, bool) {
 	for c.run < c.q.n {
 		run := c.q.run(c.run)
 		if c.off < len(run) {
 			c.off++
-			return run[c.off-1].frame, true
+			return run[c.off-1], true
 		}
 		c.run++
 		c.off = 0

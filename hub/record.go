@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/wsframe"
 )
 
 // Record is an event ready to apply and deliver: its position, its decoded payload and its frame, the
@@ -17,6 +18,10 @@ type Record struct {
 	typ     event.Type
 	payload any
 	frame   []byte
+	// wire is frame as one WebSocket text frame (the header, then frame in the same array), built once
+	// and written as is to every subscriber that takes frames (FrameConn); nil for frames built
+	// elsewhere (hellos, control frames), which are framed when written.
+	wire []byte
 }
 
 // NewRecord decodes e's payload and encodes e once into its frame: the envelope with the payload
@@ -32,9 +37,9 @@ func NewRecord(e *event.Event) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: encoding %s payload: %w", e.Type, err)
 	}
-	frame := make([]byte, 0, len(data)+len(e.Epoch)+len(e.GuildID)+96)
-	frame = appendEnvelope(frame, e, data)
-	return &Record{pos: e.Position(), typ: e.Type, payload: p, frame: frame}, nil
+	buf := make([]byte, wsframe.MaxHeaderLen, wsframe.MaxHeaderLen+len(data)+len(e.Epoch)+len(e.GuildID)+96)
+	buf = appendEnvelope(buf, e, data)
+	return &Record{pos: e.Position(), typ: e.Type, payload: p, frame: buf[wsframe.MaxHeaderLen:], wire: wsframe.Text(buf)}, nil
 }
 
 // Position returns the event's position.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,13 +93,28 @@ func (sh *shard) drainInbox() {
 	sh.spare = ops[:0]
 }
 
+// deliverRuns hands the pending runs to every subscriber, starting at a random one: the subscribers
+// served last in one fan-out are not those of the next, so no client is always the last.
 func (sh *shard) deliverRuns() {
 	if len(sh.runs) == 0 {
 		return
 	}
+	n := len(sh.subs)
+	if n > 0 {
+		start := rand.IntN(n)
+		for i := range n {
+			j := start + i
+			if j >= n {
+				j -= n
+			}
+			if !sh.subs[j].deliver(sh.runs) {
+				sh.subs[j] = nil
+			}
+		}
+	}
 	live := sh.subs[:0]
 	for _, s := range sh.subs {
-		if s.deliver(sh.runs) {
+		if s != nil {
 			live = append(live, s)
 		}
 	}

@@ -35,19 +35,37 @@ type Conn interface {
 	Close(code int, reason string)
 }
 
+// FrameConn is a Conn that takes messages as WebSocket frames the hub builds: each event is framed
+// once and the same bytes go to every subscriber, with no copy per connection.
+type FrameConn interface {
+	Conn
+	// WriteFrame writes frame, one complete WebSocket text frame (RFC 6455 section 5.2, server to
+	// client: FIN set, unmasked) whose payload is the message, as Write would write that message.
+	WriteFrame(ctx context.Context, frame []byte) error
+	// WriteFrameNow writes what the socket takes of frame without waiting for it and reports how many
+	// bytes that was (0 when it cannot write without waiting, or not at all). When it wrote part of the
+	// frame, the hub's next call is WriteFrame with the rest, frame[n:], and no other frame (such as a
+	// control frame of the library) may go in between.
+	WriteFrameNow(frame []byte) (int, error)
+}
+
 // Subscription is one connection's place in the stream. Its frames are written to the Conn in order
 // by a writer goroutine that exists only while frames are waiting.
 type Subscription struct {
 	hub   *Hub
 	shard *shard
 	conn  Conn
-	drain func() // s.writeAll bound once, so starting a writer allocates nothing
+	fconn FrameConn // conn, when it takes frames; nil otherwise
+	drain func()    // s.writeAll bound once, so starting a writer allocates nothing
 
 	mu      sync.Mutex
 	queue   runQueue
 	exempt  int  // frames at the head of the queue (hello, missed events) that the bound does not count
-	writing bool // a writer goroutine is running
+	writing bool // a writer owns the connection: the shard worker writing at once, or a writer goroutine
 	closed  bool
+	// carry is what the shard worker began to write without waiting and the writer goroutine it
+	// started finishes first: the rest of the frame, owned by whoever owns the writing.
+	carry message
 
 	// writeGen is odd while a Write is in flight and grows by two per Write; the shard reads it to
 	// find writes that exceed WriteTimeout without a timer or context per write.
@@ -77,6 +95,7 @@ func (h *Hub) Subscribe(resume *event.Position, c Conn) (*Subscription, error) {
 	}
 	sh := h.shards[int(h.nextShard.Add(1)-1)%len(h.shards)]
 	s := &Subscription{hub: h, shard: sh, conn: c, exempt: len(opening), writing: true}
+	s.fconn, _ = c.(FrameConn)
 	s.drain = s.writeAll
 	s.queue.push(opening)
 	h.subscribers.Add(1)
@@ -178,8 +197,11 @@ func (s *Subscription) shutdown(code int, reason string) {
 	}
 }
 
-// deliver queues runs, starting a writer if none runs. The shard worker calls it and drops s once it
-// reports false (closed or evicted).
+// deliver queues runs. When no writer owns the connection, the shard worker writes the first message
+// itself, as much of it as the socket takes at once: most writes complete so, with no goroutine and
+// no scheduling between the event and the socket. What remains (the socket's buffer full, more frames
+// queued, a Conn that cannot write without waiting) goes to a writer goroutine. The shard worker
+// drops s once deliver reports false (closed or evicted).
 func (s *Subscription) deliver(runs [][]*Record) bool {
 	s.mu.Lock()
 	if s.closed {
@@ -194,11 +216,40 @@ func (s *Subscription) deliver(runs [][]*Record) bool {
 		}
 		s.queue.push(run)
 	}
-	start := !s.writing
-	s.writing = true
-	s.mu.Unlock()
-	if start {
-		s.startWriter()
+	if s.writing {
+		s.mu.Unlock()
+		return true
 	}
+	s.writing = true
+	if s.fconn == nil {
+		s.mu.Unlock()
+		s.startWriter()
+		return true
+	}
+	m := s.takeLocked()
+	s.mu.Unlock()
+	n, err := s.fconn.WriteFrameNow(m.wire)
+	switch {
+	case err != nil:
+		m.release()
+		s.writeFailed(err)
+		return false
+	case n == len(m.wire):
+		m.release()
+		s.shard.messages.Add(1)
+		s.shard.delivered.Add(uint64(m.frames))
+		s.mu.Lock()
+		if s.closed || s.queue.frames == 0 {
+			s.writing = false
+			open := !s.closed
+			s.mu.Unlock()
+			return open
+		}
+		s.mu.Unlock()
+	default:
+		m.wire = m.wire[n:]
+		s.carry = m
+	}
+	s.startWriter()
 	return true
 }

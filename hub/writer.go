@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"context"
 	"sync"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/spellcoven/gateway/internal/wsframe"
 )
 
 // A subscription's writer is a goroutine that exists only while frames wait for it: started by
@@ -16,11 +19,34 @@ func (s *Subscription) startWriter() {
 	go s.drain()
 }
 
-// writeAll is the writer goroutine: it writes waiting frames, several per message when several wait,
-// and exits when none are left or the subscription is closed.
+// message is one WebSocket message ready to write: for a FrameConn the whole frame, for a Conn the
+// payload. buf is the pooled buffer it was built in, if any, returned once it is written.
+type message struct {
+	wire   []byte
+	frames int
+	buf    *[]byte
+}
+
+// release returns m's buffer to the pool: m's bytes are no longer to be used.
+func (m *message) release() {
+	if m.buf != nil {
+		putMessageBuffer(m.buf)
+		m.buf = nil
+	}
+	m.wire = nil
+}
+
+// writeAll is the writer goroutine: it finishes what the shard worker began, then writes waiting
+// frames, several per message when several wait, and exits when none are left or the subscription
+// is closed.
 func (s *Subscription) writeAll() {
-	sh := s.shard
-	defer sh.writers.Done()
+	defer s.shard.writers.Done()
+	if s.carry.wire != nil {
+		// Written even if s closed meanwhile: the Conn holds its other writers until the frame ends.
+		m := s.carry
+		s.carry = message{}
+		s.write(m, s.fconn.WriteFrame)
+	}
 	for {
 		s.mu.Lock()
 		if s.closed || s.queue.frames == 0 {
@@ -28,51 +54,84 @@ func (s *Subscription) writeAll() {
 			s.mu.Unlock()
 			return
 		}
-		msg, frames, buf := s.takeLocked()
+		m := s.takeLocked()
 		s.mu.Unlock()
-
-		s.writeGen.Add(1)
-		err := s.conn.Write(s.hub.writeCtx, msg)
-		s.writeGen.Add(1)
-		if buf != nil {
-			putMessageBuffer(buf)
+		if s.fconn != nil {
+			s.write(m, s.fconn.WriteFrame)
+		} else {
+			s.write(m, s.conn.Write)
 		}
-		if err != nil {
-			s.writeFailed(err)
-			continue // the loop sees closed and exits
-		}
-		sh.messages.Add(1)
-		sh.delivered.Add(uint64(frames))
 	}
 }
 
+// write writes m with w, a blocking write that the shard's scan times (writeGen).
+func (s *Subscription) write(m message, w func(context.Context, []byte) error) {
+	s.writeGen.Add(1)
+	err := w(s.hub.writeCtx, m.wire)
+	s.writeGen.Add(1)
+	frames := m.frames
+	m.release()
+	if err != nil {
+		s.writeFailed(err)
+		return // the writer's loop sees closed and exits
+	}
+	s.shard.messages.Add(1)
+	s.shard.delivered.Add(uint64(frames))
+}
+
 // takeLocked removes the next message's frames from the queue: up to MaxCoalesce frames joined by
-// '\n', stopping before MaxMessageBytes. A message of one frame is the shared frame itself; a joined
-// one is built in buf, a pooled buffer that the caller returns after the write.
-func (s *Subscription) takeLocked() (msg []byte, frames int, buf *[]byte) {
+// '\n', stopping before MaxMessageBytes. A message of one event is the event's shared frame (framed
+// once, for a FrameConn); a joined one, or one of a frame the hub did not frame, is built in a
+// pooled buffer.
+func (s *Subscription) takeLocked() message {
 	cfg := &s.hub.cfg
+	framed := s.fconn != nil
 	cur := s.queue.cursor()
-	msg, _ = cur.next()
-	frames = 1
-	for frames < cfg.MaxCoalesce {
-		f, ok := cur.next()
-		if !ok || len(msg)+1+len(f) > cfg.MaxMessageBytes {
+	first, _ := cur.next()
+	m := message{wire: first.frame, frames: 1}
+	if framed {
+		m.wire = first.wire
+	}
+	size := len(first.frame)
+	var payload []byte // the header's room and the joined payload, once a second frame joins
+	for m.frames < cfg.MaxCoalesce {
+		r, ok := cur.next()
+		if !ok || size+1+len(r.frame) > cfg.MaxMessageBytes {
 			break
 		}
-		if buf == nil {
-			buf = getMessageBuffer()
-			msg = append((*buf)[:0], msg...)
+		size += 1 + len(r.frame)
+		if m.buf == nil {
+			m.buf = getMessageBuffer()
+			payload = append((*m.buf)[:headroom(framed)], first.frame...)
 		}
-		msg = append(msg, '\n')
-		msg = append(msg, f...)
-		frames++
+		payload = append(payload, '\n')
+		payload = append(payload, r.frame...)
+		m.frames++
 	}
-	if buf != nil {
-		*buf = msg // keep what append grew
+	switch {
+	case m.buf != nil:
+		*m.buf = payload // keep what append grew
+		m.wire = payload
+		if framed {
+			m.wire = wsframe.Text(payload)
+		}
+	case framed && m.wire == nil:
+		m.buf = getMessageBuffer()
+		payload = append((*m.buf)[:wsframe.MaxHeaderLen], first.frame...)
+		*m.buf = payload
+		m.wire = wsframe.Text(payload)
 	}
-	s.queue.drop(frames)
-	s.exempt -= min(frames, s.exempt)
-	return msg, frames, buf
+	s.queue.drop(m.frames)
+	s.exempt -= min(m.frames, s.exempt)
+	return m
+}
+
+// headroom is the room left before a payload built for a frame: where its header goes.
+func headroom(framed bool) int {
+	if framed {
+		return wsframe.MaxHeaderLen
+	}
+	return 0
 }
 
 func (s *Subscription) writeFailed(err error) {
@@ -96,7 +155,7 @@ func getMessageBuffer() *[]byte {
 	if b, ok := messageBuffers.Get().(*[]byte); ok {
 		return b
 	}
-	b := make([]byte, 0, 4096)
+	b := make([]byte, 0, 4096) // at least wsframe.MaxHeaderLen: takeLocked reslices into it
 	return &b
 }
 

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/spellcoven/gateway/auth"
@@ -70,6 +69,7 @@ type rig struct {
 	http   *httptest.Server
 	counts *counts
 	next   uint64 // seq of the last event ingested
+	dialer net.Dialer
 }
 
 func newRig(t *testing.T, cfg Config) *rig { return newRigWith(t, cfg, rigOptions{}) }
@@ -77,6 +77,8 @@ func newRig(t *testing.T, cfg Config) *rig { return newRigWith(t, cfg, rigOption
 type rigOptions struct {
 	verifier func(*auth.Config) // changes the verifier's configuration
 	lateHub  bool               // the hub is not started: the test starts it (with r.start)
+	// sendBuffer, when set, is the server sockets' SO_SNDBUF: a small one fills after a few frames.
+	sendBuffer int
 }
 
 // newRigWith is newRig with options.
@@ -105,7 +107,7 @@ func newRigWith(t *testing.T, cfg Config, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var claims *auth.Claims
 		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
 			if claims, err = v.Verify(req.Context(), tok); err != nil {
@@ -119,13 +121,21 @@ func newRigWith(t *testing.T, cfg Config, o rigOptions) *rig {
 			http.Error(w, reason, http.StatusTooManyRequests)
 			return
 		}
-		c, err := websocket.Accept(w, req, nil)
+		c, err := Accept(w, req, nil)
 		if err != nil {
 			adm.Release()
 			return
 		}
 		r.srv.Serve(c, adm, claims, req.RemoteAddr)
 	}))
+	if o.sendBuffer > 0 {
+		r.http.Config.ConnState = func(c net.Conn, st http.ConnState) {
+			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
+				_ = tc.SetWriteBuffer(o.sendBuffer)
+			}
+		}
+	}
+	r.http.Start()
 	t.Cleanup(func() {
 		r.http.Close()
 		r.hub.Close() // closes every stream 1012
@@ -255,7 +265,7 @@ func (r *rig) dial(header http.Header) *client {
 // upgrade asks for an upgrade and returns the answer, and the client if it was upgraded.
 func (r *rig) upgrade(header http.Header) (*client, *http.Response) {
 	r.t.Helper()
-	conn, err := net.Dial("tcp", r.http.Listener.Addr().String())
+	conn, err := r.dialer.Dial("tcp", r.http.Listener.Addr().String())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -308,6 +318,14 @@ const (
 // send writes one masked frame.
 func (c *client) send(op byte, payload []byte) {
 	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	if _, err := c.conn.Write(maskedFrame(op, payload)); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.t.Logf("client write: %v", err)
+	}
+}
+
+// maskedFrame is one frame as a client sends it.
+func maskedFrame(op byte, payload []byte) []byte {
 	hdr := []byte{0x80 | op}
 	switch n := len(payload); {
 	case n < 126:
@@ -324,10 +342,7 @@ func (c *client) send(op byte, payload []byte) {
 	for i, b := range payload {
 		masked[i] = b ^ key[i%4]
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
-	if _, err := c.conn.Write(append(hdr, masked...)); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.t.Logf("client write: %v", err)
-	}
+	return append(hdr, masked...)
 }
 
 func (c *client) sendJSON(v any) {

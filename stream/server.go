@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/zap"
 
 	"github.com/spellcoven/gateway/auth"
@@ -187,12 +186,12 @@ func (srv *Server) Admit(ip string) (*Admission, string) {
 	return a, reason
 }
 
-// Serve takes over c, a connection just accepted, and returns at once: the session runs on goroutines
-// of its own until it ends, and then c is closed and a released. claims are those of the upgrade's
+// Serve takes over sock, a socket just accepted (Accept), and returns at once: the session runs on goroutines
+// of its own until it ends, and then sock is closed and a released. claims are those of the upgrade's
 // Authorization header, or nil. remote names the client in logs.
-func (srv *Server) Serve(c *websocket.Conn, a *Admission, claims *auth.Claims, remote string) {
-	c.SetReadLimit(srv.cfg.ReadLimit)
-	s := &session{srv: srv, c: c, adm: a, claims: claims, remote: remote}
+func (srv *Server) Serve(sock *Socket, a *Admission, claims *auth.Claims, remote string) {
+	sock.ws.SetReadLimit(srv.cfg.ReadLimit)
+	s := &session{srv: srv, sock: sock, c: sock.ws, adm: a, claims: claims, remote: remote}
 	srv.mu.Lock()
 	srv.live++
 	srv.mu.Unlock()

@@ -24,7 +24,8 @@ var errEnded = errors.New("stream: session ended")
 // timers send pings and enforce the auth timeout and the token's expiry.
 type session struct {
 	srv    *Server
-	c      *websocket.Conn
+	sock   *Socket
+	c      *websocket.Conn // sock's: reads client messages, pings, closes
 	adm    *Admission
 	claims *auth.Claims // set by header auth or the first message
 	remote string
@@ -164,7 +165,7 @@ func (s *session) authenticate() error {
 		}
 		t.Stop()
 	}
-	sub, err := s.srv.hub.Subscribe(m.Resume, &wsConn{c: s.c})
+	sub, err := s.srv.hub.Subscribe(m.Resume, (*hubConn)(s.sock))
 	if err != nil {
 		s.srv.obs.rejected("subscribe")
 		s.fail(CloseTryAgainLater, "unavailable", "the event stream is unavailable; retry")
@@ -315,7 +316,7 @@ func (s *session) fail(code websocket.StatusCode, errCode, message string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = s.c.Write(ctx, websocket.MessageText, serverError(errCode, message))
+	_ = s.sock.fc.writeText(ctx, serverError(errCode, message))
 	_ = s.c.Close(code, errCode)
 }
 
@@ -361,22 +362,3 @@ func (s *session) finish(err error) {
 	}
 	s.srv.sessionEnded()
 }
-
-// wsConn is the hub's view of the socket.
-type wsConn struct {
-	c *websocket.Conn
-}
-
-// Write sends msg as one text message. It does not hand the hub's context to the library, which would
-// arm a context.AfterFunc per write (about 7% of fan-out CPU): the hub bounds every write itself and
-// calls Close on a write that takes too long, which ends it.
-func (w *wsConn) Write(_ context.Context, msg []byte) error {
-	return w.c.Write(context.Background(), websocket.MessageText, msg)
-}
-
-// Close closes the connection without blocking the hub: the close handshake waits for the client.
-func (w *wsConn) Close(code int, reason string) {
-	go w.c.Close(websocket.StatusCode(code), reason)
-}
-
-var _ hub.Conn = (*wsConn)(nil)

@@ -73,7 +73,8 @@ func (s *stack) seed(t *testing.T, b *edgetest.Batches) {
 	snap := b.Event(t, event.Snapshot, event.SnapshotPayload{Rooms: []event.RoomState{{
 		Room: event.Room{ID: roomID, Name: "Table 1"}, Members: []event.Member{},
 	}}})
-	if code, body := s.edge.Post(edgetest.EncodeBatch(t, b.Epoch, snap)); code != http.StatusOK {
+	// A 503 (an edge whose broker is still connecting) is retried, as the worker does.
+	if code, body := postRetrying(t, s.edge, edgetest.EncodeBatch(t, b.Epoch, snap)); code != http.StatusOK {
 		t.Fatalf("seeding: %d %s", code, body)
 	}
 }

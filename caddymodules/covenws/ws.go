@@ -214,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		claims = c
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := stream.Accept(w, r, &websocket.AcceptOptions{
 		// The Origin was checked above against our own allowlist.
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,

@@ -1,0 +1,85 @@
+// Package wsframe builds the WebSocket frames a server sends (RFC 6455 section 5.2): the edge frames
+// each event once and writes the same bytes to every subscriber's socket.
+package wsframe
+
+import "encoding/binary"
+
+// MaxHeaderLen is the longest header of a server frame: no mask, a 64-bit payload length.
+const MaxHeaderLen = 10
+
+// Opcodes of RFC 6455 section 5.2.
+const (
+	OpText  = 0x1
+	OpClose = 0x8
+)
+
+// HeaderLen is the length of the header of an unmasked frame with an n-byte payload.
+func HeaderLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// PutTextHeader writes the header of a final, unmasked text frame with an n-byte payload into dst,
+// which must be HeaderLen(n) bytes long.
+func PutTextHeader(dst []byte, n int) {
+	dst[0] = 0x80 | OpText // FIN, text
+	switch len(dst) {
+	case 2:
+		dst[1] = byte(n)
+	case 4:
+		dst[1] = 126
+		binary.BigEndian.PutUint16(dst[2:], uint16(n))
+	default:
+		dst[1] = 127
+		binary.BigEndian.PutUint64(dst[2:], uint64(n))
+	}
+}
+
+// Text frames payload in place: buf holds MaxHeaderLen bytes of room and then the payload, and the
+// result is the frame, a subslice of buf ending where buf does.
+func Text(buf []byte) []byte {
+	n := len(buf) - MaxHeaderLen
+	hl := HeaderLen(n)
+	frame := buf[MaxHeaderLen-hl:]
+	PutTextHeader(frame[:hl], n)
+	return frame
+}
+
+// Opcode returns the opcode of the frame that starts b (0 for an empty b).
+func Opcode(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0] & 0x0f
+}
+
+// Parse splits one unmasked frame into its opcode and payload; ok is false when b is not exactly
+// one such frame.
+func Parse(b []byte) (op byte, payload []byte, ok bool) {
+	if len(b) < 2 || b[1]&0x80 != 0 {
+		return 0, nil, false
+	}
+	n, hl := int(b[1]&0x7f), 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return 0, nil, false
+		}
+		n, hl = int(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return 0, nil, false
+		}
+		n, hl = int(binary.BigEndian.Uint64(b[2:])), 10
+	}
+	if len(b) != hl+n {
+		return 0, nil, false
+	}
+	return b[0] & 0x0f, b[hl:], true
+}
