@@ -191,7 +191,10 @@ func (srv *Server) Admit(ip string) (*Admission, string) {
 // Authorization header, or nil. remote names the client in logs.
 func (srv *Server) Serve(sock *Socket, a *Admission, claims *auth.Claims, remote string) {
 	sock.ws.SetReadLimit(srv.cfg.ReadLimit)
-	s := &session{srv: srv, sock: sock, c: sock.ws, adm: a, claims: claims, remote: remote}
+	s := &session{srv: srv, sock: sock, c: sock.ws, adm: a, remote: remote}
+	if claims != nil {
+		s.claims = kept(claims)
+	}
 	srv.mu.Lock()
 	srv.live++
 	srv.mu.Unlock()

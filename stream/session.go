@@ -27,7 +27,7 @@ type session struct {
 	sock   *Socket
 	c      *websocket.Conn // sock's: reads client messages, pings, closes
 	adm    *Admission
-	claims *auth.Claims // set by header auth or the first message
+	claims *auth.Claims // set by header auth or the first message: only the subject and expiry (kept)
 	remote string
 	rate   tokenbucket.Bucket // client messages once streaming
 
@@ -141,7 +141,7 @@ func (s *session) authenticate() error {
 			s.srv.obs.rejected("unauthorized")
 			return errEnded
 		}
-		s.claims = claims
+		s.claims = kept(claims)
 	}
 	if reason := s.adm.authenticate(s.claims.Subject, s.srv.cfg, time.Now()); reason != "" {
 		s.srv.obs.rejected(reason)
@@ -202,9 +202,15 @@ func (s *session) reauthenticate(m clientMessage) bool {
 		s.srv.obs.dropped("unauthorized")
 		return false
 	}
-	s.claims = claims
+	s.claims = kept(claims)
 	s.armExpiry()
 	return true
+}
+
+// kept is what a session keeps of claims: the subject and the expiry, not every claim of the token
+// (its map of claims would cost an idle connection about a kilobyte).
+func kept(c *auth.Claims) *auth.Claims {
+	return &auth.Claims{Subject: c.Subject, Expiry: c.Expiry}
 }
 
 // verify checks a token, or ends the session with end and the close code its refusal calls for.
