@@ -16,16 +16,19 @@
 //
 // # Delivery
 //
-// Each event is encoded once into a frame (its canonical JSON) shared read-only by every subscriber.
+// Each event is encoded once into a frame (its canonical JSON) shared read-only by every subscriber,
+// and framed once as a WebSocket text frame for the Conns that take frames ([FrameConn]).
 // Subscribers are partitioned over a few fan-out workers (shards). A shard appends each delivery (the
 // new events of a batch, shared) to each of its subscribers' bounded queues and, for a subscriber with
-// no write in flight, starts one short-lived writer goroutine that drains the queue, joining up to
-// MaxCoalesce waiting frames with '\n' into one WebSocket message, and exits when the queue is empty.
-// An idle subscriber therefore costs no goroutine of the hub's, and a client that fell behind costs one
-// write per batch of frames rather than one per frame; the delivery path allocates nothing. The
-// publisher never waits for a subscriber: QueueLength frames left unwritten, or a write longer than
-// WriteTimeout, evicts that subscriber with close code 4008, and the close happens off the delivery
-// path.
+// no write in flight, writes the first message itself without waiting ([FrameConn.WriteFrameNow]);
+// what the socket does not take at once, and any Conn that is not a FrameConn, goes to one
+// short-lived writer goroutine that drains the queue, joining up to MaxCoalesce waiting frames with
+// '\n' into one WebSocket message, and exits when the queue is empty. A fan-out starts at a random
+// subscriber of the shard. An idle subscriber therefore costs no goroutine of the hub's, and a client
+// that fell behind costs one write per batch of frames rather than one per frame; the delivery path
+// allocates nothing. The publisher never waits for a subscriber: QueueLength frames left unwritten,
+// or a write longer than WriteTimeout, evicts that subscriber with close code 4008, and the close
+// happens off the delivery path.
 //
 // # Brokers
 //
