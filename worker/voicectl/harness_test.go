@@ -131,10 +131,10 @@ type harness struct {
 	// voiceBots are the gateways of the voice bots beyond the main one (harnessOptions.voiceBots).
 	voiceBots []*fakeDiscord
 	ctl       *Controller
-	reg     *prometheus.Registry
-	media   string
-	records string
-	logs    *lockedBuffer
+	reg       *prometheus.Registry
+	media     string
+	records   string
+	logs      *lockedBuffer
 }
 
 // lockedBuffer collects output written from several goroutines.
