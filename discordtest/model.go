@@ -134,6 +134,8 @@ type Guild struct {
 	OwnerID string `json:"owner_id"`
 	// BotRoleID is the bot's own role, which holds the permissions SetBotPermissions sets.
 	BotRoleID string `json:"bot_role_id"`
+	// VoiceBotRoleIDs are the voice bots' own roles, in the order of Config.VoiceBots.
+	VoiceBotRoleIDs []string `json:"voice_bot_role_ids,omitempty"`
 	// RoomsCategoryID is the seeded category that holds rooms.
 	RoomsCategoryID string `json:"rooms_category_id"`
 }
