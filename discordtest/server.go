@@ -41,7 +41,7 @@ type Server struct {
 	voiceThrottles  map[string]*identifyThrottle
 	// voiceBotIDs are the voice bots' user IDs, in the order of Config.VoiceBots; set by New.
 	voiceBotIDs []string
-	faults     *faultSet
+	faults      *faultSet
 
 	httpSrv *http.Server
 	ln      net.Listener
