@@ -151,9 +151,11 @@ type GuildState struct {
 
 // State is the emulator's whole world.
 type State struct {
-	Bot    User         `json:"bot"`
-	Guilds []GuildState `json:"guilds"`
-	Users  []User       `json:"users"`
+	Bot User `json:"bot"`
+	// VoiceBots are the voice bots (Config.VoiceBots); Users holds neither them nor the bot.
+	VoiceBots []User       `json:"voice_bots,omitempty"`
+	Guilds    []GuildState `json:"guilds"`
+	Users     []User       `json:"users"`
 }
 
 // Intents is a gateway intents bit set.

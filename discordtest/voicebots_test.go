@@ -48,6 +48,9 @@ func TestVoiceBots(t *testing.T) {
 		t.Fatalf("voice bots %+v", bots)
 	}
 	vb := bots[0]
+	if st := s.State(); len(st.VoiceBots) != 1 || st.VoiceBots[0].ID != vb.ID || slices.ContainsFunc(st.Users, func(u User) bool { return u.ID == vb.ID }) {
+		t.Fatalf("the state is to list the voice bot apart from the users: %+v", st)
+	}
 	// A member of the guild with a managed role of its own.
 	gs, _ := s.GuildState(guild.ID)
 	if len(gs.VoiceBotRoleIDs) != 1 || !slices.ContainsFunc(gs.Members, func(u User) bool { return u.ID == vb.ID }) {

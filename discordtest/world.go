@@ -623,9 +623,9 @@ func (w *world) voiceEvent(g *guild, vs *VoiceState, u *User) event {
 
 // state copies the world for the control API.
 func (w *world) state() State {
-	st := State{Bot: w.bot}
+	st := State{Bot: w.bot, VoiceBots: append([]User(nil), w.voiceBots...)}
 	for _, uid := range w.userOrder {
-		if uid != w.bot.ID {
+		if uid != w.bot.ID && !slices.ContainsFunc(w.voiceBots, func(u User) bool { return u.ID == uid }) {
 			st.Users = append(st.Users, *w.users[uid])
 		}
 	}

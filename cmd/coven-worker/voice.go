@@ -174,7 +174,7 @@ func or(v, def string) string {
 func printVoice(w io.Writer, verb string, stop bool, st voicectl.Status) {
 	switch {
 	case verb == "join" && len(st.Bots) > 0:
-		fmt.Fprintf(w, "bot %s is in room %s%s (mode %s, ssrc %d)\n", st.BotID, st.RoomID, roomName(st), st.Mode, st.SSRC)
+		fmt.Fprintf(w, "joined room %s%s with bot %s (mode %s, ssrc %d)\n", st.RoomID, roomName(st), st.BotID, st.Mode, st.SSRC)
 	case verb == "join":
 		fmt.Fprintf(w, "joined room %s%s (mode %s, ssrc %d)\n", st.RoomID, roomName(st), st.Mode, st.SSRC)
 	case verb == "leave" && len(st.Bots) > 0:
