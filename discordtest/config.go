@@ -19,6 +19,14 @@ type Config struct {
 	// Bot is always true.
 	Bot User
 
+	// VoiceBots are further bot users, each with a token of its own: a worker's voice bots,
+	// which relay one room each (a bot user is in one voice channel per guild). Each is a member
+	// of every guild with a managed role of its own (DefaultVoiceBotPermissions), and its op 4 is
+	// checked against its own permissions. A voice bot's token opens gateway sessions as that
+	// bot, with identify limits of its own, and answers GET /gateway/bot and GET /users/@me;
+	// other REST routes answer it 403 (code 20001).
+	VoiceBots []VoiceBotConfig
+
 	// Guilds are the guilds the bot is in at start. Empty means one guild named "Spell Coven" with
 	// a category "Rooms", a text channel "general" and a voice channel "Lobby".
 	Guilds []GuildConfig
@@ -56,6 +64,15 @@ type Config struct {
 
 	// Logger receives the emulator's logs. Nil discards them. Tokens are never logged.
 	Logger *slog.Logger
+}
+
+// VoiceBotConfig is one more bot user, for voice.
+type VoiceBotConfig struct {
+	// Token is the bot's token, without the "Bot " prefix. Required, and unlike every other.
+	Token string
+	// User is the bot's user. An empty ID gets a fresh snowflake, an empty Username
+	// "Spell Coven Voice <n>" (n from 1). Bot is always true.
+	User User
 }
 
 // GuildConfig seeds one guild.
@@ -177,6 +194,15 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("discordtest: bot token %d is empty", i)
 		}
 		seen[t] = true
+	}
+	for i, vb := range cfg.VoiceBots {
+		switch {
+		case vb.Token == "":
+			return cfg, fmt.Errorf("discordtest: voice bot %d's token is empty", i)
+		case seen[vb.Token]:
+			return cfg, fmt.Errorf("discordtest: voice bot %d's token is another bot's: each bot user has its own", i)
+		}
+		seen[vb.Token] = true
 	}
 	if cfg.ControlToken != "" && seen[cfg.ControlToken] {
 		return cfg, errors.New("discordtest: the control token must differ from every bot token")

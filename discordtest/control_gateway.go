@@ -20,6 +20,8 @@ var ErrNotConnected = errors.New("discordtest: gateway session has no connection
 type SessionInfo struct {
 	ID      string  `json:"id"`
 	Intents Intents `json:"intents"`
+	// UserID is the bot user the session's token authenticates: the bot or a voice bot.
+	UserID string `json:"user_id"`
 	// Shard is [id, count] as identified; count 0 means the client sent no shard.
 	Shard     [2]int    `json:"shard"`
 	Version   int       `json:"version"`
@@ -88,6 +90,7 @@ func (sess *session) info() SessionInfo {
 	info := SessionInfo{
 		ID:         sess.id,
 		Intents:    sess.intents,
+		UserID:     sess.userID,
 		Shard:      sess.shard,
 		Version:    sess.version,
 		Seq:        sess.seq,

@@ -158,12 +158,13 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 		largeThreshold = *id.LargeThreshold
 	}
 
-	ok, exhausted := s.throttle.allow(now, s.cfg.Gateway)
+	user := s.userOfToken(token)
+	ok, exhausted := s.throttleOf(user.ID).allow(now, s.cfg.Gateway)
 	if exhausted {
 		// Discord resets the token of a bot that used up its session starts: the identify fails
 		// authentication, and so does everything else the old token tries.
-		s.log.Warn("session start limit reached: the bot token is reset and its sessions end")
-		s.resetTokenLocked()
+		s.log.Warn("session start limit reached: the bot token is reset and its sessions end", "bot", user.ID)
+		s.resetTokenLocked(user.ID)
 		c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
 		return
 	}
@@ -176,6 +177,7 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 	sess := &session{
 		id:             randomHex(16),
 		token:          token,
+		userID:         user.ID,
 		intents:        intents,
 		shard:          shard,
 		largeThreshold: largeThreshold,
@@ -199,9 +201,16 @@ func (c *gatewayConn) identifyLocked(d json.RawMessage, now time.Time) {
 
 // resetTokenLocked does what Discord does to a bot past its session start limit: its token stops
 // working, over REST and the gateway, and every session of the bot ends (closed with 4004).
-func (s *Server) resetTokenLocked() {
-	s.tokenReset.Store(true)
+func (s *Server) resetTokenLocked(userID string) {
+	if userID != s.world.bot.ID {
+		s.voiceTokenReset.Store(userID, true)
+	} else {
+		s.tokenReset.Store(true)
+	}
 	for id, sess := range s.sessions {
+		if sess.userID != userID {
+			continue
+		}
 		if c := sess.conn; c != nil {
 			c.closeLocked(closeAuthenticationFailed, "Authentication failed.")
 		}
@@ -221,12 +230,12 @@ func (s *Server) readyEvents(sess *session) []event {
 	}
 	ready := map[string]any{
 		"v":                       sess.version,
-		"user":                    wireSelfUser(&w.bot),
+		"user":                    wireSelfUser(w.users[sess.userID]),
 		"guilds":                  guilds,
 		"session_id":              sess.id,
 		"session_type":            "normal",
 		"resume_gateway_url":      s.gatewayURLLocked(),
-		"application":             map[string]any{"id": w.bot.ID, "flags": 0},
+		"application":             map[string]any{"id": sess.userID, "flags": 0},
 		"private_channels":        []any{},
 		"relationships":           []any{},
 		"presences":               []any{},

@@ -41,8 +41,10 @@ const (
 // session is a gateway session: what an identify created and a resume continues. It outlives its
 // connections: after a drop it waits, detached, for a resume within the resume window.
 type session struct {
-	id      string
-	token   string
+	id    string
+	token string
+	// userID is the bot user the token authenticates: the main bot or a voice bot.
+	userID  string
 	intents Intents
 	// shard is [id, count]; count 0 means the client sent no shard.
 	shard          [2]int

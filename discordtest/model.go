@@ -134,6 +134,8 @@ type Guild struct {
 	OwnerID string `json:"owner_id"`
 	// BotRoleID is the bot's own role, which holds the permissions SetBotPermissions sets.
 	BotRoleID string `json:"bot_role_id"`
+	// VoiceBotRoleIDs are the voice bots' own roles, in the order of Config.VoiceBots.
+	VoiceBotRoleIDs []string `json:"voice_bot_role_ids,omitempty"`
 	// RoomsCategoryID is the seeded category that holds rooms.
 	RoomsCategoryID string `json:"rooms_category_id"`
 }
@@ -149,9 +151,11 @@ type GuildState struct {
 
 // State is the emulator's whole world.
 type State struct {
-	Bot    User         `json:"bot"`
-	Guilds []GuildState `json:"guilds"`
-	Users  []User       `json:"users"`
+	Bot User `json:"bot"`
+	// VoiceBots are the voice bots (Config.VoiceBots); Users holds neither them nor the bot.
+	VoiceBots []User       `json:"voice_bots,omitempty"`
+	Guilds    []GuildState `json:"guilds"`
+	Users     []User       `json:"users"`
 }
 
 // Intents is a gateway intents bit set.

@@ -37,6 +37,10 @@ const DefaultBotPermissions = PermissionManageChannels | PermissionManageRoles |
 	PermissionConnect | PermissionSpeak | PermissionStream | PermissionPrioritySpeaker |
 	PermissionMuteMembers | PermissionDeafenMembers | PermissionMoveMembers
 
+// DefaultVoiceBotPermissions is what a voice bot's own role allows in a seeded guild: View
+// Channel, Connect, Speak and Video, what joining a room's call and receiving its media needs.
+const DefaultVoiceBotPermissions = PermissionViewChannel | PermissionConnect | PermissionSpeak | PermissionStream
+
 // voicePermissions are the permissions a voice channel's Connect denial takes away with it.
 const voicePermissions = PermissionConnect | PermissionSpeak | PermissionStream | PermissionPrioritySpeaker |
 	PermissionMuteMembers | PermissionDeafenMembers | PermissionMoveMembers | 1<<25 /* USE_VAD */
@@ -111,13 +115,18 @@ func applyOverwrites(p Permissions, list []PermissionOverwrite, everyoneID strin
 // as Discord does: 50001 Missing Access for a channel it cannot see, 50013 Missing Permissions
 // otherwise.
 func (w *world) botCan(g *guild, ch *Channel, want Permissions) *APIError {
+	return w.userCan(g, ch, w.bot.ID, want)
+}
+
+// userCan is botCan for any bot user: the main bot or a voice bot.
+func (w *world) userCan(g *guild, ch *Channel, userID string, want Permissions) *APIError {
 	if ch == nil {
-		if g.basePermissions(w.bot.ID)&want != want {
+		if g.basePermissions(userID)&want != want {
 			return errMissingPermissions()
 		}
 		return nil
 	}
-	p := g.channelPermissions(w.bot.ID, ch)
+	p := g.channelPermissions(userID, ch)
 	if p&PermissionViewChannel == 0 {
 		return errMissingAccess()
 	}

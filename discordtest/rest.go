@@ -158,6 +158,10 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		identity = "bot:" + token
+		if _, voice := s.voiceBotOfToken(token); voice && !voiceBotRoutes[rt.name()] {
+			s.answer(w, r, http.StatusForbidden, errBotsCannotUse())
+			return
+		}
 	}
 
 	if f, ok := s.faults.take(rt.name(), now); ok {
@@ -227,6 +231,10 @@ func (s *Server) botToken(header string) (string, bool) {
 }
 
 func (s *Server) validToken(token string) bool {
+	if id, voice := s.voiceBotOfToken(token); voice {
+		_, reset := s.voiceTokenReset.Load(id)
+		return !reset
+	}
 	if s.tokenReset.Load() {
 		return false
 	}

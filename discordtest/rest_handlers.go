@@ -15,10 +15,10 @@ func (s *Server) restGateway(_ *restCall) (int, any, *APIError) {
 	return http.StatusOK, map[string]string{"url": s.GatewayURL()}, nil
 }
 
-func (s *Server) restGatewayBot(_ *restCall) (int, any, *APIError) {
+func (s *Server) restGatewayBot(c *restCall) (int, any, *APIError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	remaining, resetAfter := s.throttle.sessionStartRemaining(time.Now(), s.cfg.Gateway)
+	remaining, resetAfter := s.throttleOf(s.userOfRequest(c.r).ID).sessionStartRemaining(time.Now(), s.cfg.Gateway)
 	return http.StatusOK, map[string]any{
 		"url":    s.gatewayURLLocked(),
 		"shards": 1,
@@ -31,10 +31,10 @@ func (s *Server) restGatewayBot(_ *restCall) (int, any, *APIError) {
 	}, nil
 }
 
-func (s *Server) restCurrentUser(_ *restCall) (int, any, *APIError) {
+func (s *Server) restCurrentUser(c *restCall) (int, any, *APIError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return http.StatusOK, wireSelfUser(&s.world.bot), nil
+	return http.StatusOK, wireSelfUser(s.userOfRequest(c.r)), nil
 }
 
 // restGetUser answers GET /users/{id} for the bot, the emulated users and the guilds' owner.

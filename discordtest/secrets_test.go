@@ -33,6 +33,7 @@ func TestLogsNeverRevealTokens(t *testing.T) {
 	s := startEmulator(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Gateway.SessionStartLimit = 2
+		c.VoiceBots = []VoiceBotConfig{{Token: testVoiceToken}}
 	})
 	guild := firstGuild(t, s)
 
@@ -53,6 +54,18 @@ func TestLogsNeverRevealTokens(t *testing.T) {
 	bad.next(5 * time.Second)
 	bad.send(opIdentify, identifyPayload(wrong, IntentGuilds))
 	bad.expectClose(4004)
+	// A voice bot's session starts are its own: it spends its two and its token is reset; the
+	// main bot's are untouched.
+	apiCall{method: "GET", path: "/api/v10/users/@me", auth: "Bot " + testVoiceToken}.do(t, s)
+	voiceBotIdentify(t, s, testVoiceToken)
+	voiceBotIdentify(t, s, testVoiceToken)
+	voiceOver := dialGateway(t, s, v10)
+	voiceOver.next(5 * time.Second)
+	voiceOver.send(opIdentify, identifyPayload(testVoiceToken, IntentGuilds))
+	voiceOver.expectClose(4004)
+	if resp, _ := (apiCall{method: "GET", path: "/api/v10/users/@me", auth: "Bot " + testVoiceToken}.do(t, s)); resp.StatusCode != 401 {
+		t.Fatalf("a reset voice bot token answered %d", resp.StatusCode)
+	}
 	// The second identify uses up the session start limit, which Discord answers by resetting the token.
 	spent := dialGateway(t, s, v10)
 	spent.identify(IntentGuilds)
@@ -65,7 +78,7 @@ func TestLogsNeverRevealTokens(t *testing.T) {
 	if !strings.Contains(out, "gateway session identified") {
 		t.Fatalf("the test did not capture the emulator's logs:\n%s", out)
 	}
-	for _, secret := range []string{testToken, testControl, wrong} {
+	for _, secret := range []string{testToken, testControl, wrong, testVoiceToken} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("logs reveal %q:\n%s", secret, out)
 		}

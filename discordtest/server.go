@@ -35,7 +35,13 @@ type Server struct {
 	// tokenReset is set once the bot used up its session starts: Discord then resets its token,
 	// so every configured token stops working.
 	tokenReset atomic.Bool
-	faults     *faultSet
+	// voiceTokenReset holds the voice bots (user IDs) whose tokens were reset alike, and
+	// voiceThrottles their identify limits (guarded by mu).
+	voiceTokenReset sync.Map
+	voiceThrottles  map[string]*identifyThrottle
+	// voiceBotIDs are the voice bots' user IDs, in the order of Config.VoiceBots; set by New.
+	voiceBotIDs []string
+	faults      *faultSet
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -61,8 +67,15 @@ func New(cfg Config) (*Server, error) {
 		faults:   &faultSet{},
 
 		voiceGrants: make(map[string]VoiceGrant),
+
+		voiceThrottles: make(map[string]*identifyThrottle),
 	}
 	s.world, err = newWorld(cfg, &s.ids)
+	if s.world != nil {
+		for _, u := range s.world.voiceBots {
+			s.voiceBotIDs = append(s.voiceBotIDs, u.ID)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -65,8 +65,8 @@ func (c *gatewayConn) voiceStateLocked(d json.RawMessage) func() {
 	if !ok {
 		return nil
 	}
-	bot := s.world.bot.ID
 	sess := c.sess
+	bot := sess.userID
 	if v.ChannelID == nil || *v.ChannelID == "" {
 		events := s.world.leaveVoice(g, bot)
 		s.dispatchLocked(events)
@@ -76,7 +76,7 @@ func (c *gatewayConn) voiceStateLocked(d json.RawMessage) func() {
 		delete(s.voiceGrants, grantKey(g.ID, bot))
 		return func() { s.voice.Release(g.ID, bot) }
 	}
-	if ch, ok := g.channels[*v.ChannelID]; ok && s.world.botCan(g, ch, PermissionConnect) != nil {
+	if ch, ok := g.channels[*v.ChannelID]; ok && s.world.userCan(g, ch, bot, PermissionConnect) != nil {
 		// A channel the bot may not see or connect to: Discord ignores the request.
 		s.log.Debug("op 4 to a channel the bot may not connect to ignored", "channel", ch.ID)
 		return nil

@@ -26,6 +26,8 @@ type event struct {
 type world struct {
 	ids *snowflakes
 	bot User
+	// voiceBots are the further bot users of Config.VoiceBots.
+	voiceBots []User
 	// owner owns every guild; a user, but no guild's listed member.
 	owner     User
 	users     map[string]*User
@@ -75,6 +77,23 @@ func newWorld(cfg Config, ids *snowflakes) (*world, error) {
 	w.bot = bot
 	w.users[bot.ID] = &bot
 	w.userOrder = append(w.userOrder, bot.ID)
+	for i, vb := range cfg.VoiceBots {
+		u := vb.User
+		if u.ID != "" && (!isSnowflake(u.ID) || w.users[u.ID] != nil) {
+			return nil, fmt.Errorf("discordtest: voice bot %d's ID %q is not a fresh snowflake", i, u.ID)
+		}
+		if u.ID == "" {
+			u.ID = ids.next()
+		}
+		ids.observe(u.ID)
+		if u.Username == "" {
+			u.Username = fmt.Sprintf("Spell Coven Voice %d", i+1)
+		}
+		u.Bot = true
+		w.voiceBots = append(w.voiceBots, u)
+		w.users[u.ID] = &w.voiceBots[len(w.voiceBots)-1]
+		w.userOrder = append(w.userOrder, u.ID)
+	}
 	w.owner = User{ID: ids.next(), Username: "guild.owner", GlobalName: "Guild Owner"}
 	w.users[w.owner.ID] = &w.owner
 
@@ -126,6 +145,13 @@ func (w *world) seedGuild(gc GuildConfig) error {
 		{ID: g.BotRoleID, Name: w.bot.Username, Permissions: DefaultBotPermissions, Position: 1, Managed: true, botID: w.bot.ID},
 	}
 	g.memberRoles[w.bot.ID] = []string{g.BotRoleID}
+	for i, vb := range w.voiceBots {
+		// Each voice bot joined through its own invite, asking for DefaultVoiceBotPermissions.
+		id := w.ids.next()
+		g.VoiceBotRoleIDs = append(g.VoiceBotRoleIDs, id)
+		g.roles = append(g.roles, &Role{ID: id, Name: vb.Username, Permissions: DefaultVoiceBotPermissions, Position: 2 + i, Managed: true, botID: vb.ID})
+		g.memberRoles[vb.ID] = []string{id}
+	}
 	if _, dup := w.guilds[g.ID]; dup {
 		return fmt.Errorf("guild ID %s used twice", g.ID)
 	}
@@ -597,9 +623,9 @@ func (w *world) voiceEvent(g *guild, vs *VoiceState, u *User) event {
 
 // state copies the world for the control API.
 func (w *world) state() State {
-	st := State{Bot: w.bot}
+	st := State{Bot: w.bot, VoiceBots: append([]User(nil), w.voiceBots...)}
 	for _, uid := range w.userOrder {
-		if uid != w.bot.ID {
+		if uid != w.bot.ID && !slices.ContainsFunc(w.voiceBots, func(u User) bool { return u.ID == uid }) {
 			st.Users = append(st.Users, *w.users[uid])
 		}
 	}

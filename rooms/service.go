@@ -69,11 +69,18 @@ type Config struct {
 	Shared             SharedStore
 	SharedTimeout      time.Duration
 	SharedPollInterval time.Duration
+	// VoiceBotIDs are the user ids of the worker's voice bots beside the bot itself (its
+	// -voice-token-file bots, at most MaxVoiceBots): turning a room's table view on lets each in,
+	// as it lets the bot in (see voicebots.go). Empty: the bot is the one voice bot.
+	VoiceBotIDs []string
 	// Logger receives one line per room created or deleted, and Discord's failures. Nil discards.
 	Logger *zap.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
+	if err := checkVoiceBots(c.VoiceBotIDs); err != nil {
+		return c, err
+	}
 	if !event.ValidSnowflake(c.GuildID) {
 		return c, fmt.Errorf("rooms: guild %q is not a Discord snowflake", c.GuildID)
 	}

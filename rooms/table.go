@@ -54,7 +54,7 @@ func (s *Service) botID(ctx context.Context) (string, error) {
 
 // SetTable turns a room's table view on or off, if the caller owns the room or is an
 // administrator: on lets the bot into the room with video (an overwrite for the bot, the mark
-// roomowner.TableOn reads), off removes that overwrite. The answer is the room as it will be once
+// roomowner.TableOn reads), and each of Config.VoiceBotIDs alike; off removes those overwrites. The answer is the room as it will be once
 // the change comes back from Discord.
 func (s *Service) SetTable(ctx context.Context, caller Caller, id string, on bool) Response {
 	if !event.ValidSnowflake(id) {
@@ -87,21 +87,13 @@ func (s *Service) SetTable(ctx context.Context, caller Caller, id string, on boo
 	}
 	room := roomOf(rs)
 	room.OwnerID = owner
-	if TableOn(ch.PermissionOverwrites, bot) == on {
-		room.TableView = on
-		return Response{Status: http.StatusOK, Body: room}
-	}
-	if on {
-		err = s.discord.EditOverwrite(ctx, id, discordrest.Overwrite{ID: bot, Type: discordrest.OverwriteMember, Allow: TablePermissions},
-			"Spell Coven table view turned on")
-	} else {
-		err = s.discord.DeleteOverwrite(ctx, id, bot, "Spell Coven table view turned off")
-		if discordrest.KindOf(err) == discordrest.KindNotFound {
-			err = nil // gone already: off
-		}
-	}
+	changed, err := s.switchTable(ctx, id, ch.PermissionOverwrites, bot, on)
 	if err != nil {
 		return errorResponse(s.discordFailure("changing table view", err))
+	}
+	if !changed {
+		room.TableView = on
+		return Response{Status: http.StatusOK, Body: room}
 	}
 	s.logger.Info("table view", zap.String("room", id), zap.Bool("on", on), zap.Bool("by_admin", owner != caller.DiscordID))
 	room.TableView = on

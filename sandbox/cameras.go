@@ -102,7 +102,7 @@ func newCameras(vs *voiceserver.Server, log *slog.Logger) (*cameras, error) {
 
 // observe queues a voice state change; it never blocks (the emulator holds its lock).
 func (c *cameras) observe(vs discordtest.VoiceState) {
-	if vs.UserID == BotID {
+	if vs.UserID == BotID || vs.UserID == VoiceBotID {
 		return
 	}
 	c.mu.Lock()

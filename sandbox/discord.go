@@ -21,6 +21,9 @@ const (
 	CategoryID = "1100000000000000002"
 	// BotID is the bot's user.
 	BotID = "1100000000000000003"
+	// VoiceBotID is the worker's second voice bot, so that two rooms' tables can be watched at
+	// once (a bot user is in one voice channel per guild).
+	VoiceBotID = "1100000000000000004"
 )
 
 // DiscordOnlyUsers are emulated Discord users with no demo account: people who are in Discord
@@ -44,7 +47,7 @@ func discordUsers() []discordtest.User {
 // startDiscord starts the Discord emulator in this process on a loopback port: REST, the gateway
 // and the control API (which only the edge's /dev-discord/ proxy holds the token of). The guild
 // starts with the rooms category, a text channel and a voice channel "Lobby" in it.
-func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, *voiceserver.Server, *cameras, error) {
+func startDiscord(botToken, voiceBotToken, controlToken string, log *partLog, verbose bool) (*discordtest.Server, *voiceserver.Server, *cameras, error) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
@@ -67,6 +70,7 @@ func startDiscord(botToken, controlToken string, log *partLog, verbose bool) (*d
 		BotTokens:    []string{botToken},
 		ControlToken: controlToken,
 		Bot:          discordtest.User{ID: BotID, Username: "Spell Coven"},
+		VoiceBots:    []discordtest.VoiceBotConfig{{Token: voiceBotToken, User: discordtest.User{ID: VoiceBotID, Username: "Spell Coven Voice"}}},
 		Guilds: []discordtest.GuildConfig{{
 			ID: GuildID, Name: "Spell Coven sandbox", RoomsCategoryID: CategoryID, RoomsCategoryName: "Rooms",
 		}},

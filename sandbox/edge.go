@@ -77,6 +77,7 @@ https://localhost:{{.Port}} {
 			coven_jwt
 			coven_rooms {
 				user_id_claim discord_id
+				voice_bots {{.VoiceBotID}}
 			}
 		}
 	}
@@ -142,6 +143,8 @@ type edgeLayout struct {
 	Audience             string
 	// WorkerAddr is the worker's control address, which coven_media asks for table view.
 	WorkerAddr string
+	// VoiceBotID is the worker's voice bot beside the bot, which table view lets in too.
+	VoiceBotID string
 	// Redis selects the Redis broker, whose URL the edge reads from its environment.
 	Redis bool
 }

@@ -66,12 +66,13 @@ type Stack struct {
 // secrets are generated for each run, handed to the processes in their environment, and never
 // printed or logged.
 type secrets struct {
-	botToken, webhookSecret, controlToken string
+	botToken, voiceBotToken, webhookSecret, controlToken string
 }
 
 func newSecrets() secrets {
 	return secrets{
 		botToken:      "sandbox-bot." + randomHex(24),
+		voiceBotToken: "sandbox-voice-bot." + randomHex(24),
 		webhookSecret: randomHex(32),
 		controlToken:  "sandbox-control." + randomHex(24),
 	}
@@ -157,7 +158,7 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 }
 
 func (s *Stack) startDiscord(context.Context) error {
-	emu, vs, cams, err := startDiscord(s.secrets.botToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
+	emu, vs, cams, err := startDiscord(s.secrets.botToken, s.secrets.voiceBotToken, s.secrets.controlToken, s.discordLog, s.cfg.Verbose)
 	if err != nil {
 		return err
 	}
@@ -203,6 +204,7 @@ func (s *Stack) configureAndStartEdge(ctx context.Context) error {
 		IdP: s.idpURL, IdPAddr: s.idpURL[len("http://"):], DiscordAddr: s.emu.URL()[len("http://"):],
 		WebRoot: filepath.Join(s.cfg.RepoRoot, "web"), Audience: Audience, Redis: s.cfg.RedisURL != "",
 		WorkerAddr: s.workerAddr,
+		VoiceBotID: VoiceBotID,
 	})
 	if err != nil {
 		return err

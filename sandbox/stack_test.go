@@ -102,6 +102,7 @@ func TestStack(t *testing.T) {
 		{"tokens signed with a rotated key open the stream", testKeyRotation},
 		{"the edge killed and started again serves Discord's state", testEdgeRestart},
 		{"the worker joins a room's voice call with DAVE and plays the chime", testVoice},
+		{"two voice bots sit in two rooms' calls at once", testTwoVoiceBots},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, func(t *testing.T) { step.run(t, s) }) {
@@ -133,7 +134,7 @@ func TestStack(t *testing.T) {
 	}
 	out := logs.String()
 	for name, secret := range map[string]string{
-		"bot token": s.secrets.botToken, "webhook secret": s.secrets.webhookSecret, "control token": s.secrets.controlToken,
+		"bot token": s.secrets.botToken, "voice bot token": s.secrets.voiceBotToken, "webhook secret": s.secrets.webhookSecret, "control token": s.secrets.controlToken,
 	} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the %s appears in the log", name)
@@ -405,18 +406,7 @@ func testVoice(t *testing.T, s *Stack) {
 		return player != nil && player.ChannelID == lobby
 	})
 
-	// The commands a newcomer types, through a shell that reads the environment file.
-	voiceCmd := func(args string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		script := fmt.Sprintf("set -a; . %s; set +a; exec %s voice %s", shellQuote(s.VoiceEnvFile()), shellQuote(s.workerBin), args)
-		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
-		if err != nil {
-			t.Fatalf("coven-worker voice %s: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	voiceCmd := func(args string) string { t.Helper(); return voiceCommand(t, s, args) }
 	if out := voiceCmd("join " + lobby); !strings.Contains(out, "joined room "+lobby) {
 		t.Fatalf("join: %s", out)
 	}
@@ -456,6 +446,63 @@ func testVoice(t *testing.T, s *Stack) {
 	if out := voiceCmd("leave"); !strings.Contains(out, "left") && !strings.Contains(out, "idle") {
 		t.Fatalf("leave: %s", out)
 	}
+}
+
+// voiceCommand runs `coven-worker voice <args>` as a newcomer types it, through a shell that reads
+// the environment file.
+func voiceCommand(t *testing.T, s *Stack, args string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	script := fmt.Sprintf("set -a; . %s; set +a; exec %s voice %s", shellQuote(s.VoiceEnvFile()), shellQuote(s.workerBin), args)
+	out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("coven-worker voice %s: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// testTwoVoiceBots: the sandbox's worker has two voice bots, so two rooms have a bot in their
+// call at once: the main bot in the Lobby, the voice bot in a second room.
+func testTwoVoiceBots(t *testing.T, s *Stack) {
+	rooms, err := s.DiscordRooms()
+	if err != nil || len(rooms) == 0 {
+		t.Fatalf("rooms %v %v", rooms, err)
+	}
+	lobby := rooms[0].ID
+	second, err := s.Emulator().CreateChannel(GuildID, discordtest.Channel{Type: discordtest.ChannelTypeGuildVoice, Name: "Second table", ParentID: CategoryID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Emulator().DeleteChannel(second.ID) })
+	if out := voiceCommand(t, s, "join "+lobby); !strings.Contains(out, "joined room "+lobby) {
+		t.Fatalf("join: %s", out)
+	}
+	if out := voiceCommand(t, s, "join "+second.ID); !strings.Contains(out, "joined room "+second.ID) || !strings.Contains(out, "bot "+VoiceBotID) {
+		t.Fatalf("join of a second room: %s", out)
+	}
+	var st voicectl.Status
+	waitFor(t, "both bots connected, each in its room", func() bool {
+		if err := json.Unmarshal([]byte(voiceCommand(t, s, "status -json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Bots) == 2 && st.Bots[0].BotID == BotID && st.Bots[0].RoomID == lobby && st.Bots[0].State == voicectl.StateConnected &&
+			st.Bots[1].BotID == VoiceBotID && st.Bots[1].RoomID == second.ID && st.Bots[1].State == voicectl.StateConnected
+	})
+	if out := voiceCommand(t, s, "status"); !strings.Contains(out, "2 voice bots, 2 in a room") {
+		t.Fatalf("status: %s", out)
+	}
+	voiceCommand(t, s, "leave "+second.ID)
+	voiceCommand(t, s, "leave")
+	waitFor(t, "both bots out of voice", func() bool {
+		g, _ := s.Emulator().GuildState(GuildID)
+		for _, vs := range g.VoiceStates {
+			if vs.UserID == BotID || vs.UserID == VoiceBotID {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // waitFor polls cond every 10 ms until it holds, failing the test after 15 seconds.

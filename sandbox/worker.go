@@ -45,6 +45,8 @@ func (s *Stack) startWorker(ctx context.Context) error {
 	}
 	env := append(baseEnv(),
 		"DISCORD_BOT_TOKEN="+s.secrets.botToken,
+		// A second voice bot: two rooms' tables at once.
+		"DISCORD_VOICE_BOT_TOKENS="+s.secrets.voiceBotToken,
 		"COVEN_WEBHOOK_SECRET="+s.secrets.webhookSecret,
 		// Go's crypto/x509 reads its roots from this file (and the system's certificate directories).
 		"SSL_CERT_FILE="+s.rootCA,

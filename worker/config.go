@@ -89,6 +89,12 @@ type Config struct {
 	VoiceMaxRecordingBytes int64
 	VoiceMaxRequestBytes   int64
 	VoiceMaxRecentRequests int
+	// VoiceTokens are the tokens of the voice bots beside the main bot (secrets), read from
+	// VoiceTokenFile (one a line) or VoiceTokensList (comma-separated); VoiceMaxBots bounds the
+	// voice bots, the main bot included. See voicebots.go.
+	VoiceTokens                     []string
+	VoiceTokenFile, VoiceTokensList string
+	VoiceMaxBots                    int
 
 	// Table view (package relay): TableListen is the IP the media ports bind (empty: table
 	// view off); TableUDPPort the one UDP port of every viewer's media, TableTCPPort ICE over
@@ -135,6 +141,7 @@ func Defaults() Config {
 		VoiceMaxRecordingBytes:    voicectl.DefaultMaxRecordingBytes,
 		VoiceMaxRequestBytes:      voicectl.DefaultMaxRequestBytes,
 		VoiceMaxRecentRequests:    voicectl.DefaultMaxRecentRequests,
+		VoiceMaxBots:              DefaultVoiceMaxBots,
 		TableUDPPort:              DefaultTablePort,
 		TableTCPPort:              DefaultTablePort,
 		TableMaxSessions:          relay.DefaultMaxSessions,
@@ -213,6 +220,9 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	num64(&cfg.VoiceMaxRecordingBytes, "voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", "most media bytes in one recording")
 	num64(&cfg.VoiceMaxRequestBytes, "voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", "largest body of a voice control request")
 	num(&cfg.VoiceMaxRecentRequests, "voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", "voice control request ids remembered against replays")
+	str(&cfg.VoiceTokenFile, "voice-token-file", "DISCORD_VOICE_BOT_TOKEN_FILE", "file holding the tokens of more voice bots, one a line: each relays one more room at once")
+	str(&cfg.VoiceTokensList, "voice-tokens", "DISCORD_VOICE_BOT_TOKENS", "tokens of more voice bots, comma-separated (prefer -voice-token-file)")
+	num(&cfg.VoiceMaxBots, "voice-max-bots", "COVEN_WORKER_VOICE_MAX_BOTS", "most voice bots, the main bot included")
 	str(&cfg.TableListen, "table-listen", "COVEN_WORKER_TABLE_LISTEN", "IP the table view's media ports bind, such as 0.0.0.0 (empty: table view off)")
 	num(&cfg.TableUDPPort, "table-udp-port", "COVEN_WORKER_TABLE_UDP_PORT", "the one UDP port of every viewer's media (0: any)")
 	num(&cfg.TableTCPPort, "table-tcp-port", "COVEN_WORKER_TABLE_TCP_PORT", "TCP port of ICE over TCP, for networks that block UDP (-1: off, 0: any)")
@@ -273,6 +283,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if cfg.WebhookSecret, err = secretValue(cfg.WebhookSecret, cfg.WebhookSecretFile, "webhook-secret", "COVEN_WEBHOOK_SECRET"); err != nil {
 		return Config{}, err
 	}
+	if cfg.VoiceTokens, err = voiceTokens(cfg.VoiceTokensList, cfg.VoiceTokenFile); err != nil {
+		return Config{}, err
+	}
 	if cfg.DeadLetterDir == "" && cfg.OutboxDir != "" {
 		cfg.DeadLetterDir = filepath.Join(cfg.OutboxDir, "deadletter")
 	}
@@ -308,6 +321,9 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Token, " \t\r\n") {
 		return bad("token", "DISCORD_BOT_TOKEN", "contains white space")
+	}
+	if err := c.validateVoiceTokens(); err != nil {
+		return err
 	}
 	if !event.ValidSnowflake(c.GuildID) {
 		return bad("guild", "DISCORD_GUILD_ID", "required: a Discord snowflake (decimal digits)")
@@ -375,6 +391,7 @@ func (c Config) Validate() error {
 		{"voice-max-recording-bytes", "COVEN_WORKER_VOICE_MAX_RECORDING_BYTES", c.VoiceMaxRecordingBytes, 1 << 10, 1 << 40},
 		{"voice-max-request-bytes", "COVEN_WORKER_VOICE_MAX_REQUEST_BYTES", c.VoiceMaxRequestBytes, 256, 1 << 20},
 		{"voice-max-recent-requests", "COVEN_WORKER_VOICE_MAX_RECENT_REQUESTS", int64(c.VoiceMaxRecentRequests), 1, 10_000_000},
+		{"voice-max-bots", "COVEN_WORKER_VOICE_MAX_BOTS", int64(c.VoiceMaxBots), 1, 100},
 		{"table-udp-port", "COVEN_WORKER_TABLE_UDP_PORT", int64(c.TableUDPPort), 0, 65535},
 		{"table-tcp-port", "COVEN_WORKER_TABLE_TCP_PORT", int64(c.TableTCPPort), -1, 65535},
 		{"table-max-sessions", "COVEN_WORKER_TABLE_MAX_SESSIONS", int64(c.TableMaxSessions), 1, 100_000},
@@ -449,6 +466,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("voice_media_dir", c.VoiceMediaDir),
 		slog.String("voice_recordings_dir", c.VoiceRecordingsDir),
 		slog.String("voice_gateway_scheme", c.VoiceGatewayScheme),
+		slog.Int("voice_bots", 1+len(c.VoiceTokens)),
 	)
 }
 

@@ -43,10 +43,15 @@ func (d dispatchers) LinkDown() { d.w.prod.LinkDown() }
 func (w *Worker) newVoice(scheme webhook.Scheme, log *slog.Logger) error {
 	cfg := w.cfg
 	var err error
+	var bots []voicectl.Gateway
+	for _, b := range w.voiceBots {
+		bots = append(bots, b.gw)
+	}
 	w.voice, err = voicectl.New(voicectl.Config{
 		GuildID:           cfg.GuildID,
 		Gateway:           w.gw,
 		Rooms:             w.prod,
+		VoiceBots:         bots,
 		MediaDir:          cfg.VoiceMediaDir,
 		RecordingsDir:     cfg.VoiceRecordingsDir,
 		JoinTimeout:       cfg.VoiceJoinTimeout,

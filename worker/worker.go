@@ -65,6 +65,8 @@ type Worker struct {
 	// voice is the bot's voice, voiceControl its control endpoint.
 	voice        *voicectl.Controller
 	voiceControl *voicectl.Handler
+	// voiceBots are the gateway sessions of the voice bots beside the main bot.
+	voiceBots []voiceBot
 }
 
 // New opens the outbox and the dead-letter store, prepares the gateway session and the delivery
@@ -132,6 +134,9 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := w.newVoiceBots(log); err != nil {
+		return fail(err)
+	}
 	if err := w.newVoice(scheme, log); err != nil {
 		return fail(fmt.Errorf("voice: %w", err))
 	}
@@ -172,9 +177,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	loopsDone.Go(func() { w.replayLoop(loops) })
 	loopsDone.Go(func() { w.touchLoop(loops) })
 
-	err := w.gw.Run(ctx)
+	gwCtx, stopGateways := context.WithCancel(ctx)
+	var voiceFatal error
+	var voiceFatalOnce sync.Once
+	voiceBots := w.runVoiceBots(gwCtx, func(err error) {
+		voiceFatalOnce.Do(func() { voiceFatal = err })
+		stopGateways()
+	})
+	err := w.gw.Run(gwCtx)
+	stopGateways()
 	// The call ends with the gateway session: recordings are finished, the connection closed.
 	w.voice.Close()
+	voiceBots.Wait()
+	if err == nil && voiceFatal != nil {
+		err = voiceFatal
+	}
 	var fatal *discordgw.FatalCloseError
 	if errors.As(err, &fatal) {
 		w.log.Error("stopping: "+err.Error(), "close_code", fatal.Code)

@@ -38,11 +38,21 @@ type stack struct {
 
 func startStack(t *testing.T, token string, mutate func(*Config)) *stack {
 	t.Helper()
-	emu, err := discordtest.New(discordtest.Config{
+	return startStackWith(t, token, nil, mutate)
+}
+
+// startStackWith is startStack with the emulator's configuration changed by emuMutate.
+func startStackWith(t *testing.T, token string, emuMutate func(*discordtest.Config), mutate func(*Config)) *stack {
+	t.Helper()
+	ecfg := discordtest.Config{
 		BotTokens: []string{testToken},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
 		Gateway:   discordtest.GatewayConfig{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Minute, IdentifyMaxConcurrency: 100},
-	})
+	}
+	if emuMutate != nil {
+		emuMutate(&ecfg)
+	}
+	emu, err := discordtest.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		idempotency_keys <n>                # default 10000
 //		idempotency_keys_per_user <n>       # default 100
 //		request_rate     <n>/s [<burst>]    # default 5/s 20
+//		voice_bots       <user id>...       # the worker's voice bots, let in by table view
 //	}
 //
 // Guild, category and bot token come from the coven global option; coven_jwt must run first.
@@ -69,6 +70,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyfileopt.Int(d, &h.IdempotencyKeysPerUser)
 		case "request_rate":
 			err = caddyfileopt.Rate(d, &h.RequestRate, &h.RequestBurst)
+		case "voice_bots":
+			ids := d.RemainingArgs()
+			if len(ids) == 0 {
+				return d.Err("coven_rooms: voice_bots takes the voice bots' user ids")
+			}
+			h.VoiceBots = append(h.VoiceBots, ids...)
 		default:
 			return d.Errf("coven_rooms: unknown option %q", d.Val())
 		}

@@ -70,6 +70,10 @@ type Handler struct {
 	// how many at once (default 20); past it, 429 too_many_requests.
 	RequestRate  float64 `json:"request_rate,omitempty"`
 	RequestBurst int     `json:"request_burst,omitempty"`
+	// VoiceBots are the user ids of the worker's voice bots beside the bot (its
+	// -voice-token-file bots; `coven-worker voice status` lists them): turning a room's table
+	// view on lets each into the room, as it lets the bot in.
+	VoiceBots []string `json:"voice_bots,omitempty"`
 
 	api     *rooms.API
 	poolKey string
@@ -129,6 +133,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		IdempotencyKeysPerUser: h.IdempotencyKeysPerUser,
 		RequestRate:            h.RequestRate,
 		RequestBurst:           h.RequestBurst,
+		VoiceBotIDs:            h.VoiceBots,
 		Shared:                 app.SharedRoomsStore(),
 		Logger:                 h.logger,
 	}

@@ -2,6 +2,7 @@ package covenrooms
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,6 +84,9 @@ func TestCaddyfile(t *testing.T) {
 		{"negative count", "coven_rooms {\n max_owned_rooms -1\n}", Handler{}, "not a non-negative whole number"},
 		{"bad duration", "coven_rooms {\n request_timeout soon\n}", Handler{}, "not a duration"},
 		{"admin claim without name", "coven_rooms {\n admin_claim\n}", Handler{}, "admin_claim"},
+		{"voice bots", "coven_rooms {\n voice_bots 1300000000000000901 1300000000000000902\n voice_bots 1300000000000000903\n}",
+			Handler{VoiceBots: []string{"1300000000000000901", "1300000000000000902", "1300000000000000903"}}, ""},
+		{"voice bots without ids", "coven_rooms {\n voice_bots\n}", Handler{}, "voice_bots takes the voice bots' user ids"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +104,8 @@ func TestCaddyfile(t *testing.T) {
 			if h.BasePath != tc.want.BasePath || h.UserIDClaim != tc.want.UserIDClaim || h.AdminClaim != tc.want.AdminClaim ||
 				h.AdminValue != tc.want.AdminValue || h.MaxBody != tc.want.MaxBody || h.RequestTimeout != tc.want.RequestTimeout ||
 				h.MaxOwnedRooms != tc.want.MaxOwnedRooms || h.MaxCreations != tc.want.MaxCreations ||
-				h.CreationWindow != tc.want.CreationWindow || h.IdempotencyTTL != tc.want.IdempotencyTTL || h.IdempotencyKeys != tc.want.IdempotencyKeys {
+				h.CreationWindow != tc.want.CreationWindow || h.IdempotencyTTL != tc.want.IdempotencyTTL || h.IdempotencyKeys != tc.want.IdempotencyKeys ||
+				!slices.Equal(h.VoiceBots, tc.want.VoiceBots) {
 				t.Fatalf("got %+v, want %+v", h, tc.want)
 			}
 		})

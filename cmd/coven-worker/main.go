@@ -69,7 +69,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
-	routeLibraryLogs(log, cfg.Token)
+	routeLibraryLogs(log, append([]string{cfg.Token}, cfg.VoiceTokens...)...)
 	w, err := worker.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start: " + err.Error())
@@ -93,13 +93,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// routeLibraryLogs sends discordgo's logs (a package-level hook) to log, with the token removed
-// should it ever appear in one.
-func routeLibraryLogs(log *slog.Logger, token string) {
+// routeLibraryLogs sends discordgo's logs (a package-level hook) to log, with the tokens (the
+// main bot's and the voice bots') removed should one ever appear in one.
+func routeLibraryLogs(log *slog.Logger, tokens ...string) {
 	discordgo.Logger = func(level, _ int, format string, a ...any) {
 		msg := fmt.Sprintf(format, a...)
-		if token != "" {
-			msg = strings.ReplaceAll(msg, token, "[redacted]")
+		for _, token := range tokens {
+			if token != "" {
+				msg = strings.ReplaceAll(msg, token, "[redacted]")
+			}
 		}
 		switch level {
 		case discordgo.LogError:

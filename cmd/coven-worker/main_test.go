@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,5 +104,43 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 	}
 	if rs, _ := store.Replays(); fmt.Sprint(len(rs)) != "1" || rs[0].ID != "ep-2-2" {
 		t.Fatalf("replays %+v", rs)
+	}
+}
+
+// TestBadVoiceBotTokens: an empty or malformed voice bot token stops the start with exit 2 and
+// a message naming the setting and the token's place, never the token.
+func TestBadVoiceBotTokens(t *testing.T) {
+	dir := t.TempDir()
+	const token, voiceToken = "main-bot-token.never-printed", "voice-bot-token.never-printed"
+	env := map[string]string{
+		"DISCORD_BOT_TOKEN": token, "DISCORD_GUILD_ID": "1100000000000000001", "DISCORD_CATEGORY_ID": "1110000000000000001",
+		"COVEN_EDGE_URL": "http://127.0.0.1:1/internal/events", "COVEN_WEBHOOK_SECRET": "webhook-secret-never-printed",
+		"COVEN_WORKER_OUTBOX_DIR": dir,
+	}
+	empty := filepath.Join(dir, "voice-tokens")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		set  map[string]string
+		out  string
+	}{
+		{"empty file", map[string]string{"DISCORD_VOICE_BOT_TOKEN_FILE": empty}, "-voice-token-file ($DISCORD_VOICE_BOT_TOKEN_FILE): " + empty + " is empty"},
+		{"empty token", map[string]string{"DISCORD_VOICE_BOT_TOKENS": voiceToken + ","}, "-voice-tokens ($DISCORD_VOICE_BOT_TOKENS): token 2 is empty"},
+		{"the main bot's", map[string]string{"DISCORD_VOICE_BOT_TOKENS": token}, "token 1 is the main bot's"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := maps.Clone(env)
+			maps.Copy(e, c.set)
+			code, out, errOut := runWith(nil, e)
+			if code != exitUsage || !strings.Contains(errOut, c.out) {
+				t.Fatalf("exit %d, output %q%q; want %d and %q", code, out, errOut, exitUsage, c.out)
+			}
+			if strings.Contains(out+errOut, token) || strings.Contains(out+errOut, voiceToken) {
+				t.Fatal("a token is printed")
+			}
+		})
 	}
 }

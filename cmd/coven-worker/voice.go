@@ -18,12 +18,16 @@ import (
 
 const voiceUsage = `Usage:
   coven-worker voice join ROOM_ID       put the bot in a room (the id of its voice channel)
-  coven-worker voice leave              take the bot out of its room
+  coven-worker voice leave [ROOM_ID]    take the bot out of its room; with ROOM_ID, the voice
+                                        bot in that room (with -voice-token-file bots)
   coven-worker voice play FILE          play an Ogg Opus file of the worker's -voice-media-dir
   coven-worker voice play -stop         stop the file playing
   coven-worker voice record start [DIR] record each member into DIR under -voice-recordings-dir
   coven-worker voice record stop        stop recording and finish the files
-  coven-worker voice status             show the bot's voice
+  coven-worker voice status             show the bot's voice (each voice bot's, with a pool)
+
+With voice bots (-voice-token-file), join takes the bot already in the room, else the main bot,
+else a free voice bot; play and record act on the main bot's call.
 
 Flags, after the command (each also read from the environment variable shown):
   -addr HOST:PORT        the running worker's -listen address ($COVEN_WORKER_LISTEN, default 127.0.0.1:9464)
@@ -77,7 +81,7 @@ func voiceCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		return usage("%v", err)
 	}
 	operands := fs.Args()
-	want := map[string]int{"join": 1, "leave": 0, "play": 1, "record start": -1, "record stop": 0, "status": 0}
+	want := map[string]int{"join": 1, "leave": -1, "play": 1, "record start": -1, "record stop": 0, "status": 0}
 	n, known := want[verb]
 	switch {
 	case !known:
@@ -104,6 +108,8 @@ func voiceCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	switch {
 	case verb == "join":
 		st, err = client.Join(ctx, operands[0])
+	case verb == "leave" && len(operands) == 1:
+		st, err = client.LeaveRoom(ctx, operands[0])
 	case verb == "leave":
 		st, err = client.Leave(ctx)
 	case verb == "play" && *stop:
@@ -167,8 +173,12 @@ func or(v, def string) string {
 // printVoice describes the outcome of a command for people.
 func printVoice(w io.Writer, verb string, stop bool, st voicectl.Status) {
 	switch {
+	case verb == "join" && len(st.Bots) > 0:
+		fmt.Fprintf(w, "joined room %s%s with bot %s (mode %s, ssrc %d)\n", st.RoomID, roomName(st), st.BotID, st.Mode, st.SSRC)
 	case verb == "join":
 		fmt.Fprintf(w, "joined room %s%s (mode %s, ssrc %d)\n", st.RoomID, roomName(st), st.Mode, st.SSRC)
+	case verb == "leave" && len(st.Bots) > 0:
+		printStatus(w, st)
 	case verb == "leave":
 		if e := st.LastEnd; e != nil && e.Reason == voicectl.EndLeft {
 			fmt.Fprintf(w, "left room %s\n", e.RoomID)
@@ -244,6 +254,29 @@ func printE2EE(w io.Writer, e *voicectl.E2EE) {
 }
 
 func printStatus(w io.Writer, st voicectl.Status) {
+	if len(st.Bots) > 0 {
+		busy := 0
+		for _, b := range st.Bots {
+			if b.State != voicectl.StateIdle {
+				busy++
+			}
+		}
+		fmt.Fprintf(w, "%d voice bots, %d in a room\n", len(st.Bots), busy)
+		for i, b := range st.Bots {
+			name := "main bot"
+			if i > 0 {
+				name = fmt.Sprintf("voice bot %d", i)
+			}
+			fmt.Fprintf(w, "\n%s (user %s):\n", name, or(b.BotID, "not connected yet"))
+			printBotStatus(w, b)
+		}
+		return
+	}
+	printBotStatus(w, st)
+}
+
+// printBotStatus describes one bot's voice.
+func printBotStatus(w io.Writer, st voicectl.Status) {
 	switch st.State {
 	case voicectl.StateIdle:
 		fmt.Fprintln(w, "idle: in no room")

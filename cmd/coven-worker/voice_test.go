@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spellcoven/gateway/worker/voicectl"
 )
 
 // TestVoiceUsage: `coven-worker voice` refuses bad usage before sending anything (exit 2).
@@ -24,6 +27,7 @@ func TestVoiceUsage(t *testing.T) {
 		{"unknown command", []string{"voice", "dance"}, withSecret, exitUsage, `unknown command "dance"`},
 		{"record without start or stop", []string{"voice", "record"}, withSecret, exitUsage, "record takes start or stop"},
 		{"join without a room", []string{"voice", "join"}, withSecret, exitUsage, "wrong number of arguments"},
+		{"leave two rooms", []string{"voice", "leave", "1200000000000000001", "1200000000000000002"}, withSecret, exitUsage, "wrong number of arguments"},
 		{"play two files", []string{"voice", "play", "a.opus", "b.opus"}, withSecret, exitUsage, "wrong number of arguments"},
 		{"stop with a file", []string{"voice", "play", "-stop", "a.opus"}, withSecret, exitUsage, "wrong number of arguments"},
 		{"stop on join", []string{"voice", "join", "-stop", "1"}, withSecret, exitUsage, "-stop goes with play only"},
@@ -44,5 +48,21 @@ func TestVoiceUsage(t *testing.T) {
 				t.Fatal("the output quotes the secret")
 			}
 		})
+	}
+}
+
+// TestVoiceStatusListsBots: with voice bots, status shows each bot's call.
+func TestVoiceStatusListsBots(t *testing.T) {
+	var out bytes.Buffer
+	printVoice(&out, "status", false, voicectl.Status{BotID: "1300000000000000001", State: voicectl.StateIdle, Bots: []voicectl.Status{
+		{BotID: "1300000000000000001", State: voicectl.StateIdle},
+		{BotID: "1300000000000000002", State: voicectl.StateJoining, RoomID: "1200000000000000001", RoomName: "Table one"},
+		{State: voicectl.StateIdle},
+	}})
+	for _, want := range []string{"3 voice bots, 1 in a room", "main bot (user 1300000000000000001):\nidle: in no room",
+		"voice bot 1 (user 1300000000000000002):\njoining room 1200000000000000001 (Table one)", "voice bot 2 (user not connected yet)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("status %q lacks %q", out.String(), want)
+		}
 	}
 }

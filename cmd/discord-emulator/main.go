@@ -17,6 +17,10 @@
 // server instead; -voice-server=false without it announces endpoint null, as Discord does while no
 // voice server is allocated.
 //
+// -voice-token-file (or DISCORD_VOICE_BOT_TOKEN_FILE) names a file of further bot tokens, one a
+// line: each is a voice bot of its own (package discordtest, Config.VoiceBots), a bot user that is
+// a member of the guild with its own role, for a worker's pool of voice bots.
+//
 // -privileged-intents turns on the developer portal's switches for the bot (guild_members,
 // guild_presences, message_content); without them an identify asking for those intents is closed
 // 4014, as Discord does.
@@ -58,6 +62,7 @@ var errUsage = errors.New("usage")
 type options struct {
 	listen            string
 	tokenFile         string
+	voiceTokenFile    string
 	controlTokenFile  string
 	guildID           string
 	categoryID        string
@@ -82,6 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", envOr(getenv, "DISCORD_EMULATOR_LISTEN", "127.0.0.1:0"), "address to listen on (env DISCORD_EMULATOR_LISTEN)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bot token (default: env DISCORD_BOT_TOKEN)")
+	fs.StringVar(&o.voiceTokenFile, "voice-token-file", getenv("DISCORD_VOICE_BOT_TOKEN_FILE"), "file holding voice bot tokens, one a line: each a bot user of its own (env DISCORD_VOICE_BOT_TOKEN_FILE)")
 	fs.StringVar(&o.controlTokenFile, "control-token-file", "", "file holding the control API token (default: env DISCORD_EMULATOR_CONTROL_TOKEN; none disables the control API)")
 	fs.StringVar(&o.guildID, "guild-id", getenv("DISCORD_GUILD_ID"), "ID of the seeded guild (env DISCORD_GUILD_ID; default generated)")
 	fs.StringVar(&o.categoryID, "category-id", getenv("DISCORD_CATEGORY_ID"), "ID of the seeded rooms category (env DISCORD_CATEGORY_ID; default generated)")
@@ -165,6 +171,10 @@ func (o options) config(getenv func(string) string, stderr io.Writer) (discordte
 	if err != nil {
 		return discordtest.Config{}, err
 	}
+	voiceBots, err := voiceBotTokens(o.voiceTokenFile)
+	if err != nil {
+		return discordtest.Config{}, err
+	}
 	users, err := parseUsers(o.users)
 	if err != nil {
 		return discordtest.Config{}, err
@@ -177,6 +187,7 @@ func (o options) config(getenv func(string) string, stderr io.Writer) (discordte
 		BotTokens:    []string{token},
 		ControlToken: control,
 		Bot:          discordtest.User{ID: o.botID, Username: o.botName},
+		VoiceBots:    voiceBots,
 		Guilds:       []discordtest.GuildConfig{{ID: o.guildID, RoomsCategoryID: o.categoryID}},
 		Users:        users,
 		REST:         discordtest.RESTConfig{RateLimitsDisabled: o.noRateLimits},
@@ -207,6 +218,29 @@ func secret(file, env, what, where string) (string, error) {
 		return "", fmt.Errorf("%w: the %s file is empty (%s)", errUsage, what, where)
 	}
 	return token, nil
+}
+
+// voiceBotTokens reads a file of voice bot tokens, one a line; errors never include a token.
+func voiceBotTokens(file string) ([]discordtest.VoiceBotConfig, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the voice bot token file: %v", errUsage, err)
+	}
+	text := strings.TrimSuffix(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	if text == "" {
+		return nil, fmt.Errorf("%w: the voice bot token file is empty (-voice-token-file)", errUsage)
+	}
+	var out []discordtest.VoiceBotConfig
+	for i, line := range strings.Split(text, "\n") {
+		if strings.TrimSpace(line) == "" {
+			return nil, fmt.Errorf("%w: line %d of the voice bot token file is empty", errUsage, i+1)
+		}
+		out = append(out, discordtest.VoiceBotConfig{Token: strings.TrimSpace(line)})
+	}
+	return out, nil
 }
 
 // parseUsers reads "alice:Alice,bob" into users.

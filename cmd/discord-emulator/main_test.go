@@ -140,6 +140,14 @@ func TestRunRejectsBadSettings(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	gap := filepath.Join(dir, "gap")
+	if err := os.WriteFile(gap, []byte("voice-one\n\nvoice-two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	same := filepath.Join(dir, "same")
+	if err := os.WriteFile(same, []byte(botToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -153,6 +161,9 @@ func TestRunRejectsBadSettings(t *testing.T) {
 			map[string]string{"DISCORD_BOT_TOKEN": botToken}, "reading the control token file"},
 		{"same control and bot token", nil,
 			map[string]string{"DISCORD_BOT_TOKEN": botToken, "DISCORD_EMULATOR_CONTROL_TOKEN": botToken}, "must differ"},
+		{"empty voice token file", []string{"-voice-token-file", empty}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "voice bot token file is empty"},
+		{"voice token file with an empty line", []string{"-voice-token-file", gap}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "line 2 of the voice bot token file is empty"},
+		{"voice token the bot's", []string{"-voice-token-file", same}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "voice bot 0's token is another bot's"},
 		{"bad users", []string{"-users", "alice,,bob"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "empty username"},
 		{"bad log level", []string{"-log-level", "loud"}, map[string]string{"DISCORD_BOT_TOKEN": botToken}, "-log-level"},
 		{"bad guild ID", nil, map[string]string{"DISCORD_BOT_TOKEN": botToken, "DISCORD_GUILD_ID": "guild"}, "not a snowflake"},

@@ -37,7 +37,7 @@ type UnwatchRequest struct {
 
 // Codes of table view's failures.
 const (
-	// CodeNoFreeVoiceBot: the voice bot is in another room.
+	// CodeNoFreeVoiceBot: every voice bot is in another room.
 	CodeNoFreeVoiceBot = "no_free_voice_bot"
 	// CodeBadOffer: the SDP offer is malformed.
 	CodeBadOffer = "bad_offer"

@@ -40,6 +40,11 @@ func (c *Client) Leave(ctx context.Context) (Status, error) {
 	return c.do(ctx, http.MethodPost, "/voice/leave", nil)
 }
 
+// LeaveRoom takes the voice bot that is in roomID out of it.
+func (c *Client) LeaveRoom(ctx context.Context, roomID string) (Status, error) {
+	return c.do(ctx, http.MethodPost, "/voice/leave", LeaveRequest{RoomID: roomID})
+}
+
 // Play starts playing file, a path under the worker's media directory.
 func (c *Client) Play(ctx context.Context, file string) (Status, error) {
 	return c.do(ctx, http.MethodPost, "/voice/play", PlayRequest{Action: ActionStart, File: file})

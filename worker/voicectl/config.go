@@ -45,6 +45,10 @@ type Config struct {
 	Gateway Gateway
 	// Rooms tells rooms from other channels. Required.
 	Rooms Rooms
+	// VoiceBots are the gateway sessions of more bots, used only for voice: each relays one
+	// more room at once (a bot user is in one voice channel per guild). Their dispatches go to
+	// Controller.VoiceBot(i). Empty: the main bot is the one voice bot.
+	VoiceBots []Gateway
 
 	// MediaDir is the directory whose Ogg Opus files may be played; empty disables playing.
 	MediaDir string
@@ -84,6 +88,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Gateway == nil || c.Rooms == nil {
 		return c, errors.New("voicectl: Gateway and Rooms are required")
+	}
+	for i, g := range c.VoiceBots {
+		if g == nil {
+			return c, fmt.Errorf("voicectl: VoiceBots[%d] is nil", i)
+		}
 	}
 	for _, d := range []struct{ name, path string }{{"MediaDir", c.MediaDir}, {"RecordingsDir", c.RecordingsDir}} {
 		if d.path == "" {

@@ -31,6 +31,11 @@ type Controller struct {
 	ended CallStats
 	table tableState
 	wg    sync.WaitGroup
+
+	// pool is the voice bots, this one among them; index is this bot's place in it (0: the
+	// main bot, the Controller New returns).
+	pool  *pool
+	index int
 }
 
 // New returns a Controller; it joins nothing yet.
@@ -40,12 +45,18 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger}
-	if c.metrics, err = newCollectors(cfg.Metrics, c.totals, c.e2eeActive, c.tableSessionCount); err != nil {
+	if c.metrics, err = newCollectors(cfg.Metrics, func() CallStats { return c.pool.totals() },
+		func() bool { return c.pool.e2eeActive() > 0 }, c.tableSessionCount); err != nil {
+		return nil, err
+	}
+	c.newPool()
+	if err := c.pool.registerMetrics(cfg.Metrics); err != nil {
 		return nil, err
 	}
 	if err := c.newRelay(); err != nil {
 		return nil, err
 	}
+	c.pool.shareRelay()
 	return c, nil
 }
 
@@ -60,6 +71,9 @@ func (c *Controller) HandleDispatch(_ string, ev any) {
 			c.mu.Lock()
 			c.botID = v.User.ID
 			c.mu.Unlock()
+			if c.index > 0 {
+				c.log.Info("voice: voice bot connected", "user_id", v.User.ID)
+			}
 		}
 	case *discordgo.VoiceStateUpdate:
 		if v.VoiceState != nil {
@@ -72,7 +86,7 @@ func (c *Controller) HandleDispatch(_ string, ev any) {
 			c.channelDeleted(v.Channel.ID)
 		}
 	case *discordgo.ChannelUpdate:
-		if v.Channel != nil {
+		if v.Channel != nil && c.index == 0 {
 			c.tableSwitched(v.Channel.ID)
 		}
 	}
@@ -192,6 +206,9 @@ func (c *Controller) leave(end CallEnd) {
 
 // Close leaves the room, finishing the recording, and waits for the Controller's goroutines.
 func (c *Controller) Close() {
+	if c.index == 0 {
+		c.pool.closeVoiceBots()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -211,7 +228,7 @@ func (c *Controller) Close() {
 	c.joinMu.Lock() // a join under way has given up
 	c.joinMu.Unlock()
 	c.wg.Wait()
-	if r := c.table.relay; r != nil {
+	if r := c.table.relay; r != nil && c.index == 0 {
 		c.mu.Lock()
 		if c.table.idle != nil {
 			c.table.idle.Stop()
@@ -229,9 +246,12 @@ func (c *Controller) leaveVoice() {
 	}
 }
 
-// Status returns the bot's voice state.
+// Status returns the bot's voice state; with voice bots (Config.VoiceBots), Bots lists every
+// bot's, the main bot first.
 func (c *Controller) Status() Status {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.statusLocked()
+	st := c.botStatus()
+	if c.pooled() {
+		st.Bots = c.pool.statuses()
+	}
+	return st
 }

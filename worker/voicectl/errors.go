@@ -63,7 +63,7 @@ const (
 	CodeNotRecording = "not_recording"
 	// CodeRecordingExists: the recording directory exists already; recordings never overwrite.
 	CodeRecordingExists = "recording_exists"
-	// CodeNoFreeVoiceBot: table view asked for a room while the voice bot is in another.
+	// CodeNoFreeVoiceBot: every voice bot is in another room (table view, or a join with voice bots).
 	CodeNoFreeVoiceBot = control.CodeNoFreeVoiceBot
 	// CodeBadOffer: the SDP offer is malformed.
 	CodeBadOffer = control.CodeBadOffer

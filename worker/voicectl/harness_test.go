@@ -48,6 +48,8 @@ type fakeDiscord struct {
 	t   *testing.T
 	vs  *voiceserver.Server
 	ctl *Controller
+	// bot is the bot user whose gateway this is (default testBot).
+	bot string
 
 	mu      sync.Mutex
 	rooms   map[string]event.Room
@@ -80,18 +82,22 @@ func (f *fakeDiscord) UpdateVoiceState(guildID, channelID string, _, _ bool) err
 	f.session++
 	sessionID := "voice-session-" + strconv.Itoa(f.session)
 	how := f.answer
+	bot := f.bot
 	f.mu.Unlock()
+	if bot == "" {
+		bot = testBot
+	}
 	if channelID == "" {
-		f.vs.Release(guildID, testBot)
-		f.dispatch(&discordgo.VoiceStateUpdate{VoiceState: &discordgo.VoiceState{GuildID: guildID, UserID: testBot, SessionID: sessionID}})
+		f.vs.Release(guildID, bot)
+		f.dispatch(&discordgo.VoiceStateUpdate{VoiceState: &discordgo.VoiceState{GuildID: guildID, UserID: bot, SessionID: sessionID}})
 		return nil
 	}
 	if how == answerNever {
 		return nil
 	}
-	f.dispatch(&discordgo.VoiceStateUpdate{VoiceState: &discordgo.VoiceState{GuildID: guildID, ChannelID: channelID, UserID: testBot, SessionID: sessionID}})
+	f.dispatch(&discordgo.VoiceStateUpdate{VoiceState: &discordgo.VoiceState{GuildID: guildID, ChannelID: channelID, UserID: bot, SessionID: sessionID}})
 	grant := func() *discordgo.VoiceServerUpdate {
-		endpoint, token := f.vs.Allocate(discordtest.VoiceGrant{GuildID: guildID, ChannelID: channelID, UserID: testBot, SessionID: sessionID})
+		endpoint, token := f.vs.Allocate(discordtest.VoiceGrant{GuildID: guildID, ChannelID: channelID, UserID: bot, SessionID: sessionID})
 		f.mu.Lock()
 		f.tokens = append(f.tokens, token)
 		f.mu.Unlock()
@@ -122,11 +128,13 @@ type harness struct {
 	t       *testing.T
 	vs      *voiceserver.Server
 	discord *fakeDiscord
-	ctl     *Controller
-	reg     *prometheus.Registry
-	media   string
-	records string
-	logs    *lockedBuffer
+	// voiceBots are the gateways of the voice bots beyond the main one (harnessOptions.voiceBots).
+	voiceBots []*fakeDiscord
+	ctl       *Controller
+	reg       *prometheus.Registry
+	media     string
+	records   string
+	logs      *lockedBuffer
 }
 
 // lockedBuffer collects output written from several goroutines.
@@ -136,7 +144,12 @@ type harnessOptions struct {
 	answer     answer
 	serverMode func(*voiceserver.Config)
 	mutate     func(*Config)
+	// voiceBots is how many voice bots the pool holds beside the main bot.
+	voiceBots int
 }
+
+// voiceBotID is the user id of voice bot i (1, 2, ...).
+func voiceBotID(i int) string { return "13000000000000001" + strconv.Itoa(10+i) }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
@@ -167,6 +180,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Metrics:     h.reg,
 		Logger:      slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	for i := 1; i <= o.voiceBots; i++ {
+		f := &fakeDiscord{t: t, vs: vs, synced: true, answer: o.answer, bot: voiceBotID(i)}
+		h.voiceBots = append(h.voiceBots, f)
+		cfg.VoiceBots = append(cfg.VoiceBots, f)
+	}
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
@@ -175,13 +193,21 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.discord.ctl = h.ctl
+	for i, f := range h.voiceBots {
+		f.ctl = h.ctl.VoiceBot(i + 1)
+	}
 	t.Cleanup(func() {
 		h.ctl.Close()
 		h.discord.wg.Wait()
 		logs := h.logs.String()
-		h.discord.mu.Lock()
-		defer h.discord.mu.Unlock()
-		for _, secret := range append([]string{testSecret}, h.discord.tokens...) {
+		secrets := []string{testSecret}
+		for _, f := range append([]*fakeDiscord{h.discord}, h.voiceBots...) {
+			f.wg.Wait()
+			f.mu.Lock()
+			secrets = append(secrets, f.tokens...)
+			f.mu.Unlock()
+		}
+		for _, secret := range secrets {
 			if strings.Contains(logs, secret) {
 				t.Errorf("a secret appears in the logs")
 			}
@@ -191,6 +217,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		}
 	})
 	h.ctl.HandleDispatch("READY", &discordgo.Ready{User: &discordgo.User{ID: testBot}})
+	for _, f := range h.voiceBots {
+		f.dispatch(&discordgo.Ready{User: &discordgo.User{ID: f.bot}})
+	}
 	return h
 }
 

@@ -40,7 +40,7 @@ type HandlerConfig struct {
 //
 //	GET  /voice          the Status
 //	POST /voice/join     {"room_id": "..."}
-//	POST /voice/leave    (no body, or {})
+//	POST /voice/leave    (no body, or {}: the main bot), or {"room_id": "..."}: the bot in that room
 //	POST /voice/play     {"file": "..."} or {"action": "stop"}
 //	POST /voice/record   {"action": "start", "dir": "..."} or {"action": "stop"}
 //
@@ -166,9 +166,12 @@ func (h *Handler) join(_ context.Context, body []byte) (any, error) {
 }
 
 func (h *Handler) leave(_ context.Context, body []byte) (any, error) {
-	var req struct{}
+	var req LeaveRequest
 	if err := decode(body, &req, true); err != nil {
 		return nil, err
+	}
+	if req.RoomID != "" {
+		return h.ctl.LeaveRoom(req.RoomID)
 	}
 	return h.ctl.Leave()
 }

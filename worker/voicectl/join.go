@@ -47,7 +47,23 @@ func (p *pendingJoin) signal() {
 // voice connection is established. Joining the room the bot is in already changes nothing.
 // Failures are *Error: the room is not a room, Discord did not answer within JoinTimeout, the
 // voice server refused the connection (encryption mode, DAVE, ...).
+//
+// With voice bots (Config.VoiceBots), the bot already in the room answers; else the main bot
+// joins when it is free, else a free voice bot; with none free, 409 no_free_voice_bot.
 func (c *Controller) Join(roomID string) (Status, error) {
+	if c.pooled() {
+		st, err := c.pool.join(roomID)
+		if err != nil {
+			return st, err
+		}
+		st.Bots = c.pool.statuses()
+		return st, nil
+	}
+	return c.joinOne(roomID)
+}
+
+// joinOne puts this bot in the room.
+func (c *Controller) joinOne(roomID string) (Status, error) {
 	st, err := c.join(roomID)
 	result := "ok"
 	if e := (*Error)(nil); errors.As(err, &e) {

@@ -40,6 +40,8 @@ const (
 // Status is the state of the bot's voice: what GET /voice answers, and every control
 // operation on success.
 type Status struct {
+	// BotID is the bot's user id.
+	BotID string `json:"bot_id,omitempty"`
 	// State is idle, joining, connected or reconnecting.
 	State string `json:"state"`
 	// RoomID and RoomName are the room joined or being joined.
@@ -66,6 +68,9 @@ type Status struct {
 	LastEnd *CallEnd `json:"last_end,omitempty"`
 	// Table is table view's state (absent when it is off).
 	Table *TableStatus `json:"table,omitempty"`
+	// Bots is the status of every voice bot, the main bot (the fields above) first; absent
+	// when the main bot is the only one.
+	Bots []Status `json:"bots,omitempty"`
 }
 
 // E2EE is the state of a call's end-to-end encryption (DAVE).
@@ -176,6 +181,12 @@ type CallEnd struct {
 // JoinRequest is the body of POST /voice/join.
 type JoinRequest struct {
 	RoomID string `json:"room_id"`
+}
+
+// LeaveRequest is the body of POST /voice/leave: without RoomID the main bot leaves its room;
+// with it, the voice bot in that room leaves.
+type LeaveRequest struct {
+	RoomID string `json:"room_id,omitempty"`
 }
 
 // Actions of PlayRequest and RecordRequest.

@@ -46,8 +46,8 @@ func (c *Controller) newRelay() error {
 		return nil
 	}
 	rc := *c.cfg.Table
-	rc.OnKeyframeRequest = c.requestKeyframe
-	rc.OnSessionsChange = c.tableSessions
+	rc.OnKeyframeRequest = c.pool.requestKeyframe
+	rc.OnSessionsChange = c.pool.tableSessions
 	rc.OnForward = func(took time.Duration, _ int) { c.metrics.forward.Observe(took.Seconds()) }
 	if rc.Logger == nil {
 		rc.Logger = c.log
@@ -63,8 +63,9 @@ func (c *Controller) newRelay() error {
 // Relay is table view's relay (nil when off).
 func (c *Controller) Relay() *relay.Relay { return c.table.relay }
 
-// Watch starts a viewing session, joining the room first when the bot is in none. The bot is
-// in one room at a time: a room other than its own is refused with no_free_voice_bot.
+// Watch starts a viewing session, bringing a bot into the room first when none is there. A
+// bot is in one room at a time: the bot already in the room relays it, else a free one joins
+// (the voice bots first, the main bot last); with none free, 409 no_free_voice_bot.
 func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, error) {
 	r := c.table.relay
 	if r == nil {
@@ -90,26 +91,8 @@ func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, 
 	case !rm.TableView:
 		return WatchAnswer{}, newError(http.StatusForbidden, CodeTableViewOff, "the room's owner has not turned table view on")
 	}
-	c.mu.Lock()
-	room := ""
-	if c.call != nil {
-		room = c.call.room.ID
-	} else if c.joining != nil {
-		room = c.joining.room.ID
-	}
-	c.mu.Unlock()
-	switch {
-	case room != "" && room != req.RoomID:
-		return WatchAnswer{}, conflict(CodeNoFreeVoiceBot, "the voice bot is in room %s: one voice bot relays one room at a time", room)
-	case room == "":
-		if _, err := c.Join(req.RoomID); err != nil {
-			return WatchAnswer{}, err
-		}
-		c.mu.Lock()
-		if c.call != nil && c.call.room.ID == req.RoomID {
-			c.call.forTable = true
-		}
-		c.mu.Unlock()
+	if _, err := c.pool.forTable(req.RoomID); err != nil {
+		return WatchAnswer{}, err
 	}
 	s, answer, err := r.Watch(ctx, req.RoomID, req.MemberID, req.ViewerID, req.Offer)
 	if e := offerError(err); e != nil {
@@ -221,10 +204,15 @@ func (c *Controller) tableSwitched(roomID string) {
 	if err != nil || (ok && rm.TableView) {
 		return
 	}
-	c.mu.Lock()
-	cl := c.call
-	leave := cl != nil && cl.room.ID == roomID && cl.forTable && !c.closed
-	c.mu.Unlock()
+	b := c.pool.inRoom(roomID)
+	var cl *call
+	leave := false
+	if b != nil {
+		b.mu.Lock()
+		cl = b.call
+		leave = cl != nil && cl.room.ID == roomID && cl.forTable && !b.closed
+		b.mu.Unlock()
+	}
 	if _, n := r.Sessions(roomID); n > 0 {
 		c.log.Info("voice: table view turned off; ending its viewers' sessions", "room_id", roomID, "sessions", n)
 	}
@@ -233,11 +221,11 @@ func (c *Controller) tableSwitched(roomID string) {
 		defer c.wg.Done()
 		r.EndRoom(roomID, "table view turned off")
 		if leave {
-			c.mu.Lock()
-			same := c.call == cl
-			c.mu.Unlock()
+			b.mu.Lock()
+			same := b.call == cl
+			b.mu.Unlock()
 			if same {
-				c.leave(CallEnd{Reason: EndTableOff, Message: "the room's table view was turned off"})
+				b.leave(CallEnd{Reason: EndTableOff, Message: "the room's table view was turned off"})
 			}
 		}
 	}()
