@@ -2,15 +2,54 @@
 // before it starts (a process given a configuration file), rather than listening on :0 itself.
 package freeport
 
-import "net"
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Ports are picked below the kernel's ephemeral range: a port from that range, released by the
+// picker, may be handed to any connection the machine opens meanwhile (each test of a suite opens
+// many), and the server told to use it then fails to bind. Below the range only a server that binds
+// that very port can take it.
+const (
+	lowest   = 10000
+	attempts = 64
+)
 
 // Pick returns a TCP port of 127.0.0.1 that was free a moment ago. Another process may take it
 // before the caller binds it; callers that can listen on :0 themselves should.
 func Pick() (int, error) {
+	if low, ok := ephemeralLow(); ok && low-lowest >= 1000 {
+		for range attempts {
+			port := lowest + rand.IntN(low-lowest)
+			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				l.Close()
+				return port, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("freeport: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux).
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	low, err := strconv.Atoi(f[0])
+	return low, err == nil
 }
