@@ -163,7 +163,7 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// newAPI builds the WebRTC stack: VP8 and Opus only (what Discord sends, forwarded as it is),
+// newAPI builds the WebRTC stack: VP8, H.264 and Opus only (what Discord sends, forwarded as it is),
 // the default interceptors (NACK answers from a send buffer, RTCP reports), every peer on the
 // relay's one UDP port and TCP port.
 func (r *Relay) newAPI() (*webrtc.API, error) {
@@ -173,6 +173,7 @@ func (r *Relay) newAPI() (*webrtc.API, error) {
 		typ webrtc.RTPCodecType
 	}{
 		{webrtc.RTPCodecParameters{RTPCodecCapability: vp8Capability(), PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: h264Capability(), PayloadType: 102}, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: opusCapability(), PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 	} {
 		if err := m.RegisterCodec(c.p, c.typ); err != nil {
