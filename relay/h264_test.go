@@ -150,12 +150,12 @@ func TestOfferH264Requirements(t *testing.T) {
 	}
 	for fmtp, want := range map[string]bool{
 		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f": true,
-		"packetization-mode=1;profile-level-id=42001f":                          true,
-		"packetization-mode=1;profile-level-id=4d801f":                          true, // main with constraint_set0: constrained baseline
-		"packetization-mode=1;profile-level-id=4d001f":                          false,
-		"packetization-mode=1;profile-level-id=640c1f":                          false,
-		"packetization-mode=0;profile-level-id=42e01f":                          false,
-		"profile-level-id=42e01f":                                               false,
+		"packetization-mode=1;profile-level-id=42001f":                           true,
+		"packetization-mode=1;profile-level-id=4d801f":                           true, // main with constraint_set0: constrained baseline
+		"packetization-mode=1;profile-level-id=4d001f":                           false,
+		"packetization-mode=1;profile-level-id=640c1f":                           false,
+		"packetization-mode=0;profile-level-id=42e01f":                           false,
+		"profile-level-id=42e01f":                                                false,
 	} {
 		if got := offerH264(fmtp); got != want {
 			t.Errorf("%s: %v, want %v", fmtp, got, want)
