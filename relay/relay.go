@@ -73,6 +73,10 @@ type Config struct {
 	OnForward func(took time.Duration, packets int)
 	// Logger receives the relay's logs (default: discarded).
 	Logger *slog.Logger
+
+	// copyNACKPackets makes the NACK responder copy every packet, as pion does by default
+	// (nack.go); the benchmark compares the two.
+	copyNACKPackets bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -180,11 +184,12 @@ func (r *Relay) newAPI() (*webrtc.API, error) {
 			return nil, fmt.Errorf("relay: codec: %w", err)
 		}
 	}
-	// Only what a forwarder needs: answers to NACKs from a send buffer, and sender reports (the
-	// browser's audio/video sync). The relay receives no media, so neither NACK generation nor
-	// TWCC feedback applies; per-packet statistics would cost every viewer's every packet.
+	// Only what a forwarder needs: answers to NACKs from a send buffer (nack.go), and sender
+	// reports (the browser's audio/video sync). The relay receives no media, so neither NACK
+	// generation nor TWCC feedback applies; per-packet statistics would cost every viewer's every
+	// packet.
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
+	if err := configureNACK(m, ir, r.cfg.copyNACKPackets); err != nil {
 		return nil, fmt.Errorf("relay: interceptors: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {

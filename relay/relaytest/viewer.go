@@ -28,6 +28,14 @@ type Viewer struct {
 	audioPkts [][]byte
 	partial   []byte
 	videoSSRC uint32
+	packets   []VideoPacket
+}
+
+// VideoPacket is one video RTP packet as received.
+type VideoPacket struct {
+	SSRC     uint32
+	Sequence uint16
+	Payload  []byte
 }
 
 // Video and Audio are the kinds a viewer may receive.
@@ -51,6 +59,9 @@ type Options struct {
 	VideoCodecs []string
 	// H264PacketizationMode0 offers H.264 in packetization-mode 0 only.
 	H264PacketizationMode0 bool
+	// AcceptRepeats turns SRTP replay protection off, so that a packet sent again (a NACK's
+	// answer for a packet that was not lost) reaches VideoPackets.
+	AcceptRepeats bool
 }
 
 // NewViewerWith is NewViewer with options.
@@ -61,6 +72,9 @@ func NewViewerWith(t testing.TB, opts Options, kinds ...webrtc.RTPCodecType) *Vi
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(0)
+	if opts.AcceptRepeats {
+		se.DisableSRTPReplayProtection(true)
+	}
 	m := &webrtc.MediaEngine{}
 	if opts.VideoCodecs == nil {
 		if err := m.RegisterDefaultCodecs(); err != nil {
@@ -112,6 +126,9 @@ func (v *Viewer) read(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			return
 		}
 		v.mu.Lock()
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && len(v.packets) < maxRecordedPackets {
+			v.packets = append(v.packets, VideoPacket{SSRC: p.SSRC, Sequence: p.SequenceNumber, Payload: bytes.Clone(p.Payload)})
+		}
 		switch {
 		case tr.Kind() == webrtc.RTPCodecTypeAudio:
 			v.audioPkts = append(v.audioPkts, bytes.Clone(p.Payload))
@@ -164,6 +181,29 @@ func (v *Viewer) Audio() [][]byte {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return append([][]byte(nil), v.audioPkts...)
+}
+
+// maxRecordedPackets bounds the video packets a viewer keeps for VideoPackets.
+const maxRecordedPackets = 20000
+
+// VideoPackets returns the video RTP packets received so far (the first 20,000), retransmissions
+// included.
+func (v *Viewer) VideoPackets() []VideoPacket {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]VideoPacket(nil), v.packets...)
+}
+
+// SendNACK asks for video packets again (RFC 4585 generic NACK), as a receiver that lost them.
+func (v *Viewer) SendNACK(t testing.TB, seqs ...uint16) {
+	t.Helper()
+	v.mu.Lock()
+	ssrc := v.videoSSRC
+	v.mu.Unlock()
+	nack := &rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}
+	if err := v.PC.WriteRTCP([]rtcp.Packet{nack}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // RequestKeyframe sends a picture loss indication about the received video, as a decoder that
