@@ -73,6 +73,10 @@ type Config struct {
 	OnForward func(took time.Duration, packets int)
 	// Logger receives the relay's logs (default: discarded).
 	Logger *slog.Logger
+
+	// copyNACKPackets makes the NACK responder copy every packet, as pion does by default
+	// (nack.go); the benchmark compares the two.
+	copyNACKPackets bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -163,7 +167,7 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// newAPI builds the WebRTC stack: VP8 and Opus only (what Discord sends, forwarded as it is),
+// newAPI builds the WebRTC stack: VP8, H.264 and Opus only (what Discord sends, forwarded as it is),
 // the default interceptors (NACK answers from a send buffer, RTCP reports), every peer on the
 // relay's one UDP port and TCP port.
 func (r *Relay) newAPI() (*webrtc.API, error) {
@@ -173,17 +177,19 @@ func (r *Relay) newAPI() (*webrtc.API, error) {
 		typ webrtc.RTPCodecType
 	}{
 		{webrtc.RTPCodecParameters{RTPCodecCapability: vp8Capability(), PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: h264Capability(), PayloadType: 102}, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: opusCapability(), PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 	} {
 		if err := m.RegisterCodec(c.p, c.typ); err != nil {
 			return nil, fmt.Errorf("relay: codec: %w", err)
 		}
 	}
-	// Only what a forwarder needs: answers to NACKs from a send buffer, and sender reports (the
-	// browser's audio/video sync). The relay receives no media, so neither NACK generation nor
-	// TWCC feedback applies; per-packet statistics would cost every viewer's every packet.
+	// Only what a forwarder needs: answers to NACKs from a send buffer (nack.go), and sender
+	// reports (the browser's audio/video sync). The relay receives no media, so neither NACK
+	// generation nor TWCC feedback applies; per-packet statistics would cost every viewer's every
+	// packet.
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
+	if err := configureNACK(m, ir, r.cfg.copyNACKPackets); err != nil {
 		return nil, fmt.Errorf("relay: interceptors: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {

@@ -109,7 +109,7 @@ func TestAudioOnlyOffer(t *testing.T) {
 func TestOffersRefused(t *testing.T) {
 	r := testRelay(t, Config{})
 	video := relaytest.NewViewer(t, relaytest.Video).Offer
-	noVP8 := strings.NewReplacer("VP8/90000", "H264/90000").Replace(video)
+	noVideo := strings.NewReplacer("VP8/90000", "VP9/90000", "H264/90000", "AV1/90000").Replace(video)
 	sendOnly := strings.ReplaceAll(video, "a=recvonly", "a=sendonly")
 	for name, c := range map[string]struct {
 		offer string
@@ -118,7 +118,7 @@ func TestOffersRefused(t *testing.T) {
 		"empty":       {"", ErrBadOffer},
 		"not sdp":     {"hello", ErrBadOffer},
 		"no media":    {"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", ErrNothingToReceive},
-		"no vp8":      {noVP8, ErrNothingToReceive},
+		"no vp8/h264": {noVideo, ErrNothingToReceive},
 		"only sends":  {sendOnly, ErrNothingToReceive},
 		"truncated":   {video[:len(video)/2] + "\r\nm=video x", ErrBadOffer},
 		"not an sdp2": {"v=0\r\nzzz", ErrBadOffer},

@@ -34,6 +34,7 @@ func (rm *Room) ID() string { return rm.id }
 // media is one frame or voice packet on its way to a member's viewers.
 type media struct {
 	video     bool
+	h264      bool // an H.264 access unit, not a VP8 frame
 	timestamp uint32
 	data      []byte
 	at        time.Time
@@ -45,13 +46,15 @@ type media struct {
 type member struct {
 	rm     *Room
 	userID string
-	video  *webrtc.TrackLocalStaticRTP
+	video  *webrtc.TrackLocalStaticRTP // VP8
+	h264   *webrtc.TrackLocalStaticRTP
 	audio  *webrtc.TrackLocalStaticRTP
 	queue  chan media
 	done   chan struct{}
 
 	// Owned by the writer goroutine.
 	vp8      codecs.VP8Payloader
+	h264Pay  codecs.H264Payloader
 	videoSeq uint16
 	audioSeq uint16
 	pkt      rtp.Packet
@@ -62,6 +65,7 @@ type member struct {
 	frames      uint64
 	dropped     uint64
 	lastKFAsked time.Time
+	codec       string // the camera's codec, from its last frame ("" before any)
 }
 
 // member returns userID's tracks, created (with their writer) on first use; nil once the room
@@ -80,8 +84,9 @@ func (rm *Room) memberLocked(userID string) *member {
 	if m == nil {
 		// The stream ID is the member's user ID: a browser reads it as the MediaStream's id.
 		video, _ := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", userID)
+		h264, _ := webrtc.NewTrackLocalStaticRTP(h264Capability(), "video", userID)
 		audio, _ := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", userID)
-		m = &member{rm: rm, userID: userID, video: video, audio: audio,
+		m = &member{rm: rm, userID: userID, video: video, h264: h264, audio: audio,
 			queue: make(chan media, rm.r.cfg.QueueLength), done: make(chan struct{})}
 		m.vp8.EnablePictureID = true
 		rm.members[userID] = m
@@ -157,7 +162,13 @@ func (m *member) write() {
 	for it := range m.queue {
 		n := 1
 		if it.video {
-			payloads := m.vp8.Payload(VideoMTU, it.data)
+			track, payloads := m.video, [][]byte(nil)
+			if it.h264 {
+				track, payloads = m.h264, m.h264Pay.Payload(VideoMTU, it.data)
+			} else {
+				payloads = m.vp8.Payload(VideoMTU, it.data)
+			}
+			m.noteCodec(it.h264)
 			n = len(payloads)
 			for i, p := range payloads {
 				m.pkt.Header = rtp.Header{
@@ -166,7 +177,7 @@ func (m *member) write() {
 				}
 				m.pkt.Payload = p
 				m.videoSeq++
-				_ = m.video.WriteRTP(&m.pkt)
+				_ = track.WriteRTP(&m.pkt)
 			}
 		} else {
 			m.pkt.Header = rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: m.audioSeq, Timestamp: it.timestamp}

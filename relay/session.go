@@ -17,8 +17,9 @@ import (
 var (
 	// ErrBadOffer: the offer is not SDP, or not an offer a browser would make.
 	ErrBadOffer = errors.New("relay: malformed SDP offer")
-	// ErrNothingToReceive: the offer receives neither VP8 video nor Opus audio.
-	ErrNothingToReceive = errors.New("relay: the offer receives neither VP8 video nor Opus audio")
+	// ErrNothingToReceive: the offer receives neither video (VP8, or H.264 with
+	// packetization-mode 1 in a constrained baseline profile) nor Opus audio.
+	ErrNothingToReceive = errors.New("relay: the offer receives neither VP8 or H.264 (packetization-mode 1, constrained baseline) video nor Opus audio")
 	// ErrFull: the relay holds MaxSessions sessions.
 	ErrFull = errors.New("relay: the relay is at its session limit")
 	// ErrViewerLimit: the viewer holds MaxSessionsPerViewer sessions.
@@ -43,6 +44,14 @@ type Session struct {
 	r    *Relay
 	room *Room
 	pc   *webrtc.PeerConnection
+
+	// The video sender and the codec it sends (codecs.go); codecs are what the offer takes.
+	member      *member
+	codecs      offerCodecs
+	videoMu     sync.Mutex
+	videoSender *webrtc.RTPSender
+	videoCodec  string
+	warned      bool
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -80,7 +89,7 @@ func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer strin
 	}
 	s := &Session{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Viewer: viewer, Created: time.Now(),
-		r: r, room: rm, ended: make(chan struct{}),
+		r: r, room: rm, ended: make(chan struct{}), member: m, codecs: video,
 	}
 	pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -91,7 +100,7 @@ func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer strin
 		_ = pc.Close()
 		return nil, "", err
 	}
-	answer, err := s.negotiate(ctx, m, video, audio, offer)
+	answer, err := s.negotiate(ctx, m, video.any(), audio, offer)
 	if err != nil {
 		s.end("negotiation failed")
 		return nil, "", err
@@ -148,14 +157,15 @@ func (r *Relay) CheckOffer(offer string) error {
 	return err
 }
 
-// checkOffer parses an offer and says which of VP8 video and Opus audio it receives.
-func checkOffer(offer string) (video, audio bool, err error) {
+// checkOffer parses an offer and says which video codecs (VP8, H.264) and whether Opus audio
+// it receives.
+func checkOffer(offer string) (video offerCodecs, audio bool, err error) {
 	var d sdp.SessionDescription
 	if strings.TrimSpace(offer) == "" {
-		return false, false, fmt.Errorf("%w: empty body", ErrBadOffer)
+		return video, false, fmt.Errorf("%w: empty body", ErrBadOffer)
 	}
 	if err := d.UnmarshalString(offer); err != nil {
-		return false, false, fmt.Errorf("%w: %v", ErrBadOffer, err)
+		return video, false, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
 	for _, md := range d.MediaDescriptions {
 		if md.MediaName.Port.Value == 0 || direction(md) == "sendonly" || direction(md) == "inactive" {
@@ -167,15 +177,15 @@ func checkOffer(offer string) (video, audio bool, err error) {
 				continue
 			}
 			switch {
-			case md.MediaName.Media == "video" && strings.EqualFold(codec.Name, "VP8"):
-				video = true
+			case md.MediaName.Media == "video":
+				video.note(codec)
 			case md.MediaName.Media == "audio" && strings.EqualFold(codec.Name, "opus"):
 				audio = true
 			}
 		}
 	}
-	if !video && !audio {
-		return false, false, ErrNothingToReceive
+	if !video.any() && !audio {
+		return video, false, ErrNothingToReceive
 	}
 	return video, audio, nil
 }
@@ -206,10 +216,23 @@ func parsePT(f string) uint8 {
 func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, offer string) (string, error) {
 	pc := s.pc
 	if video {
-		sender, err := pc.AddTrack(m.video)
+		// The camera's codec if the offer takes it, else one it takes (VP8 first): the answer
+		// carries every codec both sides have, so a camera that changes codec later moves the
+		// session to the other track without a new offer.
+		codec := m.cameraCodec()
+		if !s.codecs.has(codec) {
+			codec = codecVP8
+			if !s.codecs.vp8 {
+				codec = codecH264
+			}
+		}
+		sender, err := pc.AddTrack(m.track(codec))
 		if err != nil {
 			return "", fmt.Errorf("relay: %w", err)
 		}
+		s.videoMu.Lock()
+		s.videoSender, s.videoCodec = sender, codec
+		s.videoMu.Unlock()
 		go s.readRTCP(sender, true)
 	}
 	if audio {
@@ -248,6 +271,9 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 		return "", ctx.Err()
 	}
 	go s.watchConnect()
+	if c := m.cameraCodec(); video && c != "" {
+		s.useCodec(c) // the camera's codec changed meanwhile
+	}
 	return pc.LocalDescription().SDP, nil
 }
 
@@ -291,6 +317,9 @@ func (s *Session) end(reason string) {
 		s.reason = reason
 		r := s.r
 		r.mu.Lock()
+		// Counted under the lock, so that Close (which ends the sessions it still finds, then
+		// waits) never waits while a session it no longer sees adds itself.
+		r.closers.Add(1)
 		_, registered := r.sessions[s.ID]
 		n := 0
 		if registered {
@@ -303,7 +332,6 @@ func (s *Session) end(reason string) {
 		r.mu.Unlock()
 		close(s.ended)
 		// Close waits for the connection's goroutines, and end may run on one of them.
-		r.closers.Add(1)
 		go func() {
 			defer r.closers.Done()
 			_ = s.pc.Close()

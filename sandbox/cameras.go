@@ -11,10 +11,11 @@ import (
 	"github.com/spellcoven/gateway/voice"
 )
 
-// cameraClips are the emulated users' camera clips, camera-<username>.ivf: a moving pattern with
-// the user's name and a frame counter (media/generate-cameras.sh).
+// cameraClips are the emulated users' camera clips, camera-<username>.ivf (VP8) or
+// camera-<username>.h264 (H.264, Annex B): a moving pattern with the user's name and a frame
+// counter (media/generate-cameras.sh). A user's camera sends its clip's codec.
 //
-//go:embed media/camera-*.ivf
+//go:embed media/camera-*.ivf media/camera-*.h264
 var cameraClips embed.FS
 
 // micGap is the silence between two chimes of an unmuted emulated user: 2 s of Opus silence
@@ -64,6 +65,14 @@ func newCameras(vs *voiceserver.Server, log *slog.Logger) (*cameras, error) {
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for _, u := range discordUsers() {
+		if b, err := cameraClips.ReadFile("media/camera-" + u.Username + ".h264"); err == nil {
+			frames, err := voice.SplitH264AccessUnits(b)
+			if err != nil {
+				return nil, err
+			}
+			c.clips[u.ID] = frames
+			continue
+		}
 		b, err := cameraClips.ReadFile("media/camera-" + u.Username + ".ivf")
 		if err != nil {
 			continue // a user without a clip has no camera to show

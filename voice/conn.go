@@ -381,6 +381,16 @@ func (c *Conn) SSRC() uint32 {
 	return 0
 }
 
+// VideoCodec is the video codec the voice server named for the current session (op 4
+// video_codec, "" while none). Other members' video is received in any codec of op 1's list,
+// told apart by payload type.
+func (c *Conn) VideoCodec() VideoCodec {
+	if m := c.media.Load(); m != nil {
+		return m.videoCodec
+	}
+	return ""
+}
+
 // Mode is the transport encryption mode of the current session ("" while none).
 func (c *Conn) Mode() Mode {
 	if m := c.media.Load(); m != nil {

@@ -180,8 +180,11 @@ func (s *wsSession) daveSend(sess *dave.Session, msgs []dave.Message, err error,
 type e2eeFrames struct{ c *Conn }
 
 func codecOf(kind MediaKind) dave.Codec {
-	if kind == MediaVideo {
+	switch kind {
+	case MediaVideo:
 		return dave.CodecVP8
+	case MediaVideoH264:
+		return dave.CodecH264
 	}
 	return dave.CodecOpus
 }

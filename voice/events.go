@@ -81,7 +81,10 @@ type MediaKind int
 // Media kinds.
 const (
 	MediaAudio MediaKind = iota
+	// MediaVideo is VP8 video.
 	MediaVideo
+	// MediaVideoH264 is H.264 video (Annex B access units).
+	MediaVideoH264
 )
 
 // AudioFrame is one Opus packet received from another user, in sequence order. Opus is valid
@@ -96,11 +99,12 @@ type AudioFrame struct {
 	LostBefore int
 }
 
-// VideoFrame is one reassembled VP8 frame from another user. Frame is valid only during the
-// HandleVideo call.
+// VideoFrame is one reassembled video frame from another user: a VP8 frame, or an H.264 access
+// unit (Annex B, 4-byte start codes). Frame is valid only during the HandleVideo call.
 type VideoFrame struct {
 	UserID    string
 	SSRC      uint32
+	Codec     VideoCodec
 	Timestamp uint32 // 90 kHz
 	Keyframe  bool
 	Frame     []byte

@@ -6,3 +6,8 @@ package voice
 //
 //go:generate sh -c "cd testdata/crosscheck && npm ci --no-audit --no-fund && node vectors.js generate > ../crypto_vectors.json"
 //go:generate sh -c "cd testdata/mediagen && npm ci --no-audit --no-fund && node generate.js .."
+//
+// testdata/media/clip.h264 comes from ffmpeg's libx264 (1 s of constrained baseline at 160x120,
+// 30 fps, an IDR with SPS and PPS every 10 frames, SEI left out):
+//
+//go:generate ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=160x120:rate=30:duration=1 -c:v libx264 -profile:v baseline -preset veryfast -tune zerolatency -g 10 -keyint_min 10 -sc_threshold 0 -b:v 150k -threads 1 -x264-params repeat-headers=1 -bsf:v filter_units=remove_types=6 -f h264 testdata/media/clip.h264

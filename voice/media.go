@@ -33,9 +33,10 @@ type mediaSession struct {
 	externalPort int
 
 	// Written by setKey before the goroutines start, read-only afterwards.
-	mode   Mode
-	sealer *Sealer // used under Conn.sendMu
-	opener *Opener // used by the receive goroutine only
+	mode       Mode
+	videoCodec VideoCodec // the session description's video_codec
+	sealer     *Sealer    // used under Conn.sendMu
+	opener     *Opener    // used by the receive goroutine only
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -153,6 +154,7 @@ func (m *mediaSession) setKey(mode Mode, desc sessionDescriptionData) error {
 	}
 	clear(key)
 	m.mode = mode
+	m.videoCodec = VideoCodec(desc.VideoCodec)
 	m.wg.Add(2)
 	go m.receiveLoop()
 	go m.keepaliveLoop()

@@ -18,7 +18,9 @@ type recvStream struct {
 	jb      *JitterBuffer
 	userID  string
 	userVer uint64
+	codec   VideoCodec // of a video stream, by payload type; a sender may switch
 	vp8     VP8Assembler
+	h264    H264Assembler
 	decBuf  []byte
 	audio   AudioFrame
 	video   VideoFrame
@@ -147,10 +149,11 @@ func (m *mediaSession) heldDeadline(streams map[uint32]*recvStream) time.Time {
 // other payload types (RTX, unknown codecs) and senders past the limit are dropped.
 func (m *mediaSession) newStream(ssrc uint32, pt uint8, count int) *recvStream {
 	var kind MediaKind
-	switch pt {
-	case PayloadTypeOpus:
+	codec := videoCodecOf(pt)
+	switch {
+	case pt == PayloadTypeOpus:
 		kind = MediaAudio
-	case PayloadTypeVP8:
+	case codec != "":
 		kind = MediaVideo
 	default:
 		return nil
@@ -158,14 +161,27 @@ func (m *mediaSession) newStream(ssrc uint32, pt uint8, count int) *recvStream {
 	if count >= maxReceiveStreams {
 		return nil
 	}
-	st := &recvStream{m: m, ssrc: ssrc, kind: kind, created: time.Now()}
+	st := &recvStream{m: m, ssrc: ssrc, kind: kind, codec: codec, created: time.Now()}
 	st.vp8.MaxFrameSize = 4 << 20
+	st.h264.MaxFrameSize = 4 << 20
 	jb, err := NewJitterBuffer(m.c.cfg.Jitter, st.release)
 	if err != nil {
 		return nil // the config was validated by Dial
 	}
 	st.jb = jb
 	return st
+}
+
+// videoCodecOf maps a video payload type of op 1's codec list to its codec ("" for others,
+// RTX among them).
+func videoCodecOf(pt uint8) VideoCodec {
+	switch pt {
+	case PayloadTypeVP8:
+		return CodecVP8
+	case PayloadTypeH264:
+		return CodecH264
+	}
+	return ""
 }
 
 // dropDeparted flushes and forgets the streams of users who left (op 13).
@@ -240,15 +256,36 @@ func (st *recvStream) deliver(p *BufferedPacket) {
 		st.audio = AudioFrame{UserID: st.userID, SSRC: st.ssrc, Sequence: p.Sequence, Timestamp: p.Timestamp, Opus: frame, LostBefore: p.LostBefore}
 		h.HandleAudio(&st.audio)
 	case MediaVideo:
-		if p.LostBefore > 0 {
-			st.vp8.Lost()
+		codec := videoCodecOf(p.PayloadType)
+		if codec == "" {
+			return // RTX or a codec not offered
 		}
-		frame, ok := st.vp8.Push(p.Sequence, p.Marker, p.Payload)
+		if codec != st.codec {
+			// The sender switched codecs: a frame under way in the old one is lost.
+			st.vp8.Lost()
+			st.h264.Lost()
+			st.codec = codec
+		}
+		var frame []byte
+		var ok bool
+		kind := MediaVideo
+		if codec == CodecH264 {
+			kind = MediaVideoH264
+			if p.LostBefore > 0 {
+				st.h264.Lost()
+			}
+			frame, ok = st.h264.Push(p.Sequence, p.Timestamp, p.Marker, p.Payload)
+		} else {
+			if p.LostBefore > 0 {
+				st.vp8.Lost()
+			}
+			frame, ok = st.vp8.Push(p.Sequence, p.Marker, p.Payload)
+		}
 		if !ok {
 			return
 		}
 		if dec := c.cfg.FrameDecryptor; dec != nil {
-			out, err := dec.DecryptFrame(MediaVideo, st.userID, st.decBuf[:0], frame)
+			out, err := dec.DecryptFrame(kind, st.userID, st.decBuf[:0], frame)
 			if err != nil {
 				c.stats.undecryptable.Add(1)
 				c.log.Debug("voice: frame decryption failed", "kind", "video", "user_id", st.userID, "ssrc", st.ssrc, "timestamp", p.Timestamp, "error", err)
@@ -259,8 +296,15 @@ func (st *recvStream) deliver(p *BufferedPacket) {
 		if h == nil {
 			return
 		}
-		info, _ := ParseVP8Frame(frame)
-		st.video = VideoFrame{UserID: st.userID, SSRC: st.ssrc, Timestamp: p.Timestamp, Keyframe: info.Keyframe, Frame: frame}
+		keyframe := false
+		if codec == CodecH264 {
+			info, _ := ParseH264Frame(frame)
+			keyframe = info.Keyframe
+		} else {
+			info, _ := ParseVP8Frame(frame)
+			keyframe = info.Keyframe
+		}
+		st.video = VideoFrame{UserID: st.userID, SSRC: st.ssrc, Codec: codec, Timestamp: p.Timestamp, Keyframe: keyframe, Frame: frame}
 		h.HandleVideo(&st.video)
 	}
 }

@@ -40,6 +40,7 @@ type userRecording struct {
 	oggFile   *os.File
 	ivf       *IVFWriter
 	ivfFile   *os.File
+	ivfCodec  VideoCodec
 	firstTS   uint32
 	audio     []recordedAudio
 	video     [][]byte
@@ -139,8 +140,10 @@ func (r *Recorder) HandleAudio(f *AudioFrame) {
 	}
 }
 
-// HandleVideo records one VP8 frame. The IVF file's time base is the RTP clock (1/90000 s),
-// its timestamps counted from the user's first frame.
+// HandleVideo records one video frame. The IVF file's time base is the RTP clock (1/90000 s),
+// its timestamps counted from the user's first frame; its codec is the first frame's (FourCC
+// VP80 or H264, which ffmpeg reads): frames of another codec, after the sender switched, are
+// kept in memory only.
 func (r *Recorder) HandleVideo(f *VideoFrame) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -154,20 +157,35 @@ func (r *Recorder) HandleVideo(f *VideoFrame) {
 	if r.cfg.Dir == "" {
 		return
 	}
+	codec := f.Codec
+	if codec == "" {
+		codec = CodecVP8
+	}
 	if u.ivf == nil {
-		info, _ := ParseVP8Frame(f.Frame)
+		h := IVFHeader{FourCC: "VP80", TimebaseDenominator: VideoClockRate, TimebaseNumerator: 1}
+		if codec == CodecH264 {
+			info, _ := ParseH264Frame(f.Frame)
+			h.FourCC, h.Width, h.Height = "H264", info.Width, info.Height
+		} else {
+			info, _ := ParseVP8Frame(f.Frame)
+			h.Width, h.Height = info.Width, info.Height
+		}
 		file, err := os.Create(filepath.Join(r.cfg.Dir, u.name+".ivf"))
 		if err != nil {
 			r.fail(err)
 			return
 		}
-		w, err := NewIVFWriter(file, IVFHeader{FourCC: "VP80", Width: info.Width, Height: info.Height, TimebaseDenominator: VideoClockRate, TimebaseNumerator: 1})
+		u.ivfCodec = codec
+		w, err := NewIVFWriter(file, h)
 		if err != nil {
 			file.Close()
 			r.fail(err)
 			return
 		}
 		u.ivfFile, u.ivf, u.firstTS = file, w, f.Timestamp
+	}
+	if codec != u.ivfCodec {
+		return
 	}
 	if err := u.ivf.WriteFrame(f.Frame, uint64(f.Timestamp-u.firstTS)); err != nil {
 		r.fail(err)

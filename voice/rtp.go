@@ -13,6 +13,10 @@ const (
 	PayloadTypeVP8 = 103
 	// PayloadTypeVP8RTX is the retransmission payload type announced for VP8 (never sent).
 	PayloadTypeVP8RTX = 104
+	// PayloadTypeH264 is the RTP payload type announced for H.264 in Select Protocol.
+	PayloadTypeH264 = 101
+	// PayloadTypeH264RTX is the retransmission payload type announced for H.264 (never sent).
+	PayloadTypeH264RTX = 102
 
 	// OpusClockRate is Opus's RTP clock: 48 kHz.
 	OpusClockRate = 48000

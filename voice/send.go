@@ -25,6 +25,8 @@ type sendState struct {
 	videoSeq uint16
 	videoTS  uint32 // of the last video frame
 	vp8      *codecs.VP8Payloader
+	h264     *codecs.H264Payloader
+	norm     []byte // a normalized H.264 access unit
 	packet   []byte
 	frame    []byte // FrameEncryptor output
 

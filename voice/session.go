@@ -303,11 +303,14 @@ func (c *Conn) maxDAVEVersion() int {
 	return dave.ProtocolVersion
 }
 
+// offeredCodecs is op 1's codec list: Opus, then VP8 before H.264 (a lower priority number is
+// preferred). Received video is told apart by these payload types.
 func offeredCodecs() []codecDesc {
 	yes := true
 	return []codecDesc{
 		{Name: "opus", Type: "audio", Priority: 1000, PayloadType: PayloadTypeOpus},
-		{Name: "VP8", Type: "video", Priority: 1000, PayloadType: PayloadTypeVP8, RTXPayloadType: PayloadTypeVP8RTX, Encode: &yes, Decode: &yes},
+		{Name: string(CodecVP8), Type: "video", Priority: 1000, PayloadType: PayloadTypeVP8, RTXPayloadType: PayloadTypeVP8RTX, Encode: &yes, Decode: &yes},
+		{Name: string(CodecH264), Type: "video", Priority: 2000, PayloadType: PayloadTypeH264, RTXPayloadType: PayloadTypeH264RTX, Encode: &yes, Decode: &yes},
 	}
 }
 

@@ -106,6 +106,10 @@ type sessionDescriptionData struct {
 	Mode                Mode  `json:"mode"`
 	SecretKey           []int `json:"secret_key"`
 	DAVEProtocolVersion int   `json:"dave_protocol_version"`
+	// AudioCodec and VideoCodec are the codecs the voice server picked for the call, e.g.
+	// "opus" and "VP8".
+	AudioCodec string `json:"audio_codec,omitempty"`
+	VideoCodec string `json:"video_codec,omitempty"`
 }
 
 // speakingOut is op 5 from the client.

@@ -3,6 +3,7 @@ package voiceserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -30,15 +31,30 @@ func (l *liveLoop) stop() {
 var ErrNotStreaming = errors.New("voiceserver: not streaming")
 
 // StartCamera makes the user a live camera: it announces the video (op 12), then sends frames,
-// a VP8 clip looped, one per interval (default 33 ms) to every bot in the call that asked for
-// video (op 15), end-to-end encrypted when the call has a DAVE group. Like an encoder, it
-// starts at a keyframe whenever a receiver needs one: after a bot's picture loss indication or
-// full intra request, when a bot starts receiving, and after a pause (no receiver, or the DAVE
-// group settling); it then jumps to the clip's next keyframe.
+// a clip looped, one per interval (default 33 ms) to every bot in the call that asked for
+// video (op 15), end-to-end encrypted when the call has a DAVE group. The clip is VP8 frames,
+// or H.264 access units (Annex B, told by their start code), sent in that codec as Discord's
+// clients do (SendVP8, SendH264); a bot that did not announce the codec in op 1 gets none. Like
+// an encoder, it starts at a keyframe (an IDR for H.264) whenever a receiver needs one: after a
+// bot's picture loss indication or full intra request, when a bot starts receiving, and after a
+// pause (no receiver, or the DAVE group settling); it then jumps to the clip's next keyframe.
 func (u *User) StartCamera(frames [][]byte, interval time.Duration) error {
+	codec := codecVP8
+	if isH264Clip(frames) {
+		codec = codecH264
+		norm := make([][]byte, len(frames))
+		for i, f := range frames {
+			n, err := voice.NormalizeH264Frame(nil, f)
+			if err != nil {
+				return fmt.Errorf("voiceserver: camera frame %d: %w", i, err)
+			}
+			norm[i] = n
+		}
+		frames = norm
+	}
 	keys := make([]int, 0, 8)
 	for i, f := range frames {
-		if len(f) > 0 && f[0]&1 == 0 {
+		if clipKeyframe(codec, f) {
 			keys = append(keys, i)
 		}
 	}
@@ -52,7 +68,7 @@ func (u *User) StartCamera(frames [][]byte, interval time.Duration) error {
 		return err
 	}
 	return u.startLoop(&u.live.camera, func(ctx context.Context) {
-		u.cameraLoop(ctx, frames, keys, interval)
+		u.cameraLoop(ctx, codec, frames, keys, interval)
 	})
 }
 
@@ -149,7 +165,7 @@ func (u *User) readyToSend() bool {
 	return e == nil || settled
 }
 
-func (u *User) cameraLoop(ctx context.Context, frames [][]byte, keys []int, interval time.Duration) {
+func (u *User) cameraLoop(ctx context.Context, codec string, frames [][]byte, keys []int, interval time.Duration) {
 	ext := []byte{5<<4 | 2, 0, 0, 0}
 	known := map[*session]bool{}
 	needKey := true
@@ -185,7 +201,7 @@ func (u *User) cameraLoop(ctx context.Context, frames [][]byte, keys []int, inte
 			}
 			// Only this frame's takers get it: one that asked meanwhile starts at the next
 			// frame, a keyframe.
-			packets := u.sendVideoFrame(takers, frames[i], ext)
+			packets := u.sendVideoFrame(takers, codec, frames[i], ext)
 			u.srv.mu.Lock()
 			u.srv.counters.VideoWithheld += packets * (len(targets) - len(takers))
 			u.srv.mu.Unlock()
@@ -215,17 +231,26 @@ func nextKey(keys []int, i, n int) int {
 }
 
 // sendVideoFrame sends one frame to targets and returns how many packets it took.
-func (u *User) sendVideoFrame(targets []*session, f, ext []byte) int {
-	frame, err := u.protect(dave.CodecVP8, f)
+func (u *User) sendVideoFrame(targets []*session, codec string, f, ext []byte) int {
+	dc, pt := dave.CodecVP8, uint8(voice.PayloadTypeVP8)
+	if codec == codecH264 {
+		dc, pt = dave.CodecH264, voice.PayloadTypeH264
+	}
+	frame, err := u.protect(dc, f)
 	if err != nil {
 		u.srv.log.Error("voiceserver: camera frame encryption", "user_id", u.ID, "error", err)
 		return 0
 	}
 	u.sendMu.Lock()
 	defer u.sendMu.Unlock()
-	parts := u.vp8.Payload(1100, frame)
+	var parts [][]byte
+	if codec == codecH264 {
+		parts = u.h264.Payload(1100, frame)
+	} else {
+		parts = u.vp8.Payload(1100, frame)
+	}
 	for j, part := range parts {
-		header := rtpHeader(j == len(parts)-1, voice.PayloadTypeVP8, u.videoSeq, u.videoTS, u.VideoSSRC, ext)
+		header := rtpHeader(j == len(parts)-1, pt, u.videoSeq, u.videoTS, u.VideoSSRC, ext)
 		u.videoSeq++
 		for _, t := range targets {
 			u.srv.sealAndSend(t, header, part)

@@ -22,6 +22,7 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 			Port    int    `json:"port"`
 			Mode    string `json:"mode"`
 		} `json:"data"`
+		Codecs []selectedCodec `json:"codecs"`
 	}
 	if err := json.Unmarshal(d, &sp); err != nil {
 		c.closeWith(closeDecodeError, "Failed to decode payload.")
@@ -53,6 +54,13 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 	sess.sendMu.Unlock()
 	sess.opener = opener
 	sess.mode = sp.Data.Mode
+	sess.videoPTs = videoPTs(sp.Codecs)
+	videoCodec := codecVP8
+	if _, ok := sess.videoPTs[codecVP8]; !ok {
+		for name := range sess.videoPTs {
+			videoCodec = name
+		}
+	}
 	sess.botAddr = &net.UDPAddr{IP: ip, Port: sp.Data.Port}
 	sess.daveVersion = s.daveVersionFor(sess)
 	keyInts := make([]int, len(key))
@@ -63,7 +71,7 @@ func (c *wsConn) selectProtocolLocked(d json.RawMessage) {
 		"mode":                  sp.Data.Mode,
 		"secret_key":            keyInts,
 		"audio_codec":           "opus",
-		"video_codec":           "VP8",
+		"video_codec":           videoCodec,
 		"media_session_id":      randomID(),
 		"dave_protocol_version": sess.daveVersion,
 	})

@@ -95,6 +95,8 @@ type session struct {
 	sendMu  sync.Mutex // guards sealer, used by emulated users' senders
 	sealer  *voice.Sealer
 	opener  *voice.Opener // used by the UDP loop
+	// videoPTs are the video codecs op 1 announced, by name (codecs.go).
+	videoPTs map[string]uint8
 
 	seq    int64
 	replay []outMsg

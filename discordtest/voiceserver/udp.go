@@ -136,11 +136,21 @@ func (s *Server) relayLocked(from *session, p voice.Packet) {
 		if to == from || to.botAddr == nil || to.sealer == nil {
 			continue
 		}
-		if p.SSRC == from.videoSSRC && !to.wantsVideoLocked(p.SSRC) {
-			s.counters.VideoWithheld++
-			continue
+		pt := p.PayloadType
+		if p.SSRC == from.videoSSRC {
+			if !to.wantsVideoLocked(p.SSRC) {
+				s.counters.VideoWithheld++
+				continue
+			}
+			// The receiver's payload type for the sender's codec; none: it cannot decode it.
+			toPT, ok := to.videoPTs[videoCodecOfPT(from.videoPTs, p.PayloadType)]
+			if !ok {
+				s.counters.VideoWithheld++
+				continue
+			}
+			pt = toPT
 		}
-		header := rtpHeader(p.Marker, p.PayloadType, p.Sequence, p.Timestamp, p.SSRC, ext)
+		header := rtpHeader(p.Marker, pt, p.Sequence, p.Timestamp, p.SSRC, ext)
 		to.sendMu.Lock()
 		packet, err := to.sealer.Seal(nil, header, p.Payload)
 		to.sendMu.Unlock()

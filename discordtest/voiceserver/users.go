@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type User struct {
 	videoSeq uint16
 	videoTS  uint32
 	vp8      codecs.VP8Payloader
+	h264     codecs.H264Payloader
 	buf      []byte
 
 	stopOnce sync.Once
@@ -287,6 +289,59 @@ func (u *User) SendVP8(ctx context.Context, frames [][]byte, opts SendOptions) (
 	return *is.report, nil
 }
 
+// SendH264 sends H.264 access units (Annex B) as the user, as Discord's clients do: each made
+// to travel as it arrives (voice.NormalizeH264Frame), end-to-end encrypted as H.264, packetized
+// by pion/rtp's H.264 payloader (packetization-mode 1) with the one-byte header extension and
+// the marker on each frame's last packet, paced by opts.Interval, after announcing the video
+// with op 12. Each receiver gets it under its own H.264 payload type; one that did not announce
+// H.264 gets none.
+func (u *User) SendH264(ctx context.Context, frames [][]byte, opts SendOptions) (SendReport, error) {
+	if opts.Interval == 0 {
+		opts.Interval = 33 * time.Millisecond
+	}
+	norm := make([][]byte, len(frames))
+	for i, f := range frames {
+		n, err := voice.NormalizeH264Frame(nil, f)
+		if err != nil {
+			return SendReport{}, fmt.Errorf("voiceserver: frame %d: %w", i, err)
+		}
+		norm[i] = n
+	}
+	if err := u.SetVideo(true); err != nil {
+		return SendReport{}, err
+	}
+	u.sendMu.Lock()
+	defer u.sendMu.Unlock()
+	is, err := u.newImpairedSender(ctx, opts.Impairment)
+	if err != nil {
+		return SendReport{}, err
+	}
+	ext := []byte{5<<4 | 2, 0, 0, 0}
+	start := time.Now()
+	for i, f := range norm {
+		if err := u.sleepUntil(ctx, start.Add(time.Duration(i)*opts.Interval)); err != nil {
+			return *is.report, err
+		}
+		frame, err := u.protect(dave.CodecH264, f)
+		if err != nil {
+			return *is.report, err
+		}
+		parts := u.h264.Payload(1100, frame)
+		dropsBefore := len(is.report.Dropped)
+		for j, part := range parts {
+			seq := u.videoSeq
+			u.videoSeq++
+			is.send(seq, j == len(parts)-1, voice.PayloadTypeH264, u.videoTS, u.VideoSSRC, ext, part)
+		}
+		if len(is.report.Dropped) == dropsBefore {
+			is.report.FramesDelivered = append(is.report.FramesDelivered, i)
+		}
+		u.videoTS += voice.VideoClockRate / 30
+	}
+	is.flush()
+	return *is.report, nil
+}
+
 func (u *User) newImpairedSender(ctx context.Context, imp Impairment) (*impairedSender, error) {
 	s := u.srv
 	s.mu.Lock()
@@ -387,18 +442,24 @@ func rtpHeader(marker bool, pt uint8, seq uint16, ts, ssrc uint32, ext []byte) [
 }
 
 // sealAndSend encrypts a packet with a bot session's key and sends it to the bot's address.
-// Video goes only to a session that asked for it (op 15).
+// Video (built with the default payload types of VP8 or H.264) goes only to a session that
+// asked for it (op 15) and announced its codec, under that session's payload type.
 func (s *Server) sealAndSend(sess *session, header, payload []byte) {
-	if header[1]&0x7f == voice.PayloadTypeVP8 {
+	if codec := videoCodecOfPT(defaultVideoPTs, header[1]&0x7f); codec != "" {
 		ssrc := binary.BigEndian.Uint32(header[8:12])
 		s.mu.Lock()
-		wanted := sess.wantsVideoLocked(ssrc)
+		pt, known := sess.videoPTs[codec]
+		wanted := known && sess.wantsVideoLocked(ssrc)
 		if !wanted {
 			s.counters.VideoWithheld++
 		}
 		s.mu.Unlock()
 		if !wanted {
 			return
+		}
+		if pt != header[1]&0x7f {
+			header = slices.Clone(header)
+			header[1] = header[1]&0x80 | pt
 		}
 	}
 	sess.sendMu.Lock()

@@ -36,6 +36,10 @@ type FrameEncryptor struct {
 	generation  uint32
 	nonce       uint32
 	cipher      *frameCipher
+
+	// Scratch space of H.264 frames, reused across calls.
+	media, aad, plain, sealed []byte
+	ranges                    []clearRange
 }
 
 // setRatchet switches to a new epoch's key: the nonce and generation restart at 0.
@@ -63,24 +67,11 @@ func (e *FrameEncryptor) Encrypt(codec Codec, dst, frame []byte) ([]byte, error)
 	if e.passthrough || (codec == CodecOpus && isOpusSilence(frame)) {
 		return append(dst, frame...), nil
 	}
-	if e.ratchet == nil {
-		return dst, ErrNoKey
+	if codec == CodecH264 {
+		return e.encryptH264(dst, frame)
 	}
-	e.nonce++
-	gen := wrappedGeneration(e.generation, e.nonce>>generationShift)
-	if gen != e.generation || e.cipher == nil {
-		key, err := e.ratchet.key(gen)
-		if err != nil {
-			return dst, err
-		}
-		c, err := newFrameCipher(key)
-		if err != nil {
-			return dst, err
-		}
-		if gen != e.generation {
-			e.ratchet.erase(e.generation)
-		}
-		e.generation, e.cipher = gen, c
+	if err := e.advance(); err != nil {
+		return dst, err
 	}
 	clear := clearPrefix(codec, frame)
 	out := slices.Grow(dst, len(frame)+fullTagSize+2*maxULEB128Size+4)
@@ -94,4 +85,28 @@ func (e *FrameEncryptor) Encrypt(codec Codec, dst, frame []byte) ([]byte, error)
 	}
 	out = append(out, byte(len(out)-suppStart+1+markerSize), marker, marker)
 	return out, nil
+}
+
+// advance moves to the next nonce and makes sure the cipher is its generation's. e.mu is held.
+func (e *FrameEncryptor) advance() error {
+	if e.ratchet == nil {
+		return ErrNoKey
+	}
+	e.nonce++
+	gen := wrappedGeneration(e.generation, e.nonce>>generationShift)
+	if gen != e.generation || e.cipher == nil {
+		key, err := e.ratchet.key(gen)
+		if err != nil {
+			return err
+		}
+		c, err := newFrameCipher(key)
+		if err != nil {
+			return err
+		}
+		if gen != e.generation {
+			e.ratchet.erase(e.generation)
+		}
+		e.generation, e.cipher = gen, c
+	}
+	return nil
 }

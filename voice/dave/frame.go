@@ -38,6 +38,9 @@ const (
 	// CodecVP8 frames keep their payload header clear: 10 bytes on key frames (the whole
 	// uncompressed header), 1 byte otherwise.
 	CodecVP8 Codec = 2
+	// CodecH264 frames (Annex B access units) keep their start codes, non-VCL NAL units and
+	// slice header starts clear, ciphertext free of start codes (h264.go).
+	CodecH264 Codec = 4
 )
 
 // String names the codec.
@@ -47,6 +50,8 @@ func (c Codec) String() string {
 		return "opus"
 	case CodecVP8:
 		return "vp8"
+	case CodecH264:
+		return "h264"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }

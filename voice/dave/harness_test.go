@@ -338,8 +338,11 @@ func (d *daveyMember) handle(t testing.TB, m Message) []Message {
 
 // davey's codec and media type numbers.
 func daveyKind(c Codec) (mediaType, codec int) {
-	if c == CodecVP8 {
+	switch c {
+	case CodecVP8:
 		return 1, 2
+	case CodecH264:
+		return 1, 4
 	}
 	return 0, 1
 }

@@ -36,16 +36,22 @@ func (c *channel) checkGroup(step string, wantEpoch uint64) {
 	frames := map[Codec][]byte{
 		CodecOpus: bytes.Repeat([]byte{0xFC, 0x11, 0x22}, 40),
 		CodecVP8:  append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}, bytes.Repeat([]byte{0x42}, 700)...),
+		CodecH264: testH264Frame(700),
 	}
 	for sid, sender := range c.members {
-		for _, codec := range []Codec{CodecOpus, CodecVP8} {
+		for _, codec := range []Codec{CodecOpus, CodecVP8, CodecH264} {
 			if _, isDavey := sender.(*daveyMember); isDavey && codec == CodecVP8 {
 				continue // davey 0.1.12 encrypts Opus and H264 only; it decrypts any codec
 			}
-			frame := append(frames[codec], byte(sid)) // distinct per sender
+			frame := append(bytes.Clone(frames[codec]), byte(sid)) // distinct per sender
 			enc := sender.encrypt(c.t, codec, frame)
 			if !IsProtocolFrame(enc) {
 				c.t.Fatalf("%s: member %d sent a clear %v frame", step, sid, codec)
+			}
+			if codec == CodecH264 {
+				// Every member, davey (libdave's rules) as the Go one, keeps the same bytes
+				// clear and writes the same, long, start codes.
+				frame = checkH264Layout(c.t, enc, frame)
 			}
 			for rid, receiver := range c.members {
 				if rid == sid {

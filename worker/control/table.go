@@ -41,7 +41,7 @@ const (
 	CodeNoFreeVoiceBot = "no_free_voice_bot"
 	// CodeBadOffer: the SDP offer is malformed.
 	CodeBadOffer = "bad_offer"
-	// CodeNothingToReceive: the offer receives neither VP8 video nor Opus audio.
+	// CodeNothingToReceive: the offer receives neither VP8 or H.264 video nor Opus audio.
 	CodeNothingToReceive = "nothing_to_receive"
 	// CodeTooManySessions: the viewer holds the most viewing sessions allowed.
 	CodeTooManySessions = "too_many_sessions"

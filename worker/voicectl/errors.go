@@ -67,7 +67,7 @@ const (
 	CodeNoFreeVoiceBot = control.CodeNoFreeVoiceBot
 	// CodeBadOffer: the SDP offer is malformed.
 	CodeBadOffer = control.CodeBadOffer
-	// CodeNothingToReceive: the offer receives neither VP8 video nor Opus audio.
+	// CodeNothingToReceive: the offer receives neither VP8 or H.264 video nor Opus audio.
 	CodeNothingToReceive = control.CodeNothingToReceive
 	// CodeTooManySessions: the viewer holds the most viewing sessions allowed.
 	CodeTooManySessions = control.CodeTooManySessions

@@ -81,10 +81,14 @@ func (r *mediaRouter) HandleAudio(f *voice.AudioFrame) {
 	}
 }
 
-// HandleVideo counts and records one VP8 frame.
+// HandleVideo counts and records one video frame (VP8, or H.264).
 func (r *mediaRouter) HandleVideo(f *voice.VideoFrame) {
 	if r.table != nil && event.ValidSnowflake(f.UserID) {
-		r.table.WriteVideo(f.UserID, f.Timestamp, f.Frame)
+		if f.Codec == voice.CodecH264 {
+			r.table.WriteH264(f.UserID, f.Timestamp, f.Frame)
+		} else {
+			r.table.WriteVideo(f.UserID, f.Timestamp, f.Frame)
+		}
 	}
 	key := memberKey(f.UserID, f.SSRC)
 	r.mu.Lock()

@@ -10,7 +10,7 @@ import (
 )
 
 // StartRecording records each member of the call into dir, a new directory under
-// RecordingsDir: <user id>.opus (Ogg Opus) and <user id>.ivf (VP8 in IVF) per member. An empty
+// RecordingsDir: <user id>.opus (Ogg Opus) and <user id>.ivf (VP8 or H.264 in IVF) per member. An empty
 // dir is named after the room and the time. The recording ends with StopRecording, Leave, or
 // the end of the call, which finish the files.
 func (c *Controller) StartRecording(dir string) (Status, error) {

@@ -98,7 +98,7 @@ type Member struct {
 	Speaking bool `json:"speaking"`
 	Video    bool `json:"video"`
 	// AudioPackets counts Opus packets received, AudioLost those lost on the way, VideoFrames
-	// the VP8 frames received.
+	// the video frames (VP8 or H.264) received.
 	AudioPackets uint64 `json:"audio_packets"`
 	AudioLost    uint64 `json:"audio_lost"`
 	VideoFrames  uint64 `json:"video_frames"`

@@ -133,7 +133,7 @@ func TestTableViewRefuses(t *testing.T) {
 		t.Fatalf("refused requests joined: %+v, ops %q", st, h.discord.opsSent())
 	}
 	h.join()
-	noVideo := strings.ReplaceAll(v.Offer, "VP8/90000", "H264/90000")
+	noVideo := strings.NewReplacer("VP8/90000", "VP9/90000", "H264/90000", "AV1/90000").Replace(v.Offer)
 	_, err = e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: noVideo})
 	wantCode(t, err, CodeNothingToReceive)
 	huge := WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: v.Offer + strings.Repeat("a=x\r\n", relay.DefaultMaxOfferBytes/5)}
