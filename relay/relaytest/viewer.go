@@ -74,6 +74,7 @@ func (v *Viewer) read(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	v.streams[tr.Kind().String()] = tr.StreamID()
 	v.mu.Unlock()
 	var vp8 codecs.VP8Packet
+	started := false
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
@@ -84,7 +85,11 @@ func (v *Viewer) read(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			v.audio = append(v.audio, bytes.Clone(p.Payload))
 		} else if b, err := vp8.Unmarshal(p.Payload); err == nil {
 			if vp8.S == 1 && vp8.PID == 0 {
-				v.partial = v.partial[:0]
+				v.partial, started = v.partial[:0], true
+			}
+			if !started { // joined in the middle of a frame
+				v.mu.Unlock()
+				continue
 			}
 			v.partial = append(v.partial, b...)
 			if p.Marker {
