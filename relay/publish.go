@@ -419,6 +419,7 @@ func (r *Relay) Publisher(id string) *Publisher {
 
 // SourceInfo describes a published source.
 type SourceInfo struct {
+	RoomID string `json:"room_id"`
 	UserID string `json:"user_id"`
 	Kind   string `json:"kind"`
 	// Since is when its publisher started; VideoFrames counts the frames received, LastVideo
@@ -448,10 +449,13 @@ func (r *Relay) Sources(roomID string) []SourceInfo {
 	out := make([]SourceInfo, 0, len(pubs))
 	for _, p := range pubs {
 		p.mu.Lock()
-		out = append(out, SourceInfo{UserID: p.MemberID, Kind: p.Kind, Since: p.Created, VideoFrames: p.frames, LastVideo: p.lastVideo, Viewers: viewers[p]})
+		out = append(out, SourceInfo{RoomID: p.RoomID, UserID: p.MemberID, Kind: p.Kind, Since: p.Created, VideoFrames: p.frames, LastVideo: p.lastVideo, Viewers: viewers[p]})
 		p.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool {
+		if out[i].RoomID != out[j].RoomID {
+			return out[i].RoomID < out[j].RoomID
+		}
 		if out[i].UserID != out[j].UserID {
 			return out[i].UserID < out[j].UserID
 		}
