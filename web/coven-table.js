@@ -398,7 +398,9 @@ function gathered(pc, timeoutMs) {
  * its first audio track, if any) go to the relay, which forwards them to the room's viewers as the
  * caller's board camera. It is an EventTarget dispatching 'state' CustomEvents, detail
  * {state, reason?, delayMs?}. stop() ends the session (DELETE); the stream's tracks stay the
- * caller's to stop.
+ * caller's to stop. The video track's contentHint, when unset, becomes 'detail' (keep the
+ * resolution, drop frames first). Publishing the same kind again into the room replaces the
+ * previous session (another tab's, or one a reload left behind).
  */
 export class BoardPublisher extends EventTarget {
   /** @param {string} roomId @param {MediaStream} stream @param {PublishOptions} options */
@@ -438,7 +440,11 @@ export class BoardPublisher extends EventTarget {
     this._set('connecting');
     const pc = new this._PC();
     this.pc = pc;
-    const video = pc.addTransceiver(this.stream.getVideoTracks()[0], { direction: 'sendonly', streams: [this.stream] });
+    const track = this.stream.getVideoTracks()[0];
+    // Cards are read from this picture: under a poor network, keep the resolution and let the
+    // frame rate drop, unless the caller chose otherwise.
+    if ('contentHint' in track && !track.contentHint) track.contentHint = 'detail';
+    const video = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
     // The relay forwards VP8 only: offer it first.
     const caps = globalThis.RTCRtpSender?.getCapabilities?.('video')?.codecs;
     if (caps && video.setCodecPreferences) {
