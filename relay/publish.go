@@ -347,7 +347,7 @@ func (p *Publisher) end(reason string) {
 			r.mu.Unlock()
 		}()
 		if registered {
-			r.cfg.Logger.Debug("relay publisher ended", "publisher", p.ID, "room", p.RoomID, "member", p.MemberID, "reason", reason)
+			r.cfg.Logger.Info("relay publisher ended", "publisher", p.ID, "room", p.RoomID, "member", p.MemberID, "reason", reason)
 		}
 	})
 }

@@ -60,6 +60,16 @@ func TestBoardCameraInChromium(t *testing.T) {
 	bob := openPage(t, fakeCamera...)
 	signInAndWatch(t, bob, "bob", lobby)
 	bob.do("sharing the board camera", 10*time.Second, chromedp.Click(byTestID("board-share"), chromedp.NodeVisible))
+	bob.waitJS("Bob's board camera publisher", `!!window.covenDebug.board`, 10*time.Second)
+	var ok bool
+	bob.eval(`(window.covenDebug.board.addEventListener('state', (e) => (window.boardStates ??= []).push(e.detail)), true)`, &ok)
+	t.Cleanup(func() {
+		if t.Failed() {
+			var states any
+			bob.eval(`window.boardStates ?? null`, &states)
+			t.Logf("Bob's publishing states: %v", states)
+		}
+	})
 	bob.waitJS("Bob's board camera live", `window.covenDebug.board?.state === 'live'`, 30*time.Second)
 	var camera struct{ Width, Height int }
 	bob.eval(`(() => { const s = window.covenDebug.board.stream.getVideoTracks()[0].getSettings(); return {width: s.width, height: s.height}; })()`, &camera)
@@ -74,6 +84,14 @@ func TestBoardCameraInChromium(t *testing.T) {
 
 	alice := openPage(t)
 	signInAndWatch(t, alice, "alice", lobby)
+	alice.eval(`(window.covenDebug.table.addEventListener('member', (e) => e.detail.kind === 'board' && (window.boardEvents ??= []).push(e.detail)), true)`, &ok)
+	t.Cleanup(func() {
+		if t.Failed() {
+			var events any
+			alice.eval(`window.boardEvents ?? null`, &events)
+			t.Logf("Alice's board events: %v", events)
+		}
+	})
 	for _, id := range []string{danaID, eliID} {
 		alice.waitUntil("the Discord camera of "+id, 45*time.Second, func() error {
 			if v := alice.tile(id); v == nil || v.State != "live" || v.Frames < 10 || v.Width != 320 || v.StreamID != id {
