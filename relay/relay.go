@@ -58,6 +58,11 @@ type Config struct {
 	KeyframeInterval time.Duration
 	// MaxOfferBytes bounds an SDP offer (default 64 KiB).
 	MaxOfferBytes int64
+	// MaxPublishers and MaxPublishersPerRoom bound the publishing sessions (WHIP) of the relay
+	// and of one room (defaults 64 and 8; past them: ErrPublisherLimit). A member publishes one
+	// source of each kind: a second publish replaces the first.
+	MaxPublishers        int
+	MaxPublishersPerRoom int
 	// QueueLength bounds the frames and voice packets of one member waiting for their viewers
 	// (default 128, about a second); past it they are dropped and counted.
 	QueueLength int
@@ -94,7 +99,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UDPPort < 0 || c.UDPPort > 65535 || c.TCPPort < -1 || c.TCPPort > 65535 {
 		return c, errors.New("relay: ports must be within 0-65535 (TCP: -1 turns it off)")
 	}
-	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 || c.QueueLength < 0 {
+	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 || c.QueueLength < 0 || c.MaxPublishers < 0 || c.MaxPublishersPerRoom < 0 {
 		return c, errors.New("relay: limits must not be negative")
 	}
 	if c.MaxSessions == 0 {
@@ -114,6 +119,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.QueueLength == 0 {
 		c.QueueLength = DefaultQueueLength
+	}
+	if c.MaxPublishers == 0 {
+		c.MaxPublishers = DefaultMaxPublishers
+	}
+	if c.MaxPublishersPerRoom == 0 {
+		c.MaxPublishersPerRoom = DefaultMaxPublishersPerRoom
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -136,6 +147,7 @@ type Relay struct {
 	rooms    map[string]*Room
 	sessions map[string]*Session
 	viewers  map[string]int // sessions per viewer
+	pub      publishers
 	closed   bool
 }
 
@@ -311,6 +323,7 @@ func (r *Relay) Close() error {
 		sessions = append(sessions, s)
 	}
 	r.mu.Unlock()
+	r.endAllPublishers()
 	for _, s := range sessions {
 		s.end("relay closed")
 	}

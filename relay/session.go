@@ -40,9 +40,13 @@ type Session struct {
 	MemberID string
 	Viewer   string
 	Created  time.Time
+	// Source is the kind of the published source watched (SourceBoard), "" for a member's
+	// Discord camera and voice.
+	Source string
 
 	r    *Relay
 	room *Room
+	pub  *Publisher // the published source's publisher, nil for a member's camera
 	pc   *webrtc.PeerConnection
 
 	// The video sender and the codec it sends (codecs.go); codecs are what the offer takes.
@@ -246,7 +250,7 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			if video {
-				s.room.askKeyframe(s.MemberID)
+				s.askKeyframe()
 			}
 		case webrtc.PeerConnectionStateFailed:
 			s.end("connection failed")
@@ -305,7 +309,7 @@ func (s *Session) readRTCP(sender *webrtc.RTPSender, video bool) {
 		for _, p := range packets {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.room.askKeyframe(s.MemberID)
+				s.askKeyframe()
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import { DiscordSimulator, IdentityProvider, RoomsApi } from './api.js';
 import { brokerText, describeEvent, statusText } from './present.js';
 import { h, renderRooms } from './rooms-view.js';
 import { SimulatePanel } from './simulate-panel.js';
+import { publishBoard } from './coven-table.js';
 import { showTable } from './table-view.js';
 
 /** Errors kept on screen at once; older ones go. */
@@ -33,6 +34,8 @@ const names = { rooms: new Map(), members: new Map() };
 const debug = { statuses: [], events: [], errors: [] };
 /** The table being watched: its watcher and room. */
 let table = null;
+/** The board camera shared into the watched room: its publisher and camera stream. */
+let board = null;
 
 window.covenDebug = {
   /** The client's state: status, position, discord, rooms, lastError (null before sign-in). */
@@ -41,6 +44,8 @@ window.covenDebug = {
   get user() { return session?.user ?? null; },
   /** The table view's watcher (null when no table is shown). */
   get table() { return table?.watcher ?? null; },
+  /** The board camera's publisher (null when none is shared). */
+  get board() { return board?.publisher ?? null; },
   statuses: debug.statuses,
   events: debug.events,
   errors: debug.errors,
@@ -271,8 +276,54 @@ function watchTable(room) {
   $('table-heading').focus();
 }
 
+const BOARD_TEXT = {
+  connecting: 'Connecting your board camera…',
+  live: 'Your board camera is shared with the table.',
+  retrying: 'The relay is unreachable; trying again…',
+  stopped: '',
+};
+
+/** Shares a camera pointed at the player's board into the watched room, or stops sharing it. */
+async function toggleBoard() {
+  if (board) {
+    stopBoard();
+    return;
+  }
+  if (!table) return;
+  const roomId = table.roomId;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (err) {
+    report(new Error(`The camera is not available: ${err?.message ?? err}`));
+    return;
+  }
+  if (!table || table.roomId !== roomId) {
+    for (const t of stream.getTracks()) t.stop();
+    return;
+  }
+  const publisher = publishBoard(roomId, stream, { tokenProvider: () => session?.token ?? '' });
+  board = { publisher, stream };
+  publisher.addEventListener('state', (ev) => {
+    const { state, reason } = ev.detail;
+    $('board-status').textContent = state === 'refused' ? `Your board camera was refused: ${reason}` : BOARD_TEXT[state];
+  });
+  $('board-share').textContent = 'Stop sharing board camera';
+  $('board-status').textContent = BOARD_TEXT.connecting;
+}
+
+function stopBoard() {
+  if (!board) return;
+  board.publisher.stop();
+  for (const t of board.stream.getTracks()) t.stop();
+  board = null;
+  $('board-share').textContent = 'Share board camera';
+  $('board-status').textContent = '';
+}
+
 function stopTable() {
   if (!table) return;
+  stopBoard();
   table.watcher.stop();
   table = null;
   $('table').hidden = true;
@@ -287,6 +338,7 @@ $('sign-in').addEventListener('submit', (ev) => {
 });
 $('sign-out').addEventListener('click', signOut);
 $('table-stop').addEventListener('click', stopTable);
+$('board-share').addEventListener('click', () => void toggleBoard());
 $('reconnect').addEventListener('click', () => client?.reconnect());
 $('create-room').addEventListener('submit', (ev) => {
   ev.preventDefault();

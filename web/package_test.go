@@ -70,17 +70,22 @@ func TestPackage(t *testing.T) {
 	write(t, filepath.Join(consumer, "use.mjs"), `
 import { CovenClient, CloseCode, Projection, jwtExpiry } from '@spellcoven/client';
 import { Projection as P2, compareSnowflakes } from '@spellcoven/client/projection';
-import { TableWatcher, TABLE_DEFAULTS } from '@spellcoven/client/table';
+import { TableWatcher, TABLE_DEFAULTS, BoardPublisher, sourceKey } from '@spellcoven/client/table';
 const w = new TableWatcher('1', { client: new EventTarget(), tokenProvider: () => 't', fetch: () => {} });
+const board = new BoardPublisher('1', { getVideoTracks: () => [{}], getAudioTracks: () => [] }, { tokenProvider: () => 't', fetch: () => {} });
+let noVideo = '';
+try { new BoardPublisher('1', { getVideoTracks: () => [] }, { tokenProvider: () => 't' }); } catch (e) { noVideo = e.message; }
 const c = new CovenClient({ url: 'ws://127.0.0.1:1/ws', tokenProvider: () => ({ token: 't' }), WebSocket: class {} });
 console.log(JSON.stringify({ status: c.status, code: CloseCode.TOKEN_EXPIRED, same: Projection === P2,
-  order: compareSnowflakes('9', '10'), exp: jwtExpiry('x.eyJleHAiOjJ9.y'), table: TABLE_DEFAULTS.baseUrl + '/' + w.roomId }));
+  order: compareSnowflakes('9', '10'), exp: jwtExpiry('x.eyJleHAiOjJ9.y'), table: TABLE_DEFAULTS.baseUrl + '/' + w.roomId,
+  whip: board.endpoint, key: sourceKey('7', 'board') + ',' + sourceKey('7'), noVideo }));
 `)
 	var got map[string]any
 	if err := json.Unmarshal(run(consumer, node, "use.mjs"), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"status": "idle", "code": 4003.0, "same": true, "order": -1.0, "exp": 2000.0, "table": "/api/table/1"}
+	want := map[string]any{"status": "idle", "code": 4003.0, "same": true, "order": -1.0, "exp": 2000.0, "table": "/api/table/1",
+		"whip": "/api/table/1/board", "key": "7:board,7", "noVideo": "BoardPublisher: the stream has no video track"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("in Node, %s = %v, want %v (all: %v)", k, got[k], v, got)
@@ -94,7 +99,7 @@ console.log(JSON.stringify({ status: c.status, code: CloseCode.TOKEN_EXPIRED, sa
 	write(t, filepath.Join(consumer, "use.ts"), `
 import { CovenClient, CloseCode, type RoomState, type Status, type Token } from '@spellcoven/client';
 import { Projection } from '@spellcoven/client/projection';
-import { watchRoom, frames, type MemberState } from '@spellcoven/client/table';
+import { watchRoom, frames, publishBoard, type MemberState, type PublishState, type SourceKind } from '@spellcoven/client/table';
 
 const client = new CovenClient({
   url: 'wss://app.example.com/ws',
@@ -124,7 +129,17 @@ table.addEventListener('add', (e) => {
   const track = stream.getVideoTracks()[0];
   if (track) frames(track, (f) => { if ('close' in f) f.close(); }).stop();
 });
-table.addEventListener('member', (e) => { const s: MemberState = e.detail.state; void s; });
+table.addEventListener('member', (e) => { const s: MemberState = e.detail.state; const k: SourceKind = e.detail.kind; void s; void k; });
+table.addEventListener('remove', (e) => { const key: string = e.detail.key; void key; });
+declare const camera: MediaStream;
+const board = publishBoard('1200000000000000001', camera, { tokenProvider: () => 'token' });
+board.addEventListener('state', (e) => { const s: PublishState = e.detail.state; void s; });
+board.stop();
+// @ts-expect-error: a publish needs a token provider
+publishBoard('1', camera, {});
+// @ts-expect-error: publish states are a closed set
+const notPublishing: PublishState = 'paused';
+void notPublishing;
 // @ts-expect-error: member states are a closed set
 const notAState: MemberState = 'playing';
 void notAState;

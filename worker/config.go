@@ -107,6 +107,9 @@ type Config struct {
 	TableMaxSessionsPerViewer  int
 	TableConnectTimeout        time.Duration
 	TableIdleTimeout           time.Duration
+	// TableMaxPublishers and TableMaxPublishersPerRoom bound the cameras published from the
+	// page (WHIP), in all and per room.
+	TableMaxPublishers, TableMaxPublishersPerRoom int
 }
 
 // Defaults returns a Config with every default set.
@@ -148,6 +151,8 @@ func Defaults() Config {
 		TableMaxSessionsPerViewer: relay.DefaultMaxSessionsPerViewer,
 		TableConnectTimeout:       relay.DefaultConnectTimeout,
 		TableIdleTimeout:          voicectl.DefaultTableIdleTimeout,
+		TableMaxPublishers:        relay.DefaultMaxPublishers,
+		TableMaxPublishersPerRoom: relay.DefaultMaxPublishersPerRoom,
 	}
 }
 
@@ -229,6 +234,8 @@ func register(fs *flag.FlagSet, cfg *Config) []setting {
 	str(&cfg.TablePublicIPs, "table-public-ip", "COVEN_WORKER_TABLE_PUBLIC_IP", "addresses browsers reach the media ports at, behind a 1:1 NAT (comma-separated)")
 	num(&cfg.TableMaxSessions, "table-max-sessions", "COVEN_WORKER_TABLE_MAX_SESSIONS", "most viewing sessions at once")
 	num(&cfg.TableMaxSessionsPerViewer, "table-max-sessions-per-viewer", "COVEN_WORKER_TABLE_MAX_SESSIONS_PER_VIEWER", "most viewing sessions of one viewer")
+	num(&cfg.TableMaxPublishers, "table-max-publishers", "COVEN_WORKER_TABLE_MAX_PUBLISHERS", "most cameras published from the page (WHIP) at once")
+	num(&cfg.TableMaxPublishersPerRoom, "table-max-publishers-per-room", "COVEN_WORKER_TABLE_MAX_PUBLISHERS_PER_ROOM", "most cameras published from the page into one room")
 	dur(&cfg.TableConnectTimeout, "table-connect-timeout", "COVEN_WORKER_TABLE_CONNECT_TIMEOUT", "a viewing session not connected within this is closed")
 	dur(&cfg.TableIdleTimeout, "table-idle-timeout", "COVEN_WORKER_TABLE_IDLE_TIMEOUT", "a room joined for viewers is left this long after its last viewer")
 	return out
@@ -396,6 +403,8 @@ func (c Config) Validate() error {
 		{"table-tcp-port", "COVEN_WORKER_TABLE_TCP_PORT", int64(c.TableTCPPort), -1, 65535},
 		{"table-max-sessions", "COVEN_WORKER_TABLE_MAX_SESSIONS", int64(c.TableMaxSessions), 1, 100_000},
 		{"table-max-sessions-per-viewer", "COVEN_WORKER_TABLE_MAX_SESSIONS_PER_VIEWER", int64(c.TableMaxSessionsPerViewer), 1, 10_000},
+		{"table-max-publishers", "COVEN_WORKER_TABLE_MAX_PUBLISHERS", int64(c.TableMaxPublishers), 1, 10_000},
+		{"table-max-publishers-per-room", "COVEN_WORKER_TABLE_MAX_PUBLISHERS_PER_ROOM", int64(c.TableMaxPublishersPerRoom), 1, 1_000},
 	}
 	for _, n := range ints {
 		if n.v < n.lo || n.v > n.hi {
@@ -504,5 +513,6 @@ func (c Config) tableConfig() *relay.Config {
 		ListenIP: c.TableListen, UDPPort: c.TableUDPPort, TCPPort: c.TableTCPPort,
 		PublicIPs: c.tablePublicIPs(), MaxSessions: c.TableMaxSessions,
 		MaxSessionsPerViewer: c.TableMaxSessionsPerViewer, ConnectTimeout: c.TableConnectTimeout,
+		MaxPublishers: c.TableMaxPublishers, MaxPublishersPerRoom: c.TableMaxPublishersPerRoom,
 	}
 }

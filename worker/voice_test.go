@@ -61,6 +61,8 @@ func TestLoadRefusesVoiceSettings(t *testing.T) {
 		{"table port out of range", []string{"-table-udp-port", "70000"}, "-table-udp-port"},
 		{"table TCP port below -1", []string{"-table-tcp-port", "-2"}, "-table-tcp-port"},
 		{"no table sessions", []string{"-table-max-sessions", "0"}, "-table-max-sessions"},
+		{"no publishers", []string{"-table-max-publishers", "0"}, "-table-max-publishers"},
+		{"too many publishers per room", []string{"-table-max-publishers-per-room", "5000"}, "-table-max-publishers-per-room"},
 		{"table idle timeout too long", []string{"-table-idle-timeout", "48h"}, "-table-idle-timeout"},
 	}
 	for _, c := range cases {
@@ -85,12 +87,14 @@ func TestLoadTableSettings(t *testing.T) {
 	}
 	env := baseEnv(dir)
 	env["COVEN_WORKER_TABLE_PUBLIC_IP"] = "203.0.113.7, 2001:db8::7"
-	cfg, err = Load([]string{"-table-listen", "0.0.0.0", "-table-tcp-port", "-1", "-table-max-sessions", "50"}, getenv(env))
+	env["COVEN_WORKER_TABLE_MAX_PUBLISHERS_PER_ROOM"] = "3"
+	cfg, err = Load([]string{"-table-listen", "0.0.0.0", "-table-tcp-port", "-1", "-table-max-sessions", "50", "-table-max-publishers", "9"}, getenv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := cfg.tableConfig()
-	if rc == nil || rc.ListenIP != "0.0.0.0" || rc.TCPPort != -1 || rc.MaxSessions != 50 || len(rc.PublicIPs) != 2 || rc.PublicIPs[1] != "2001:db8::7" {
+	if rc == nil || rc.ListenIP != "0.0.0.0" || rc.TCPPort != -1 || rc.MaxSessions != 50 || len(rc.PublicIPs) != 2 || rc.PublicIPs[1] != "2001:db8::7" ||
+		rc.MaxPublishers != 9 || rc.MaxPublishersPerRoom != 3 {
 		t.Fatalf("relay configuration %+v", rc)
 	}
 }

@@ -1,6 +1,7 @@
 // Package covenmedia is the Caddy HTTP handler `coven_media`: table view's WHEP endpoints, by
 // which a browser plays a room member's camera and voice, relayed from the Discord call by the
-// worker (package relay).
+// worker (package relay), and its WHIP endpoint, by which a player publishes a board camera
+// from the page (whip.go).
 //
 //	POST   {base}/{room}/{member}             application/sdp offer -> 201, the answer, Location
 //	DELETE {base}/{room}/{member}/{session}   ends the session -> 200
@@ -197,6 +198,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	parts := strings.Split(rest, "/")
+	if h.servePublished(w, r, parts, verified) { // whip.go
+		return nil
+	}
 	if len(parts) < 2 || len(parts) > 3 || !event.ValidSnowflake(parts[0]) || !event.ValidSnowflake(parts[1]) {
 		jsonerror.Write(w, http.StatusNotFound, "not_found", "table view's endpoints are "+h.BasePath+"/{room id}/{member id}[/{session}]")
 		return nil

@@ -120,6 +120,7 @@ func (v *Viewer) read(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.videoSSRC = uint32(tr.SSRC())
 		v.mu.Unlock()
 	}
+	started := false
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
@@ -140,7 +141,11 @@ func (v *Viewer) read(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		default:
 			if b, err := vp8.Unmarshal(p.Payload); err == nil {
 				if vp8.S == 1 && vp8.PID == 0 {
-					v.partial = v.partial[:0]
+					v.partial, started = v.partial[:0], true
+				}
+				if !started { // joined in the middle of a frame
+					v.mu.Unlock()
+					continue
 				}
 				v.partial = append(v.partial, b...)
 				if p.Marker {

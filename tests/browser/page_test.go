@@ -31,7 +31,7 @@ type page struct {
 // openPage starts Chromium with a fresh profile and opens a tab. Chromium stops when the test ends.
 // The flags keep it from reaching for the network (there is none) and accept the sandbox's local
 // certificate authority, which this throwaway profile does not trust.
-func openPage(t *testing.T) *page {
+func openPage(t *testing.T, extra ...chromedp.ExecAllocatorOption) *page {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -53,6 +53,7 @@ func openPage(t *testing.T) *page {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	p := &page{t: t, ctx: ctx}

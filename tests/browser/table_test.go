@@ -24,12 +24,13 @@ const (
 )
 
 // tileJS reads one member's tile and stream in the demo page's table view.
-const tileJS = `(async (id) => {
-	const tile = document.querySelector('[data-testid="table-tile"][data-user-id="' + id + '"]');
+const tileJS = `(async (id, kind = 'camera') => {
+	const tile = document.querySelector('[data-testid="table-tile"][data-user-id="' + id + '"][data-kind="' + kind + '"]');
 	if (!tile) return null;
 	const v = tile.querySelector('video');
 	const w = window.covenDebug.table;
-	const report = w && await w.stats(id);
+	const key = kind === 'camera' ? id : id + ':' + kind;
+	const report = w && await w.stats(key);
 	let frames = 0, energy = 0, width = 0, height = 0;
 	report && report.forEach((s) => {
 		if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
@@ -37,7 +38,7 @@ const tileJS = `(async (id) => {
 	});
 	return {state: tile.dataset.state, camera: tile.dataset.camera, note: tile.querySelector('[data-testid="table-note"]').textContent,
 		name: tile.querySelector('[data-testid="table-name"]').textContent,
-		streamId: w && w.streams.get(id) ? w.streams.get(id).id : '', videoWidth: v.videoWidth, videoHeight: v.videoHeight,
+		streamId: w && w.streams.get(key) ? w.streams.get(key).id : '', videoWidth: v.videoWidth, videoHeight: v.videoHeight,
 		frames, energy, width, height};
 })`
 

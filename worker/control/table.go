@@ -21,6 +21,9 @@ type WatchRequest struct {
 	MemberID string `json:"member_id"`
 	ViewerID string `json:"viewer_id"`
 	Offer    string `json:"offer"`
+	// Source, when set, is the kind of MemberID's published source to receive (SourceBoard)
+	// instead of their Discord camera and voice.
+	Source string `json:"source,omitempty"`
 }
 
 // WatchAnswer is a viewing session: its id (for Unwatch) and the SDP answer.

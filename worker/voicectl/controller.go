@@ -14,6 +14,8 @@ type Controller struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *collectors
+	// pubMetrics are the publishing metrics (publish.go).
+	pubMetrics publishCollectors
 
 	// joinMu is held by the join under way, so that joins do not overlap; Leave and Close
 	// interrupt it and wait for it.
@@ -53,6 +55,9 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.pool.registerMetrics(cfg.Metrics); err != nil {
 		return nil, err
 	}
+	if err := c.newPublishCollectors(cfg.Metrics); err != nil {
+		return nil, err
+	}
 	if err := c.newRelay(); err != nil {
 		return nil, err
 	}
@@ -78,12 +83,14 @@ func (c *Controller) HandleDispatch(_ string, ev any) {
 	case *discordgo.VoiceStateUpdate:
 		if v.VoiceState != nil {
 			c.voiceStateUpdate(v.VoiceState)
+			c.publisherVoiceState(v.VoiceState)
 		}
 	case *discordgo.VoiceServerUpdate:
 		c.voiceServerUpdate(v)
 	case *discordgo.ChannelDelete:
 		if v.Channel != nil {
 			c.channelDeleted(v.Channel.ID)
+			c.roomGone(v.Channel.ID, "the room was deleted")
 		}
 	case *discordgo.ChannelUpdate:
 		if v.Channel != nil && c.index == 0 {

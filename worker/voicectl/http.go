@@ -88,6 +88,10 @@ var routes = map[string]struct {
 	"/voice/record":     {http.MethodPost, (*Handler).record},
 	control.PathWatch:   {http.MethodPost, (*Handler).watch},
 	control.PathUnwatch: {http.MethodPost, (*Handler).unwatch},
+	// Publishing (publish.go).
+	control.PathPublish:   {http.MethodPost, (*Handler).publish},
+	control.PathUnpublish: {http.MethodPost, (*Handler).unpublish},
+	control.PathSources:   {http.MethodPost, (*Handler).sources},
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// paths exist.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
 	limit := h.cfg.MaxRequestBytes
-	if rl := h.ctl.table.relay; rl != nil && r.URL.Path == control.PathWatch {
+	if rl := h.ctl.table.relay; rl != nil && (r.URL.Path == control.PathWatch || r.URL.Path == control.PathPublish) {
 		limit = max(limit, rl.MaxOfferBytes()+4<<10) // the offer, JSON-escaped, and the ids
 	}
 	body, e := h.readBody(r, limit)

@@ -29,6 +29,8 @@ type TableStatus struct {
 	Total    int `json:"total"`
 	// Media says what the relay receives of each member of the call.
 	Media []relay.MemberMedia `json:"media"`
+	// Sources are the cameras published from the page (WHIP), in every room.
+	Sources []relay.SourceInfo `json:"sources"`
 	// IdleLeaveAt is when the bot leaves a room joined for viewers that no one watches.
 	IdleLeaveAt time.Time `json:"idle_leave_at,omitzero"`
 }
@@ -67,6 +69,9 @@ func (c *Controller) Relay() *relay.Relay { return c.table.relay }
 // bot is in one room at a time: the bot already in the room relays it, else a free one joins
 // (the voice bots first, the main bot last); with none free, 409 no_free_voice_bot.
 func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, error) {
+	if req.Source != "" {
+		return c.watchSource(ctx, req) // a published source needs no bot in the call
+	}
 	r := c.table.relay
 	if r == nil {
 		return WatchAnswer{}, newError(http.StatusNotImplemented, CodeNotConfigured, "table view is not configured on this worker")
@@ -181,6 +186,7 @@ func (c *Controller) tableStatusLocked() *TableStatus {
 		ts.Media = r.Room(room).Media()
 	}
 	ts.Total, ts.Sessions = r.Sessions(room)
+	ts.Sources = r.Sources("")
 	return ts
 }
 
@@ -216,6 +222,7 @@ func (c *Controller) tableSwitched(roomID string) {
 	if _, n := r.Sessions(roomID); n > 0 {
 		c.log.Info("voice: table view turned off; ending its viewers' sessions", "room_id", roomID, "sessions", n)
 	}
+	c.roomGone(roomID, "table view turned off")
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
