@@ -193,7 +193,7 @@ func (srv *Server) Serve(sock *Socket, a *Admission, claims *auth.Claims, remote
 	sock.ws.SetReadLimit(srv.cfg.ReadLimit)
 	s := &session{srv: srv, sock: sock, c: sock.ws, adm: a, remote: remote}
 	if claims != nil {
-		s.claims = kept(claims)
+		s.user, s.expires = claims.Subject, claims.Expiry
 	}
 	srv.mu.Lock()
 	srv.live++

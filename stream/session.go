@@ -27,7 +27,11 @@ type session struct {
 	sock   *Socket
 	c      *websocket.Conn // sock's: reads client messages, pings, closes
 	adm    *Admission
-	claims *auth.Claims // set by header auth or the first message: only the subject and expiry (kept)
+	// What the session keeps of its token, set by header auth or the first message: the subject
+	// ("" until then) and the expiry. Not the token's map of claims, which would cost an idle
+	// connection about a kilobyte.
+	user    string
+	expires time.Time
 	remote string
 	rate   tokenbucket.Bucket // client messages once streaming
 
@@ -73,7 +77,7 @@ func (s *session) read() error {
 		}
 		if !s.rate.Take(time.Now(), s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst) {
 			s.srv.obs.dropped(ReasonMessageRate)
-			s.srv.logRefusal(ReasonMessageRate, "user", s.claims.Subject)
+			s.srv.logRefusal(ReasonMessageRate, "user", s.user)
 			s.fail(CloseRateLimited, "rate_limited", "more client messages than the edge accepts per second")
 			return errEnded
 		}
@@ -131,9 +135,9 @@ func (s *session) authenticate() error {
 		s.srv.obs.rejected("bad_message")
 		return errEnded
 	}
-	if m.Token != "" || s.claims == nil {
+	if m.Token != "" || s.user == "" {
 		claims, ok := s.verify(m.Token, s.refuse)
-		if ok && s.claims != nil && claims.Subject != s.claims.Subject {
+		if ok && s.user != "" && claims.Subject != s.user {
 			s.refuse(CloseUnauthorized, "unauthorized", "the token is for another user than the Authorization header's")
 			ok = false
 		}
@@ -141,11 +145,11 @@ func (s *session) authenticate() error {
 			s.srv.obs.rejected("unauthorized")
 			return errEnded
 		}
-		s.claims = kept(claims)
+		s.user, s.expires = claims.Subject, claims.Expiry
 	}
-	if reason := s.adm.authenticate(s.claims.Subject, s.srv.cfg, time.Now()); reason != "" {
+	if reason := s.adm.authenticate(s.user, s.srv.cfg, time.Now()); reason != "" {
 		s.srv.obs.rejected(reason)
-		s.srv.logRefusal(reason, "user", s.claims.Subject)
+		s.srv.logRefusal(reason, "user", s.user)
 		if reason == ReasonStreamRate {
 			s.refuse(CloseRateLimited, "rate_limited", "this user opens streams faster than the edge allows; reconnect with backoff")
 		} else {
@@ -181,7 +185,7 @@ func (s *session) authenticate() error {
 	s.mu.Unlock()
 	s.armExpiry()
 	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream opened"); c != nil {
-		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Bool("resume", m.Resume != nil))
+		c.Write(zap.String("user", s.user), zap.String("remote", s.remote), zap.Bool("resume", m.Resume != nil))
 	}
 	return nil
 }
@@ -194,7 +198,7 @@ func (s *session) reauthenticate(m clientMessage) bool {
 		return false
 	}
 	claims, ok := s.verify(m.Token, s.fail)
-	if ok && claims.Subject != s.claims.Subject {
+	if ok && claims.Subject != s.user {
 		s.fail(CloseUnauthorized, "unauthorized", "a session cannot change user")
 		ok = false
 	}
@@ -202,15 +206,9 @@ func (s *session) reauthenticate(m clientMessage) bool {
 		s.srv.obs.dropped("unauthorized")
 		return false
 	}
-	s.claims = kept(claims)
+	s.user, s.expires = claims.Subject, claims.Expiry
 	s.armExpiry()
 	return true
-}
-
-// kept is what a session keeps of claims: the subject and the expiry, not every claim of the token
-// (its map of claims would cost an idle connection about a kilobyte).
-func kept(c *auth.Claims) *auth.Claims {
-	return &auth.Claims{Subject: c.Subject, Expiry: c.Expiry}
 }
 
 // verify checks a token, or ends the session with end and the close code its refusal calls for.
@@ -239,7 +237,7 @@ func (s *session) verify(token string, end func(websocket.StatusCode, string, st
 
 // armExpiry (re)starts the timer that closes the stream when the token expires.
 func (s *session) armExpiry() {
-	d := time.Until(s.claims.Expiry)
+	d := time.Until(s.expires)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ending {
@@ -280,7 +278,7 @@ func (s *session) sendPing() {
 	s.mu.Unlock()
 	s.srv.obs.dropped("ping_timeout")
 	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream dropped: no pong in time"); c != nil {
-		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote))
+		c.Write(zap.String("user", s.user), zap.String("remote", s.remote))
 	}
 	_ = s.c.CloseNow()
 }
@@ -363,8 +361,8 @@ func (s *session) finish(err error) {
 	}
 	s.work.Wait()
 	s.adm.Release()
-	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream closed"); c != nil && s.claims != nil {
-		c.Write(zap.String("user", s.claims.Subject), zap.String("remote", s.remote), zap.Int("code", int(websocket.CloseStatus(err))))
+	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream closed"); c != nil && s.user != "" {
+		c.Write(zap.String("user", s.user), zap.String("remote", s.remote), zap.Int("code", int(websocket.CloseStatus(err))))
 	}
 	s.srv.sessionEnded()
 }

@@ -19,13 +19,14 @@ import (
 	"github.com/spellcoven/gateway/internal/wsframe"
 )
 
-// Buffer sizes of an accepted socket. Client messages are rare and small, and the library writes
-// only control frames (at most 127 bytes on the wire, so each is one write of the whole frame): the
-// 4 KiB reader and writer net/http hands over with a hijacked connection would double what an idle
-// connection costs.
+// Buffer sizes of an accepted socket. Client messages are rare and small (a read larger than the
+// buffer goes straight to the caller's), and the library writes only control frames, at most 127
+// bytes on the wire (RFC 6455: a payload of at most 125), so that each is one write of the whole
+// frame. The 4 KiB reader and writer net/http hands over with a hijacked connection would double
+// what an idle connection costs.
 const (
-	socketReadBuffer  = 512
-	socketWriteBuffer = 256
+	socketReadBuffer  = 128
+	socketWriteBuffer = 2 + 125
 )
 
 // Socket is an accepted WebSocket. The library (coder/websocket) reads client messages and writes
