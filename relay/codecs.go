@@ -164,3 +164,21 @@ func (s *Session) VideoCodec() string {
 	defer s.videoMu.Unlock()
 	return s.videoCodec
 }
+
+// keyframe reports whether a video item is a keyframe: a VP8 frame whose first byte's lowest bit
+// is clear (RFC 6386 section 9.1), an H.264 access unit holding an IDR slice (NAL unit type 5).
+func (it media) keyframe() bool {
+	if !it.h264 {
+		return len(it.data) > 0 && it.data[0]&0x01 == 0
+	}
+	b := it.data
+	for i := 0; i+3 < len(b); i++ {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if b[i+3]&0x1f == 5 {
+				return true
+			}
+			i += 2
+		}
+	}
+	return false
+}

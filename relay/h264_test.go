@@ -44,7 +44,7 @@ func feedH264(t *testing.T, rm *Room, member string, clip [][]byte, done func() 
 // passed on as a keyframe request.
 func TestViewerReceivesH264(t *testing.T) {
 	asked := make(chan string, 64)
-	r := testRelay(t, Config{KeyframeInterval: time.Millisecond, OnKeyframeRequest: func(_, user string) { asked <- user }})
+	r := testRelay(t, Config{KeyframeInterval: time.Millisecond, OnKeyframeRequest: func(_, user string) bool { asked <- user; return true }})
 	clip := h264Clip(t)
 	rm := r.Room("room1")
 	rm.WriteH264("111", 0, clip[0]) // the camera is known to send H.264 before the viewer comes

@@ -67,8 +67,11 @@ type Config struct {
 	// (default 128, about a second); past it they are dropped and counted.
 	QueueLength int
 	// OnKeyframeRequest is called (from its own goroutine) when a viewer of userID's camera
-	// needs a keyframe: a new viewer, or a PLI or FIR from one.
-	OnKeyframeRequest func(roomID, userID string)
+	// needs a keyframe: a new viewer, or a PLI or FIR from one. It reports whether the request
+	// went out: when it did not (the call does not know the camera yet), the next frame of the
+	// camera asks again at once rather than after KeyframeInterval. Until a keyframe comes, each
+	// frame asks again, at most once per KeyframeInterval.
+	OnKeyframeRequest func(roomID, userID string) bool
 	// OnSessionsChange is called, without locks held, when the number of sessions of a room
 	// changes (the worker joins the room's voice on the first and leaves after the last).
 	OnSessionsChange func(roomID string, sessions int)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func feed(t *testing.T, rm *Room, member string, done func() bool) {
 
 func TestViewerReceivesTheMembersCameraAndVoice(t *testing.T) {
 	asked := make(chan string, 16)
-	r := testRelay(t, Config{OnKeyframeRequest: func(room, user string) { asked <- room + "/" + user }})
+	r := testRelay(t, Config{OnKeyframeRequest: func(room, user string) bool { asked <- room + "/" + user; return true }})
 	v := relaytest.NewViewer(t, relaytest.Video, relaytest.Audio)
 	s, answer, err := r.Watch(context.Background(), "room1", "111", "viewer1", v.Offer)
 	if err != nil {
@@ -201,7 +202,7 @@ func TestQueueLengthDropsAndAsksForAKeyframe(t *testing.T) {
 	r := testRelay(t, Config{
 		QueueLength:       2,
 		OnForward:         func(time.Duration, int) { entered <- struct{}{}; <-held },
-		OnKeyframeRequest: func(_, user string) { asked <- user },
+		OnKeyframeRequest: func(_, user string) bool { asked <- user; return true },
 	})
 	rm := r.Room("room1")
 	rm.WriteVideo("7", 0, keyframe(0))
@@ -223,4 +224,79 @@ func TestQueueLengthDropsAndAsksForAKeyframe(t *testing.T) {
 		t.Fatal("a dropped frame asked for no keyframe")
 	}
 	close(held)
+}
+
+// A keyframe request that could not go out (the call does not know the camera yet) is made again
+// by the camera's next frame, without waiting for KeyframeInterval; while none has come, frames ask
+// again (at most once per interval); a keyframe ends the wait.
+func TestKeyframeAskedUntilOneComes(t *testing.T) {
+	var sent atomic.Bool
+	asked := make(chan bool, 64)
+	r := testRelay(t, Config{KeyframeInterval: time.Hour, OnKeyframeRequest: func(_, _ string) bool {
+		ok := sent.Load()
+		asked <- ok
+		return ok
+	}})
+	rm := r.Room("room1")
+	rm.WriteVideo("7", 0, keyframe(0)) // the member's tracks exist; nothing is wanted yet
+	m := rm.member("7")
+	state := func() (wanted, throttled bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.kfWanted, !m.lastKFAsked.IsZero()
+	}
+	if wanted, _ := state(); wanted {
+		t.Fatal("a keyframe is wanted before anyone asked")
+	}
+	next := func(want bool) {
+		t.Helper()
+		select {
+		case ok := <-asked:
+			if ok != want {
+				t.Fatalf("request sent = %v, want %v", ok, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no keyframe request")
+		}
+	}
+	rm.askKeyframe("7") // a viewer connects while the call does not know the camera
+	next(false)
+	relaytest.WaitFor(t, "the unsent request to release the interval", 10*time.Second, func() bool {
+		_, throttled := state()
+		return !throttled
+	})
+	sent.Store(true)
+	delta := keyframe(1)
+	delta[0] = 0x11 // an interframe
+	rm.WriteVideo("7", 1, delta)
+	next(true) // at once, though the interval is an hour
+	rm.WriteVideo("7", 2, delta)
+	if wanted, throttled := state(); !wanted || !throttled {
+		t.Fatalf("after a sent request and an interframe: wanted %v, throttled %v", wanted, throttled)
+	}
+	rm.WriteVideo("7", 3, keyframe(3))
+	if wanted, _ := state(); wanted {
+		t.Error("a keyframe came and one is still wanted")
+	}
+	if n := len(asked); n != 0 {
+		t.Errorf("%d more requests within the interval", n)
+	}
+}
+
+func TestKeyframeDetection(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		it   media
+		want bool
+	}{
+		{"VP8 keyframe", media{video: true, data: []byte{0x10, 0, 0, 0x9d, 0x01, 0x2a}}, true},
+		{"VP8 interframe", media{video: true, data: []byte{0x11, 0, 0}}, false},
+		{"VP8 empty", media{video: true}, false},
+		{"H.264 SPS PPS IDR", media{video: true, h264: true, data: []byte{0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 1, 0, 0, 1, 0x65, 0x88}}, true},
+		{"H.264 non-IDR slice", media{video: true, h264: true, data: []byte{0, 0, 0, 1, 0x41, 0x9a}}, false},
+	} {
+		if got := tt.it.keyframe(); got != tt.want {
+			t.Errorf("%s: keyframe = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

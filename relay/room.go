@@ -65,6 +65,7 @@ type member struct {
 	frames      uint64
 	dropped     uint64
 	lastKFAsked time.Time
+	kfWanted    bool   // a keyframe was asked for and has not come yet
 	codec       string // the camera's codec, from its last frame ("" before any)
 }
 
@@ -150,8 +151,12 @@ func (rm *Room) enqueue(userID string, it media) {
 		m.dropped++
 	}
 	m.mu.Unlock()
-	if !queued && it.video {
+	switch {
+	case !it.video:
+	case !queued:
 		rm.askKeyframe(userID)
+	default:
+		rm.keyframeCame(m, it.keyframe())
 	}
 }
 
@@ -230,6 +235,7 @@ func (rm *Room) askKeyframe(userID string) {
 	}
 	now := time.Now()
 	m.mu.Lock()
+	m.kfWanted = true
 	if now.Sub(m.lastKFAsked) < rm.r.cfg.KeyframeInterval {
 		m.mu.Unlock()
 		return
@@ -237,6 +243,28 @@ func (rm *Room) askKeyframe(userID string) {
 	m.lastKFAsked = now
 	m.mu.Unlock()
 	if f := rm.r.cfg.OnKeyframeRequest; f != nil {
-		go f(rm.id, userID)
+		go func() {
+			if !f(rm.id, userID) {
+				m.mu.Lock()
+				if m.lastKFAsked.Equal(now) {
+					m.lastKFAsked = time.Time{} // not sent: the next frame asks again
+				}
+				m.mu.Unlock()
+			}
+		}()
+	}
+}
+
+// keyframeCame notes a frame of userID's camera: a keyframe ends the wait for one; any other
+// frame, while one is wanted, asks again (throttled).
+func (rm *Room) keyframeCame(m *member, key bool) {
+	m.mu.Lock()
+	wanted := m.kfWanted
+	if key {
+		m.kfWanted = false
+	}
+	m.mu.Unlock()
+	if wanted && !key {
+		rm.askKeyframe(m.userID)
 	}
 }

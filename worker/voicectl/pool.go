@@ -217,10 +217,11 @@ func (c *Controller) LeaveRoom(roomID string) (Status, error) {
 }
 
 // requestKeyframe passes a viewer's keyframe request to the bot in the room.
-func (p *pool) requestKeyframe(roomID, userID string) {
+func (p *pool) requestKeyframe(roomID, userID string) bool {
 	if b := p.inRoom(roomID); b != nil {
-		b.requestKeyframe(roomID, userID)
+		return b.requestKeyframe(roomID, userID)
 	}
+	return false
 }
 
 // tableSessions tells the bot in the room how many watch it.

@@ -131,16 +131,18 @@ func (c *Controller) Unwatch(req UnwatchRequest) error {
 }
 
 // requestKeyframe passes a viewer's keyframe request to the member, through the voice server.
-func (c *Controller) requestKeyframe(roomID, userID string) {
+func (c *Controller) requestKeyframe(roomID, userID string) bool {
 	c.mu.Lock()
 	cl := c.call
 	c.mu.Unlock()
 	if cl == nil || cl.room.ID != roomID || cl.conn == nil {
-		return
+		return false
 	}
 	if err := cl.conn.RequestKeyframe(userID); err != nil {
 		c.log.Debug("voice: keyframe request", "room_id", roomID, "user_id", userID, "error", err.Error())
+		return false
 	}
+	return true
 }
 
 // tableSessions follows the number of viewing sessions of a room: a call joined for viewers
