@@ -110,8 +110,10 @@ func TestTableViewInChromium(t *testing.T) {
 	if v := p.tile(aliceID); v != nil {
 		t.Errorf("the viewer watches herself: %+v", v)
 	}
-	if v := p.tile(sandbox.BotID); v != nil {
-		t.Errorf("the relaying bot has a tile: %+v", v)
+	for _, bot := range []string{sandbox.BotID, sandbox.VoiceBotID} {
+		if v := p.tile(bot); v != nil {
+			t.Errorf("a relaying bot has a tile: %+v", v)
+		}
 	}
 	p.waitUntil("Eli's voice (the chime) carrying energy", 30*time.Second, func() error {
 		if v := p.tile(eliID); v == nil || v.Energy <= 0 {
@@ -123,7 +125,7 @@ func TestTableViewInChromium(t *testing.T) {
 	// The bot's voice connection taken away (kicked from the channel): the page shows the outage,
 	// asks again, the bot comes back, and the camera plays again.
 	before := p.tile(danaID).Frames
-	must(t, emu.LeaveVoice(sandbox.GuildID, sandbox.BotID))
+	must(t, emu.LeaveVoice(sandbox.GuildID, botInVoice(t, emu, lobby)))
 	p.waitUntil("the outage shown", 30*time.Second, func() error {
 		if v := p.tile(danaID); v == nil || v.State != "retrying" || !strings.Contains(v.Note, "trying again") {
 			return fmt.Errorf("tile %+v", v)
@@ -280,4 +282,18 @@ func tableOn(t *testing.T, roomID, token string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// botInVoice is the worker's bot (the main one or a voice bot) in room's voice channel.
+func botInVoice(t *testing.T, emu *discordtest.Server, room string) string {
+	t.Helper()
+	for _, g := range emu.State().Guilds {
+		for _, vs := range g.VoiceStates {
+			if vs.ChannelID == room && (vs.UserID == sandbox.BotID || vs.UserID == sandbox.VoiceBotID) {
+				return vs.UserID
+			}
+		}
+	}
+	t.Fatalf("no bot of the worker is in room %s", room)
+	return ""
 }

@@ -137,9 +137,11 @@ func resetGuild(t *testing.T) {
 			}
 			continue
 		}
-		// Table view off again (the bot's overwrite gone).
-		if err := emu.DeleteChannelOverwrite(r.ID, sandbox.BotID); err != nil && !strings.Contains(err.Error(), "Unknown Overwrite") {
-			t.Fatal(err)
+		// Table view off again (the bots' overwrites gone).
+		for _, bot := range []string{sandbox.BotID, sandbox.VoiceBotID} {
+			if err := emu.DeleteChannelOverwrite(r.ID, bot); err != nil && !strings.Contains(err.Error(), "Unknown Overwrite") {
+				t.Fatal(err)
+			}
 		}
 	}
 }
