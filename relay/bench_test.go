@@ -33,7 +33,7 @@ import (
 // It runs twice: with the relay's NACK responder as it is, and copying every packet as pion
 // does by default (nack.go).
 // Four members send a camera (VP8, 30 frames/s of 2,100 bytes: ~500 kbit/s, two packets a frame)
-// and a voice (Opus, 50 packets/s); 100 viewers watch all four (400 sessions). Each sent frame's
+// and a voice (Opus, 50 packets/s), each on its own clock; 100 viewers watch all four (400 sessions). Each sent frame's
 // first bytes and each voice packet carry the send time, so the viewers measure the delay from
 // WriteVideo/WriteAudio to their receipt; they count what they missed by sequence number.
 
@@ -200,15 +200,42 @@ func cut(s string, sep byte) (string, string, bool) {
 }
 
 // sendMembers sends every member's camera and voice, stamped with the send time, until stop.
+// Each member sends on its own clock, as members of a call do (each camera and microphone runs on
+// its own device): their frames are spread over the frame interval rather than all sent at the
+// same instant, and so are their voice packets.
 func sendMembers(rm *Room, stop chan struct{}) {
+	var wg sync.WaitGroup
+	for m := range benchMembers {
+		wg.Go(func() { sendMember(rm, strconv.Itoa(m+1), m, stop) })
+	}
+	wg.Wait()
+}
+
+// sendMember sends the camera and voice of member, the i-th of benchMembers, until stop.
+func sendMember(rm *Room, member string, i int, stop chan struct{}) {
 	frame := make([]byte, benchFrameSize)
 	frame[0] = 0x10
 	opus := make([]byte, 80)
 	opus[0] = 0xfc
-	video := time.NewTicker(time.Second / benchFPS)
-	audio := time.NewTicker(20 * time.Millisecond)
+	frameEvery, voiceEvery := time.Second/benchFPS, 20*time.Millisecond
+	// The i-th member's phase: i/benchMembers of each interval.
+	t := time.NewTimer(frameEvery * time.Duration(i) / benchMembers)
+	select {
+	case <-stop:
+		t.Stop()
+		return
+	case <-t.C:
+	}
+	video := time.NewTicker(frameEvery)
 	defer video.Stop()
-	defer audio.Stop()
+	t.Reset(voiceEvery * time.Duration(i) / benchMembers)
+	var audio *time.Ticker
+	audioC := t.C
+	defer func() {
+		if audio != nil {
+			audio.Stop()
+		}
+	}()
 	var vts, ats uint32
 	for {
 		select {
@@ -216,16 +243,16 @@ func sendMembers(rm *Room, stop chan struct{}) {
 			return
 		case <-video.C:
 			vts += 90000 / benchFPS
-			for m := range benchMembers {
-				binary.BigEndian.PutUint64(frame[10:], uint64(time.Now().UnixNano()))
-				rm.WriteVideo(strconv.Itoa(m+1), vts, frame)
+			binary.BigEndian.PutUint64(frame[10:], uint64(time.Now().UnixNano()))
+			rm.WriteVideo(member, vts, frame)
+		case <-audioC:
+			if audio == nil {
+				audio = time.NewTicker(voiceEvery)
+				audioC = audio.C
 			}
-		case <-audio.C:
 			ats += 960
-			for m := range benchMembers {
-				binary.BigEndian.PutUint64(opus[1:], uint64(time.Now().UnixNano()))
-				rm.WriteAudio(strconv.Itoa(m+1), ats, opus)
-			}
+			binary.BigEndian.PutUint64(opus[1:], uint64(time.Now().UnixNano()))
+			rm.WriteAudio(member, ats, opus)
 		}
 	}
 }
