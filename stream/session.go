@@ -23,17 +23,17 @@ var errEnded = errors.New("stream: session ended")
 // authenticating one, then a fresh one for the read loop) and ends the session; the hub writes events;
 // timers send pings and enforce the auth timeout and the token's expiry.
 type session struct {
-	srv    *Server
-	sock   *Socket
-	c      *websocket.Conn // sock's: reads client messages, pings, closes
-	adm    *Admission
+	srv  *Server
+	sock *Socket
+	c    *websocket.Conn // sock's: reads client messages, pings, closes
+	adm  *Admission
 	// What the session keeps of its token, set by header auth or the first message: the subject
 	// ("" until then) and the expiry. Not the token's map of claims, which would cost an idle
 	// connection about a kilobyte.
 	user    string
 	expires time.Time
-	remote string
-	rate   tokenbucket.Bucket // client messages once streaming
+	remote  string
+	rate    tokenbucket.Bucket // client messages once streaming
 
 	mu        sync.Mutex
 	sub       *hub.Subscription
