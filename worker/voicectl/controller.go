@@ -20,10 +20,15 @@ type Controller struct {
 	// joinMu is held by the join under way, so that joins do not overlap; Leave and Close
 	// interrupt it and wait for it.
 	joinMu sync.Mutex
+	// onJoinWaits, set by tests, is called when a join starts waiting for a leave under way.
+	onJoinWaits func()
 
-	mu            sync.Mutex
-	botID         string
-	closed        bool
+	mu     sync.Mutex
+	botID  string
+	closed bool
+	// leaving counts the leaves under way (waiting for joinMu or tearing the call down): a join
+	// meanwhile waits for them rather than being refused, since the bot is on its way out.
+	leaving       int
 	joining       *pendingJoin
 	call          *call
 	lastEnd       *CallEnd
@@ -194,9 +199,15 @@ func (c *Controller) leave(end CallEnd) {
 	if p := c.joining; p != nil {
 		p.interrupt("the bot was asked to leave")
 	}
+	c.leaving++
 	c.mu.Unlock()
 	c.joinMu.Lock()
-	defer c.joinMu.Unlock()
+	defer func() {
+		c.joinMu.Unlock() // then no longer leaving: a join that finds joinMu held meanwhile waits
+		c.mu.Lock()
+		c.leaving--
+		c.mu.Unlock()
+	}()
 	c.mu.Lock()
 	cl := c.call
 	if cl != nil {

@@ -256,3 +256,57 @@ func TestCallFollowsVoiceServerUpdate(t *testing.T) {
 		t.Fatalf("voice session after the move: %+v", ses)
 	}
 }
+
+// TestJoinWaitsForALeaveUnderWay: a join that comes while the bot is still on its way out of a
+// room (here its op 4 held by a slow gateway) waits for the leave and then joins, rather than
+// being refused as if another join were under way.
+func TestJoinWaitsForALeaveUnderWay(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.join()
+	h.discord.mu.Lock()
+	h.discord.leaveHeld, h.discord.leaveSeen = make(chan struct{}), make(chan struct{}, 1)
+	held := h.discord.leaveHeld
+	h.discord.mu.Unlock()
+	var once sync.Once
+	release := func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // a failure below leaves no leave held
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		h.ctl.Leave()
+	}()
+	select {
+	case <-h.discord.leaveSeen: // the leave is under way, holding the join lock
+	case <-time.After(20 * time.Second):
+		t.Fatal("the leave sent no op 4")
+	}
+	h.discord.mu.Lock()
+	h.discord.leaveHeld = nil
+	h.discord.mu.Unlock()
+	waits := make(chan struct{}, 1)
+	h.ctl.onJoinWaits = func() { waits <- struct{}{} }
+	joined := make(chan error, 1)
+	go func() {
+		_, err := h.ctl.Join(testRoom2)
+		joined <- err
+	}()
+	// The join is waiting for the leave, not refused.
+	select {
+	case err := <-joined:
+		t.Fatalf("the join returned while the leave was under way: %v", err)
+	case <-waits:
+	}
+	release()
+	<-left
+	select {
+	case err := <-joined:
+		if err != nil {
+			t.Fatalf("the join after the leave: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the join did not finish after the leave")
+	}
+	if st := h.ctl.Status(); st.State != StateConnected || st.RoomID != testRoom2 {
+		t.Fatalf("after the join: %+v", st)
+	}
+}

@@ -31,7 +31,7 @@ const (
 	CodeNotReady = "not_ready"
 	// CodeNotARoom: the channel is not a room (not a voice channel under the category, or gone).
 	CodeNotARoom = "not_a_room"
-	// CodeJoinInProgress: another join, or a leave, is under way.
+	// CodeJoinInProgress: another join is under way (a join waits for a leave under way).
 	CodeJoinInProgress = "join_in_progress"
 	// CodeAlreadyConnected: the bot is in another room; leave it first.
 	CodeAlreadyConnected = "already_connected"

@@ -60,6 +60,10 @@ type fakeDiscord struct {
 	tokens  []string // the voice tokens handed out
 	session int
 	wg      sync.WaitGroup
+	// leaveHeld, when set, holds each leave's op 4 until it is closed (a slow gateway), after
+	// telling leaveSeen.
+	leaveHeld chan struct{}
+	leaveSeen chan struct{}
 }
 
 func (f *fakeDiscord) LookupRoom(id string) (event.Room, bool, error) {
@@ -74,6 +78,13 @@ func (f *fakeDiscord) LookupRoom(id string) (event.Room, bool, error) {
 
 func (f *fakeDiscord) UpdateVoiceState(guildID, channelID string, _, _ bool) error {
 	f.mu.Lock()
+	if held := f.leaveHeld; held != nil && channelID == "" {
+		seen := f.leaveSeen
+		f.mu.Unlock()
+		seen <- struct{}{}
+		<-held
+		f.mu.Lock()
+	}
 	if f.offline {
 		f.mu.Unlock()
 		return errors.New("not connected")

@@ -79,7 +79,18 @@ func (c *Controller) join(roomID string) (Status, error) {
 		return Status{}, badRequest("room_id must be a Discord snowflake (decimal digits)")
 	}
 	if !c.joinMu.TryLock() {
-		return Status{}, conflict(CodeJoinInProgress, "another join, or a leave, is under way")
+		// A leave under way (the bot idle-leaving a room, say) ends by itself: wait for it. Another
+		// join is refused.
+		c.mu.Lock()
+		leaving := c.leaving > 0
+		c.mu.Unlock()
+		if !leaving {
+			return Status{}, conflict(CodeJoinInProgress, "another join is under way")
+		}
+		if c.onJoinWaits != nil {
+			c.onJoinWaits()
+		}
+		c.joinMu.Lock()
 	}
 	defer c.joinMu.Unlock()
 	c.mu.Lock()
