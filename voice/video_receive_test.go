@@ -50,7 +50,7 @@ func TestVideoOnlyWhenAskedAndKeyframeOnRequest(t *testing.T) {
 	if n := len(rec.VideoFrames(u.ID)); n != 0 {
 		t.Fatalf("the client received %d frames without asking", n)
 	}
-	waitFor(t, "the camera's op 12", 5*time.Second, func() bool {
+	waitFor(t, "the camera's op 12", 20*time.Second, func() bool {
 		return !errors.Is(conn.RequestKeyframe(u.ID), voice.ErrNoVideo)
 	})
 
@@ -98,7 +98,7 @@ func TestVideoOnlyWhenAskedAndKeyframeOnRequest(t *testing.T) {
 	if err := u.StopCamera(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the withdrawn video's op 12", 5*time.Second, func() bool {
+	waitFor(t, "the withdrawn video's op 12", 20*time.Second, func() bool {
 		return errors.Is(conn.RequestKeyframe(u.ID), voice.ErrNoVideo)
 	})
 	if err := conn.WantVideo(101); err == nil {
