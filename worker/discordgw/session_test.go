@@ -157,8 +157,11 @@ func TestDispatchesArriveInOrder(t *testing.T) {
 	rec := newRecorder()
 	r := run(t, emu, token, rec)
 	rec.expect(t, "READY", "GUILD_CREATE")
-	if !r.s.Connected() {
-		t.Fatal("not connected after READY")
+	// Connected once the library's Open returns, which may be just after the dispatches arrive.
+	for deadline := time.Now().Add(10 * time.Second); !r.s.Connected(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected after READY")
+		}
 	}
 	if info := emu.Sessions()[0]; info.Intents != discordtest.IntentGuilds|discordtest.IntentGuildVoiceStates {
 		t.Fatalf("identified with intents %d", info.Intents)
