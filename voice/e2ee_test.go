@@ -65,7 +65,7 @@ func TestE2EEAudioBothWays(t *testing.T) {
 	if len(code) != 30 {
 		t.Fatalf("privacy code %q", code)
 	}
-	waitFor(t, "an E2EE event with the privacy code", 2*time.Second, func() bool {
+	waitFor(t, "an E2EE event with the privacy code", 20*time.Second, func() bool {
 		return slices.ContainsFunc(events.snapshot(), func(e voice.Event) bool {
 			ev, ok := e.(*voice.E2EEEvent)
 			return ok && ev.PrivacyCode == code && ev.ProtocolVersion == dave.ProtocolVersion && ev.Epoch == epoch
