@@ -72,9 +72,9 @@ func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, 
 	if req.Source != "" {
 		return c.watchSource(ctx, req) // a published source needs no bot in the call
 	}
-	r := c.table.relay
-	if r == nil {
-		return WatchAnswer{}, newError(http.StatusNotImplemented, CodeNotConfigured, "table view is not configured on this worker")
+	r, err := c.tableRelay()
+	if err != nil {
+		return WatchAnswer{}, err
 	}
 	for _, f := range []struct{ name, v string }{{"room_id", req.RoomID}, {"member_id", req.MemberID}, {"viewer_id", req.ViewerID}} {
 		if !event.ValidSnowflake(f.v) {
@@ -88,13 +88,8 @@ func (c *Controller) Watch(ctx context.Context, req WatchRequest) (WatchAnswer, 
 	if err := offerError(r.CheckOffer(req.Offer)); err != nil {
 		return WatchAnswer{}, err
 	}
-	switch rm, ok, err := c.cfg.Rooms.LookupRoom(req.RoomID); {
-	case err != nil:
-		return WatchAnswer{}, newError(http.StatusServiceUnavailable, CodeNotReady, "%v", err)
-	case !ok:
-		return WatchAnswer{}, newError(http.StatusNotFound, CodeNotARoom, "channel %s is not a room", req.RoomID)
-	case !rm.TableView:
-		return WatchAnswer{}, newError(http.StatusForbidden, CodeTableViewOff, "the room's owner has not turned table view on")
+	if err := c.tableOn(req.RoomID); err != nil {
+		return WatchAnswer{}, err
 	}
 	if _, err := c.pool.forTable(req.RoomID); err != nil {
 		return WatchAnswer{}, err
