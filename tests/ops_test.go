@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spellcoven/gateway/auth/authtest"
 
 	"github.com/spellcoven/gateway/internal/edgetest"
 
@@ -271,6 +275,83 @@ func TestHealthReportsHubJWKSAndWorker(t *testing.T) {
 	}
 	if rep.Status != "ok" || rep.Worker.Stale || rep.Worker.LastDelivery == nil || !rep.JWKS.Loaded {
 		t.Fatalf("after a delivery: %+v", rep)
+	}
+}
+
+// TestHealthWhileTheJWKSLoads: the JWKS is fetched as the edge starts. While that first fetch is
+// under way the edge is starting (not degraded); once it has failed the edge is degraded and says why;
+// once a retry succeeds the JWKS is loaded.
+func TestHealthWhileTheJWKSLoads(t *testing.T) {
+	srv := authtest.NewTestServer(t)
+	release := make(chan struct{})
+	var failing atomic.Bool
+	failing.Store(true)
+	idp := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		if failing.Load() {
+			http.Error(w, "identity provider down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(srv.Issuer.JWKS())
+	}))
+	idp.Start()
+	t.Cleanup(idp.Close)
+	t.Cleanup(func() { closeOnce(release) })
+	s := &stack{idp: srv.Issuer, edge: edgetest.Start(t, edgetest.Config{Bin: caddyBin, JWKSURL: idp.URL + "/jwks.json", Issuer: srv.Issuer.URL()})}
+
+	type report struct {
+		Status   string
+		Problems []string
+		JWKS     struct {
+			Loaded    bool
+			LastError string `json:"last_error"`
+		}
+	}
+	health := func() report {
+		t.Helper()
+		var rep report
+		if err := json.Unmarshal([]byte(get(t, s.edge.URL("/healthz"))), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := health()
+	if rep.Status != "starting" || rep.JWKS.Loaded || !strings.Contains(strings.Join(rep.Problems, ";"), "first fetch is under way") {
+		t.Fatalf("while the first JWKS fetch is held: %+v", rep)
+	}
+	closeOnce(release)
+	deadline := time.Now().Add(15 * time.Second)
+	for rep = health(); rep.Status != "degraded"; rep = health() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed JWKS fetch never showed: %+v", rep)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep.JWKS.Loaded || rep.JWKS.LastError == "" || !strings.Contains(strings.Join(rep.Problems, ";"), "users cannot sign in") {
+		t.Fatalf("after a failed JWKS fetch: %+v", rep)
+	}
+	failing.Store(false)
+	for rep = health(); !rep.JWKS.Loaded; rep = health() {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the JWKS never loaded after the identity provider came back: %+v", rep)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(strings.Join(rep.Problems, ";"), "JWKS") {
+		t.Fatalf("the JWKS is loaded but still a problem: %+v", rep)
+	}
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
 	}
 }
 

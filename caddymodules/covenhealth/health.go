@@ -200,6 +200,7 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 		Position: pos,
 	}
 	code := http.StatusOK
+	jwksLoading := false
 	if !health.OK {
 		r.Status, code = "down", http.StatusServiceUnavailable
 		problem := "hub not running"
@@ -219,7 +220,11 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 			j.LastFetch = &t
 		}
 		r.JWKS = j
-		if !vs.KeysLoaded {
+		switch {
+		case !vs.KeysLoaded && vs.LastAttempt.IsZero():
+			// The first fetch, started with the edge, has not ended: starting, not a fault.
+			jwksLoading = true
+		case !vs.KeysLoaded:
 			r.Problems = append(r.Problems, "JWKS not loaded: users cannot sign in")
 		}
 	}
@@ -243,11 +248,16 @@ func (h *Handler) Check(now time.Time) (Report, int) {
 		r.Worker.Stale = true
 		r.Problems = append(r.Problems, "no delivery from the worker recently")
 	}
-	if r.Status == "ok" && pos.IsZero() {
+	if jwksLoading {
+		r.Problems = append(r.Problems, "JWKS not loaded yet: the first fetch is under way")
+	}
+	if r.Status == "ok" && (pos.IsZero() || jwksLoading) {
 		// Serving, but nothing from the worker yet (a fresh or restarted edge): clients are told the
 		// state is unknown until its snapshot arrives. Still 200: the worker's deliveries come through
 		// the same load balancer. Another problem (a rejected bot token) makes it degraded instead.
-		r.Problems = append(r.Problems, "no state from the worker yet: clients are told the rooms are not known")
+		if pos.IsZero() {
+			r.Problems = append(r.Problems, "no state from the worker yet: clients are told the rooms are not known")
+		}
 		if others == 0 {
 			r.Status = "starting"
 		}
