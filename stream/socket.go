@@ -135,24 +135,38 @@ func (fc *frameConn) Write(p []byte) (int, error) {
 	return fc.Conn.Write(p)
 }
 
-// WriteFrame writes a data frame, waiting for the socket; after a partial WriteFrameNow, frame is
-// the rest of that frame. A ctx that can end bounds the write, and ends a hub write in flight: the
-// connection is unusable afterwards (the caller closes it).
+// WriteFrame writes a data frame for the hub, waiting for the socket; after a partial
+// WriteFrameNow, frame is the rest of that frame. Only the hub's writer, to which the shard hands
+// the rest, calls it: any other writer uses writeWhole, which waits for the rest to be written. A
+// ctx that can end bounds the write, and ends a hub write in flight: the connection is unusable
+// afterwards (the caller closes it).
 func (fc *frameConn) WriteFrame(ctx context.Context, frame []byte) error {
+	if !fc.partial {
+		return fc.writeWhole(ctx, frame)
+	}
+	fc.partial = false // mu is held since WriteFrameNow
+	defer fc.mu.Unlock()
+	return fc.writeLocked(ctx, frame)
+}
+
+// writeWhole writes one whole frame, after any frame under way, bounded by ctx as WriteFrame is.
+func (fc *frameConn) writeWhole(ctx context.Context, frame []byte) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.closeSent.Load() {
+		return net.ErrClosed
+	}
+	if wsframe.Opcode(frame) == wsframe.OpClose {
+		fc.closeSent.Store(true)
+	}
+	return fc.writeLocked(ctx, frame)
+}
+
+func (fc *frameConn) writeLocked(ctx context.Context, frame []byte) error {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { _ = fc.Conn.SetWriteDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
-	if fc.partial {
-		fc.partial = false // mu is held since WriteFrameNow
-	} else {
-		fc.mu.Lock()
-		if fc.closeSent.Load() {
-			fc.mu.Unlock()
-			return net.ErrClosed
-		}
-	}
-	defer fc.mu.Unlock()
 	_, err := fc.Conn.Write(frame)
 	return err
 }
@@ -206,7 +220,7 @@ func (fc *frameConn) tryWrite(fd uintptr) bool {
 // writeText sends msg as one text message, bounded by ctx.
 func (fc *frameConn) writeText(ctx context.Context, msg []byte) error {
 	buf := make([]byte, wsframe.MaxHeaderLen, wsframe.MaxHeaderLen+len(msg))
-	return fc.WriteFrame(ctx, wsframe.Text(append(buf, msg...)))
+	return fc.writeWhole(ctx, wsframe.Text(append(buf, msg...)))
 }
 
 // hubConn is the hub's view of a socket. Its writes take no context: the hub bounds every write

@@ -2,9 +2,12 @@ package stream
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spellcoven/gateway/event"
+	"github.com/spellcoven/gateway/internal/wsframe"
 )
 
 // An auth message the client sends in the same packet as its upgrade request (net/http has read it
@@ -70,5 +74,69 @@ func TestFramesTheSocketTookInPartStayWhole(t *testing.T) {
 		if f := c.next(); f.Type != "room.updated" || f.Seq != want {
 			t.Fatalf("frame %+v, want room.updated %d", f, want)
 		}
+	}
+}
+
+// A frame the session writes itself (an error before a close) while the socket holds a hub frame
+// only in part waits for the hub's writer to finish that frame: the client reads both whole, the
+// hub's first. (Only the hub's writer may continue a partly written frame.)
+func TestAFrameWrittenBesideAPartialHubFrameWaitsForIt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		return errors.Join(err, serr)
+	}}
+	client, err := dialer.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	fc := newFrameConn(server)
+
+	big := wsframe.Text(append(make([]byte, wsframe.MaxHeaderLen), strings.Repeat("e", 1<<20)...))
+	n, err := fc.WriteFrameNow(big)
+	if err != nil || n == 0 || n == len(big) {
+		t.Fatalf("WriteFrameNow of 1 MiB to a socket nobody reads: %d of %d bytes, %v; want a part", n, len(big), err)
+	}
+	errMsg := []byte(`{"type":"error","code":"x"}`)
+	written := make(chan error, 1)
+	go func() { written <- fc.writeText(context.Background(), errMsg) }()
+
+	read := make(chan []byte, 1)
+	want := len(big) + 2 + len(errMsg)
+	go func() {
+		buf := make([]byte, want)
+		_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+		k, _ := io.ReadFull(client, buf)
+		read <- buf[:k]
+	}()
+	if err := fc.WriteFrame(context.Background(), big[n:]); err != nil { // the hub's writer
+		t.Fatal(err)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	got := <-read
+	if len(got) != want {
+		t.Fatalf("the client read %d bytes, want %d", len(got), want)
+	}
+	if !bytes.Equal(got[:len(big)], big) {
+		t.Fatal("the hub's frame reached the client broken up")
+	}
+	if op, payload, ok := wsframe.Parse(got[len(big):]); !ok || op != wsframe.OpText || !bytes.Equal(payload, errMsg) {
+		t.Fatalf("after the hub's frame: %q", got[len(big):])
 	}
 }
