@@ -192,6 +192,7 @@ func (srv *Server) Admit(ip string) (*Admission, string) {
 func (srv *Server) Serve(sock *Socket, a *Admission, claims *auth.Claims, remote string) {
 	sock.ws.SetReadLimit(srv.cfg.ReadLimit)
 	s := &session{srv: srv, sock: sock, c: sock.ws, adm: a, remote: remote}
+	sock.onPong = s.onPong // before the session's first read, which is where pongs are read
 	if claims != nil {
 		s.user, s.expires = claims.Subject, claims.Expiry
 	}

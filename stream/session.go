@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/spellcoven/gateway/auth"
 	"github.com/spellcoven/gateway/hub"
 	"github.com/spellcoven/gateway/internal/tokenbucket"
+	"github.com/spellcoven/gateway/internal/wsframe"
 )
 
 // errEnded is what the read side returns when the session already decided to end (an error frame was
@@ -40,9 +42,13 @@ type session struct {
 	streaming bool // authenticated and subscribed
 	expiry    *time.Timer
 	ping      *time.Timer
+	pingSeq   uint64    // the last ping's payload
+	pingOut   uint64    // the ping awaiting its pong, 0 if none
+	pingDue   time.Time // when the next ping goes out (no ping out)
+	pongDue   time.Time // when the client is dropped (a ping out)
 	// ending is set once the session has begun to end: timers do nothing more and are not re-armed.
 	ending bool
-	// work counts timer callbacks under way (a ping waiting for its pong, a close with an error frame):
+	// work counts timer callbacks under way (a ping being written, a close with an error frame):
 	// the session ends only after them, so none outlives it.
 	work sync.WaitGroup
 }
@@ -62,7 +68,8 @@ func (s *session) run() {
 func (s *session) readLoop() {
 	s.mu.Lock()
 	if !s.ending {
-		s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
+		s.pingDue = time.Now().Add(s.srv.cfg.PingInterval)
+		s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.pingTimer)
 	}
 	s.mu.Unlock()
 	s.finish(s.read())
@@ -117,7 +124,9 @@ func (s *session) decode(typ websocket.MessageType, data []byte) (clientMessage,
 func (s *session) authenticate() error {
 	noAuth := time.AfterFunc(s.srv.cfg.AuthTimeout, func() {
 		s.srv.obs.rejected("auth_timeout")
-		s.fail(CloseNoAuth, "auth_timeout", "no auth message in time")
+		// A client silent this long is not waited for to answer the close either: a flood of
+		// sockets that never speak would otherwise each hold two goroutines for the handshake.
+		s.end(CloseNoAuth, "auth_timeout", "no auth message in time", false)
 	})
 	typ, data, err := s.c.Read(context.Background())
 	if !noAuth.Stop() {
@@ -253,34 +262,73 @@ func (s *session) armExpiry() {
 	s.expiry.Reset(d)
 }
 
-// sendPing pings the client from a timer goroutine and re-arms itself. A client that does not answer
-// within PingTimeout is dropped: its connection is closed at once, without a close handshake that an
-// unresponsive peer would not complete.
-func (s *session) sendPing() {
-	if !s.startWork() {
-		return
-	}
-	defer s.work.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.PingTimeout)
-	err := s.c.Ping(ctx)
-	cancel()
+// pingTimer is the ping timer's callback. It sends a ping when one is due and drops a client whose
+// pong is overdue: its connection is closed at once, without a close handshake that an unresponsive
+// peer would not complete. No goroutine waits for a pong: onPong, on the reading goroutine, notes it
+// and re-arms the timer for the next ping, PingInterval later.
+func (s *session) pingTimer() {
 	s.mu.Lock()
 	if s.ending {
 		s.mu.Unlock()
 		return
 	}
-	if err == nil {
-		s.ping.Reset(s.srv.cfg.PingInterval)
+	now := time.Now()
+	if s.pingOut != 0 {
+		if now.Before(s.pongDue) { // the timer was re-armed meanwhile: not yet
+			s.ping.Reset(s.pongDue.Sub(now))
+			s.mu.Unlock()
+			return
+		}
+		s.ending = true
+		s.mu.Unlock()
+		s.srv.obs.dropped("ping_timeout")
+		if c := s.srv.logger.Check(zapcore.DebugLevel, "stream dropped: no pong in time"); c != nil {
+			c.Write(zap.String("user", s.user), zap.String("remote", s.remote))
+		}
+		_ = s.c.CloseNow()
+		return
+	}
+	if now.Before(s.pingDue) {
+		s.ping.Reset(s.pingDue.Sub(now))
 		s.mu.Unlock()
 		return
 	}
-	s.ending = true
+	s.pingSeq++
+	s.pingOut, s.pongDue = s.pingSeq, now.Add(s.srv.cfg.PingTimeout)
+	s.ping.Reset(s.srv.cfg.PingTimeout)
+	frame := pingFrame(s.pingSeq)
+	s.work.Add(1)
 	s.mu.Unlock()
-	s.srv.obs.dropped("ping_timeout")
-	if c := s.srv.logger.Check(zapcore.DebugLevel, "stream dropped: no pong in time"); c != nil {
-		c.Write(zap.String("user", s.user), zap.String("remote", s.remote))
+	defer s.work.Done()
+	// Bounded by the pong's deadline: a socket that cannot take a ping by then has a client that
+	// cannot answer it; the failed write leaves the connection to be dropped when the timer fires.
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.PingTimeout)
+	_ = s.sock.fc.writeWhole(ctx, frame[:])
+	cancel()
+}
+
+// onPong takes a pong the client sent (on the reading goroutine): the answer to the ping out
+// re-arms the timer for the next ping.
+func (s *session) onPong(payload []byte) {
+	if len(payload) != 8 {
+		return
 	}
-	_ = s.c.CloseNow()
+	seq := binary.BigEndian.Uint64(payload)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ending || s.pingOut == 0 || seq != s.pingOut {
+		return
+	}
+	s.pingOut = 0
+	s.pingDue = time.Now().Add(s.srv.cfg.PingInterval)
+	s.ping.Reset(s.srv.cfg.PingInterval)
+}
+
+// pingFrame is a server ping whose payload is seq.
+func pingFrame(seq uint64) [10]byte {
+	f := [10]byte{0x80 | wsframe.OpPing, 8}
+	binary.BigEndian.PutUint64(f[2:], seq)
+	return f
 }
 
 // startWork registers a timer callback's work unless the session is ending.
@@ -305,6 +353,12 @@ func (s *session) refuse(code websocket.StatusCode, errCode, message string) {
 // fail sends an error message and closes the stream with code. It is safe from any goroutine and acts
 // once; it returns when the connection is closed (the close handshake is bounded by the library).
 func (s *session) fail(code websocket.StatusCode, errCode, message string) {
+	s.end(code, errCode, message, true)
+}
+
+// end is fail; without handshake, it closes the connection right after the close frame instead of
+// waiting for the client's.
+func (s *session) end(code websocket.StatusCode, errCode, message string, handshake bool) {
 	s.mu.Lock()
 	if s.ending {
 		s.mu.Unlock()
@@ -321,7 +375,12 @@ func (s *session) fail(code websocket.StatusCode, errCode, message string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = s.sock.fc.writeText(ctx, serverError(errCode, message))
-	_ = s.c.Close(code, errCode)
+	if handshake {
+		_ = s.c.Close(code, errCode)
+		return
+	}
+	_ = s.sock.fc.writeWhole(ctx, wsframe.Close(uint16(code), errCode))
+	_ = s.c.CloseNow()
 }
 
 // finish ends the session on its reading goroutine, whatever ended it (err is what the read side

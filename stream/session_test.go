@@ -1,7 +1,11 @@
 package stream
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -271,4 +275,85 @@ func TestClientsWaitForTheHubToStart(t *testing.T) {
 	if f := c.next(); f.Type != "hello" {
 		t.Fatalf("frame %+v, want hello", f)
 	}
+}
+
+// TestAPongMustAnswerThePing: a pong counts only if it carries the ping's payload (RFC 6455 5.5.3);
+// a client that answers with anything else is dropped when the ping's time is up.
+func TestAPongMustAnswerThePing(t *testing.T) {
+	r := newRig(t, Config{PingInterval: 20 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
+	c := r.connect("alice")
+	c.pongs = false
+	op, p, err := c.readFrame()
+	if err != nil || op != opPing || len(p) == 0 {
+		t.Fatalf("opcode %d %q %v, want a ping with a payload", op, p, err)
+	}
+	wrong := append([]byte(nil), p...)
+	wrong[len(wrong)-1] ^= 0xff
+	c.send(opPong, wrong)
+	c.send(opPong, nil) // an unsolicited pong, allowed and ignored
+	if code, _ := c.closed(); code != 0 {
+		t.Fatalf("closed with %d, want the connection dropped without a close frame", code)
+	}
+	r.waitEnded()
+	if n := r.counts.get(&r.counts.dropped, "ping_timeout"); n != 1 {
+		t.Fatalf("dropped for a missed pong %d times, want 1", n)
+	}
+}
+
+// TestAPingOutHoldsNoGoroutine: while pings wait for their pongs, each client costs only its
+// session's reading goroutine.
+func TestAPingOutHoldsNoGoroutine(t *testing.T) {
+	r := newRig(t, Config{PingInterval: 10 * time.Millisecond, PingTimeout: time.Hour})
+	before := runtime.NumGoroutine()
+	const clients = 50
+	cs := make([]*client, clients)
+	for i := range cs {
+		cs[i] = r.connect(fmt.Sprintf("user%d", i))
+		cs[i].pongs = false
+	}
+	for _, c := range cs {
+		if op, _, err := c.readFrame(); err != nil || op != opPing {
+			t.Fatalf("opcode %d %v, want a ping", op, err)
+		}
+	}
+	// Every client has a ping out now. Goroutines that started the sessions end shortly.
+	limit := before + clients + 5
+	deadline := time.Now().Add(waitLimit)
+	for n := runtime.NumGoroutine(); n > limit; n = runtime.NumGoroutine() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines with %d pings out, want at most %d (one per session, from %d)", n, clients, limit, before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestASilentSocketIsNotWaitedForAtAuthTimeout: a socket that sent nothing gets its error and close
+// frames at auth_timeout, and its connection ends then, without waiting for an answer to the close
+// (the library would wait 5 s for one).
+func TestASilentSocketIsNotWaitedForAtAuthTimeout(t *testing.T) {
+	r := newRig(t, Config{AuthTimeout: 50 * time.Millisecond})
+	c := r.dial(nil)
+	var before []frame
+	for {
+		op, p, err := c.readFrame()
+		if err != nil {
+			t.Fatalf("before the close frame: %v", err)
+		}
+		if op == opClose {
+			if code := closeCode(p); code != int(CloseNoAuth) {
+				t.Fatalf("close code %d, want %d", code, CloseNoAuth)
+			}
+			break
+		}
+		before = append(before, c.split(p)...)
+	}
+	if len(before) != 1 || before[0].Code != "auth_timeout" {
+		t.Fatalf("frames before the close %+v, want the auth_timeout error", before)
+	}
+	// No answer to the close: the server ends the connection anyway, well before the library's 5 s.
+	_ = c.conn.SetReadDeadline(time.Now().Add(4 * time.Second))
+	if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the close frame, unanswered: %v, want EOF", err)
+	}
+	r.waitEnded()
 }

@@ -33,8 +33,9 @@ const (
 // control frames (ping, pong, close); data frames, which the hub frames once per event and shares,
 // are written straight to the connection. One lock orders the two, frame by frame.
 type Socket struct {
-	ws *websocket.Conn
-	fc *frameConn
+	ws     *websocket.Conn
+	fc     *frameConn
+	onPong func(payload []byte) // set before the first read; called by the reading goroutine
 }
 
 // Accept completes the WebSocket handshake of r, as websocket.Accept does with opts, and takes the
@@ -43,11 +44,22 @@ type Socket struct {
 // response still goes through w, so the wrappers see the 101.
 func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*Socket, error) {
 	hj := &hijacker{ResponseWriter: w, inner: innermost(w)}
-	ws, err := websocket.Accept(hj, r, opts)
+	sock := &Socket{}
+	o := websocket.AcceptOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.OnPongReceived = func(_ context.Context, payload []byte) {
+		if sock.onPong != nil {
+			sock.onPong(payload)
+		}
+	}
+	ws, err := websocket.Accept(hj, r, &o)
 	if err != nil {
 		return nil, err
 	}
-	return &Socket{ws: ws, fc: hj.fc}, nil
+	sock.ws, sock.fc = ws, hj.fc
+	return sock, nil
 }
 
 // innermost unwraps w as http.ResponseController does, to the last writer.

@@ -11,6 +11,7 @@ const MaxHeaderLen = 10
 const (
 	OpText  = 0x1
 	OpClose = 0x8
+	OpPing  = 0x9
 )
 
 // HeaderLen is the length of the header of an unmasked frame with an n-byte payload.
@@ -49,6 +50,16 @@ func Text(buf []byte) []byte {
 	frame := buf[MaxHeaderLen-hl:]
 	PutTextHeader(frame[:hl], n)
 	return frame
+}
+
+// Close is a server close frame with code and reason; a reason is cut to the 123 bytes a control
+// frame leaves it.
+func Close(code uint16, reason string) []byte {
+	reason = reason[:min(len(reason), 123)]
+	f := make([]byte, 4, 4+len(reason))
+	f[0], f[1] = 0x80|OpClose, byte(2+len(reason))
+	binary.BigEndian.PutUint16(f[2:], code)
+	return append(f, reason...)
 }
 
 // Opcode returns the opcode of the frame that starts b (0 for an empty b).
