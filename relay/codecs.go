@@ -112,19 +112,12 @@ func (m *member) cameraCodec() string {
 	return m.codec
 }
 
-func (m *member) track(codec string) *webrtc.TrackLocalStaticRTP {
-	if codec == codecH264 {
-		return m.h264
-	}
-	return m.video
-}
-
 // switchCodec moves the viewers of a member to codec's track.
 func (r *Relay) switchCodec(roomID, memberID, codec string) {
 	r.mu.Lock()
 	var sessions []*Session
 	for _, s := range r.sessions {
-		if s.RoomID == roomID && s.MemberID == memberID {
+		if s.RoomID == roomID && s.MemberID == memberID && s.Source == "" { // not the member's published sources
 			sessions = append(sessions, s)
 		}
 	}
@@ -150,7 +143,7 @@ func (s *Session) useCodec(codec string) {
 		}
 		return
 	}
-	if err := s.videoSender.ReplaceTrack(s.member.track(codec)); err != nil {
+	if err := s.videoSender.ReplaceTrack(s.lane.track(codec)); err != nil {
 		s.r.cfg.Logger.Warn("relay: switching a viewer's video codec", "session", s.ID, "codec", codec, "error", err)
 		return
 	}

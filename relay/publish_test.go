@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +228,37 @@ func TestBoardViewerWithoutVP8(t *testing.T) {
 	}
 	if n, _ := r.Sessions("room1"); n != 0 {
 		t.Errorf("%d sessions after the refusal", n)
+	}
+}
+
+// TestBoardViewerKeepsTheBoardWhenTheCameraChangesCodec: a member's Discord camera moving to
+// H.264 moves the viewers of that camera, not those of the member's published board.
+func TestBoardViewerKeepsTheBoardWhenTheCameraChangesCodec(t *testing.T) {
+	r := testRelay(t, Config{KeyframeInterval: 50 * time.Millisecond})
+	_, pub := publish(t, r, "room1", "111")
+	board := relaytest.NewViewer(t, relaytest.Video) // pion's defaults: VP8 and H.264
+	bs, answer, err := r.WatchSource(context.Background(), "room1", "111", SourceBoard, "viewer1", board.Offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	board.Answer(t, answer)
+	sendUntil(t, pub, func() bool { return len(board.Frames()) >= 3 })
+	camera := relaytest.NewViewer(t, relaytest.Video)
+	cs, answer, err := r.Watch(context.Background(), "room1", "111", "viewer1", camera.Offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	camera.Answer(t, answer)
+	feedH264(t, r.Room("room1"), "111", h264Clip(t), func() bool { return slices.Contains(camera.FrameCodecs(), "H264") })
+	if c := cs.VideoCodec(); c != "H264" {
+		t.Fatalf("the camera's viewer is sent %q", c)
+	}
+	if c := bs.VideoCodec(); c != "VP8" {
+		t.Fatalf("the board's viewer is sent %q", c)
+	}
+	n := len(board.Frames())
+	sendUntil(t, pub, func() bool { return len(board.Frames()) >= n+3 })
+	if slices.Contains(board.FrameCodecs(), "H264") || bs.Reason() != "" {
+		t.Fatalf("the board's viewer: codecs %v, ended %q", board.FrameCodecs(), bs.Reason())
 	}
 }

@@ -51,6 +51,7 @@ type Session struct {
 
 	// The video sender and the codec it sends (codecs.go); codecs are what the offer takes.
 	member      *member
+	lane        *lane // the member's lane whose tracks the session sends
 	codecs      offerCodecs
 	videoMu     sync.Mutex
 	videoSender *webrtc.RTPSender
@@ -93,7 +94,7 @@ func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer strin
 	}
 	s := &Session{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Viewer: viewer, Created: time.Now(),
-		r: r, room: rm, ended: make(chan struct{}), member: m, codecs: video,
+		r: r, room: rm, ended: make(chan struct{}), member: m, lane: m.bind(), codecs: video,
 	}
 	pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -224,13 +225,13 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 		// carries every codec both sides have, so a camera that changes codec later moves the
 		// session to the other track without a new offer.
 		codec := m.cameraCodec()
-		if !s.codecs.has(codec) {
+		if codec == "" || !s.codecs.has(codec) { // "": no frame yet (a published board is VP8)
 			codec = codecVP8
 			if !s.codecs.vp8 {
 				codec = codecH264
 			}
 		}
-		sender, err := pc.AddTrack(m.track(codec))
+		sender, err := pc.AddTrack(s.lane.track(codec))
 		if err != nil {
 			return "", fmt.Errorf("relay: %w", err)
 		}
@@ -240,7 +241,7 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 		go s.readRTCP(sender, true)
 	}
 	if audio {
-		sender, err := pc.AddTrack(m.audio)
+		sender, err := pc.AddTrack(s.lane.audio)
 		if err != nil {
 			return "", fmt.Errorf("relay: %w", err)
 		}
@@ -334,6 +335,7 @@ func (s *Session) end(reason string) {
 			n = r.roomSessionsLocked(s.RoomID)
 		}
 		r.mu.Unlock()
+		s.member.unbind(s.lane)
 		close(s.ended)
 		// Close waits for the connection's goroutines, and end may run on one of them.
 		go func() {
