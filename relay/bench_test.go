@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,7 +91,8 @@ func runFanout(b *testing.B, viewers int, copyNACKPackets bool) {
 		}
 		fmu.Unlock()
 	}
-	r, err := New(Config{ListenIP: "127.0.0.1", TCPPort: -1, MaxSessions: viewers * benchMembers, MaxSessionsPerViewer: benchMembers, OnForward: onForward, copyNACKPackets: copyNACKPackets})
+	r, err := New(Config{ListenIP: "127.0.0.1", TCPPort: -1, MaxSessions: viewers * benchMembers, MaxSessionsPerViewer: benchMembers,
+		OnForward: onForward, copyNACKPackets: copyNACKPackets})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,6 +172,8 @@ func runFanout(b *testing.B, viewers int, copyNACKPackets bool) {
 	fmu.Lock()
 	measure = true
 	fmu.Unlock()
+	var msBefore, msAfter runtime.MemStats
+	runtime.ReadMemStats(&msBefore)
 	before := cpuTime()
 	start := time.Now()
 	stop = make(chan struct{})
@@ -178,6 +183,17 @@ func runFanout(b *testing.B, viewers int, copyNACKPackets bool) {
 	sent.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - before
+	runtime.ReadMemStats(&msAfter)
+	if hp := os.Getenv("RELAY_BENCH_HEAP_PROFILE"); hp != "" {
+		f, err := os.Create(hp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
 	fmu.Lock()
 	measure = false
 	fmu.Unlock()
@@ -202,6 +218,8 @@ func runFanout(b *testing.B, viewers int, copyNACKPackets bool) {
 		niceness, viewers, benchMembers, viewers*benchMembers, rep.SessionsFailed, fp(0.5), fp(0.99), forwards[len(forwards)-1],
 		rep.P50, rep.P99, rep.Max, written, rep.Packets, outPackets, rep.Lost,
 		cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/outPackets)
+	b.Logf("relay's garbage collection in the window: %d cycles, heap %d MiB live after the last, %.1f%% of the CPU",
+		msAfter.NumGC-msBefore.NumGC, msAfter.HeapAlloc>>20, 100*msAfter.GCCPUFraction)
 	_ = cmd.Wait()
 }
 

@@ -112,6 +112,13 @@ func (m *member) cameraCodec() string {
 	return m.codec
 }
 
+func (m *member) track(codec string) *webrtc.TrackLocalStaticRTP {
+	if codec == codecH264 {
+		return m.h264
+	}
+	return m.video
+}
+
 // switchCodec moves the viewers of a member to codec's track.
 func (r *Relay) switchCodec(roomID, memberID, codec string) {
 	r.mu.Lock()
@@ -143,7 +150,7 @@ func (s *Session) useCodec(codec string) {
 		}
 		return
 	}
-	if err := s.videoSender.ReplaceTrack(s.lane.track(codec)); err != nil {
+	if err := s.videoSender.ReplaceTrack(s.member.track(codec)); err != nil {
 		s.r.cfg.Logger.Warn("relay: switching a viewer's video codec", "session", s.ID, "codec", codec, "error", err)
 		return
 	}

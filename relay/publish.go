@@ -149,9 +149,11 @@ func (r *Relay) Publish(ctx context.Context, roomID, memberID, kind, offer strin
 		return nil, "", err
 	}
 	stream := StreamID(memberID, kind)
+	video, _ := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", stream)
+	audio, _ := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", stream)
 	p := &Publisher{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Kind: kind, Created: time.Now(),
-		r: r, feed: &member{userID: memberID, lanes: []*lane{newLane(stream)}}, ended: make(chan struct{}),
+		r: r, feed: &member{userID: memberID, video: video, audio: audio}, ended: make(chan struct{}),
 	}
 	pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -257,10 +259,10 @@ func (p *Publisher) negotiate(ctx context.Context, offer string) (string, error)
 // publisher's VP8 packetization, sequence numbers and timestamps, without header extensions
 // (their ids were negotiated with the publisher, not with the viewers).
 func (p *Publisher) forward(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	out := p.feed.lanes[0].audio
+	out := p.feed.audio
 	video := tr.Kind() == webrtc.RTPCodecTypeVideo
 	if video {
-		out = p.feed.lanes[0].video
+		out = p.feed.video
 		p.mu.Lock()
 		p.videoSSRC = uint32(tr.SSRC())
 		p.lastKF = time.Time{}
@@ -499,7 +501,6 @@ func (r *Relay) WatchSource(ctx context.Context, roomID, memberID, kind, viewer,
 	s := &Session{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Source: kind, Viewer: viewer, Created: time.Now(),
 		r: r, room: r.Room(roomID), pub: p, ended: make(chan struct{}), codecs: video,
-		member: p.feed, lane: p.feed.bind(),
 	}
 	pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {

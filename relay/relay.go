@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -67,10 +66,6 @@ type Config struct {
 	// QueueLength bounds the frames and voice packets of one member waiting for their viewers
 	// (default 128, about a second); past it they are dropped and counted.
 	QueueLength int
-	// Lanes is how many goroutines share the writing of one member's media to its viewers, each
-	// for its own part of them (default GOMAXPROCS): one frame's fan-out uses every core instead
-	// of waiting for one.
-	Lanes int
 	// OnKeyframeRequest is called (from its own goroutine) when a viewer of userID's camera
 	// needs a keyframe: a new viewer, or a PLI or FIR from one. It reports whether the request
 	// went out: when it did not (the call does not know the camera yet), the next frame of the
@@ -107,7 +102,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UDPPort < 0 || c.UDPPort > 65535 || c.TCPPort < -1 || c.TCPPort > 65535 {
 		return c, errors.New("relay: ports must be within 0-65535 (TCP: -1 turns it off)")
 	}
-	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 || c.QueueLength < 0 || c.Lanes < 0 || c.MaxPublishers < 0 || c.MaxPublishersPerRoom < 0 {
+	if c.MaxSessions < 0 || c.MaxSessionsPerViewer < 0 || c.ConnectTimeout < 0 || c.KeyframeInterval < 0 || c.MaxOfferBytes < 0 || c.QueueLength < 0 || c.MaxPublishers < 0 || c.MaxPublishersPerRoom < 0 {
 		return c, errors.New("relay: limits must not be negative")
 	}
 	if c.MaxSessions == 0 {
@@ -127,9 +122,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.QueueLength == 0 {
 		c.QueueLength = DefaultQueueLength
-	}
-	if c.Lanes == 0 {
-		c.Lanes = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxPublishers == 0 {
 		c.MaxPublishers = DefaultMaxPublishers
@@ -222,7 +214,7 @@ func (r *Relay) newAPI() (*webrtc.API, error) {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	se.LoggerFactory = lf
-	udpMux := webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), r.udp)
+	udpMux := webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), newUDPSocket(r.udp))
 	se.SetICEUDPMux(udpMux)
 	r.udpMux = udpMux
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}

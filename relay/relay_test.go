@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,65 +298,5 @@ func TestKeyframeDetection(t *testing.T) {
 		if got := tt.it.keyframe(); got != tt.want {
 			t.Errorf("%s: keyframe = %v, want %v", tt.name, got, tt.want)
 		}
-	}
-}
-
-// TestLanesShareTheViewers: with three lanes, five viewers of one member each get every frame
-// whole and in order, and the lanes' counts follow the sessions.
-func TestLanesShareTheViewers(t *testing.T) {
-	r := testRelay(t, Config{Lanes: 3})
-	rm := r.Room("room1")
-	var viewers []*relaytest.Viewer
-	var sessions []*Session
-	for i := range 5 {
-		v := relaytest.NewViewer(t, relaytest.Video, relaytest.Audio)
-		s, answer, err := r.Watch(context.Background(), "room1", "111", "viewer"+string(rune('1'+i)), v.Offer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v.Answer(t, answer)
-		viewers, sessions = append(viewers, v), append(sessions, s)
-	}
-	m := rm.member("111")
-	counts := func() []int {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		var n []int
-		for _, l := range m.lanes {
-			n = append(n, l.viewers)
-		}
-		return n
-	}
-	if got := counts(); !slices.Equal(got, []int{2, 2, 1}) {
-		t.Fatalf("viewers per lane %v, want [2 2 1]", got)
-	}
-	feed(t, rm, "111", func() bool {
-		for _, v := range viewers {
-			if len(v.Frames()) < 10 || len(v.Audio()) < 10 {
-				return false
-			}
-		}
-		return true
-	})
-	for i, v := range viewers {
-		var last byte
-		for k, f := range v.Frames() {
-			if len(f) != 3000 || f[0] != 0x10 || !bytes.Equal(f[6:], bytes.Repeat([]byte{f[6]}, 2994)) {
-				t.Fatalf("viewer %d: frame %d arrived altered: %d bytes, starts % x", i, k, len(f), f[:8])
-			}
-			if k > 0 && f[6] <= last {
-				t.Fatalf("viewer %d: frame %d after frame %d", i, f[6], last)
-			}
-			last = f[6]
-		}
-	}
-	for _, s := range sessions {
-		if err := r.Stop(s.ID, s.Viewer); err != nil {
-			t.Fatal(err)
-		}
-		<-s.Ended()
-	}
-	if got := counts(); !slices.Equal(got, []int{0, 0, 0}) {
-		t.Fatalf("viewers per lane after every session ended: %v", got)
 	}
 }

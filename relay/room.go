@@ -42,13 +42,13 @@ type media struct {
 
 // member is one member's outgoing tracks. WriteVideo and WriteAudio queue the media; the member's
 // own goroutine writes it to every viewer, so that members are served in parallel and the voice
-// connection's receive loop never waits for the viewers. The viewers are shared out among lanes,
-// each with tracks of its own: the writer packetizes an item once and the lanes write it to their
-// viewers at the same time.
+// connection's receive loop never waits for the viewers.
 type member struct {
 	rm     *Room
 	userID string
-	lanes  []*lane // lanes[0] is written by the writer itself, the others by goroutines of their own
+	video  *webrtc.TrackLocalStaticRTP // VP8
+	h264   *webrtc.TrackLocalStaticRTP
+	audio  *webrtc.TrackLocalStaticRTP
 	queue  chan media
 	done   chan struct{}
 
@@ -57,7 +57,7 @@ type member struct {
 	h264Pay  codecs.H264Payloader
 	videoSeq uint16
 	audioSeq uint16
-	job      laneJob
+	pkt      rtp.Packet
 
 	mu          sync.Mutex
 	lastVideo   time.Time
@@ -67,93 +67,6 @@ type member struct {
 	lastKFAsked time.Time
 	kfWanted    bool   // a keyframe was asked for and has not come yet
 	codec       string // the camera's codec, from its last frame ("" before any)
-}
-
-// lane is a share of a member's viewers: its sessions send its tracks.
-type lane struct {
-	video   *webrtc.TrackLocalStaticRTP // VP8
-	h264    *webrtc.TrackLocalStaticRTP
-	audio   *webrtc.TrackLocalStaticRTP
-	viewers int // sessions bound to the lane (member.mu)
-
-	jobs chan *laneJob // lanes after the first: the writer's items
-	pkt  rtp.Packet    // owned by whoever writes the lane
-}
-
-// laneJob is one item's packets, ready for every lane: the same headers and payloads to each.
-type laneJob struct {
-	kind     int // laneAudio, laneVP8 or laneH264
-	headers  []rtp.Header
-	payloads [][]byte
-	wg       sync.WaitGroup
-}
-
-const (
-	laneAudio = iota
-	laneVP8
-	laneH264
-)
-
-// newLane makes a lane's tracks; the stream ID is the member's user ID (a browser reads it as the
-// MediaStream's id).
-func newLane(streamID string) *lane {
-	video, _ := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", streamID)
-	h264, _ := webrtc.NewTrackLocalStaticRTP(h264Capability(), "video", streamID)
-	audio, _ := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", streamID)
-	return &lane{video: video, h264: h264, audio: audio}
-}
-
-// track is the lane's video track for codec.
-func (l *lane) track(codec string) *webrtc.TrackLocalStaticRTP {
-	if codec == codecH264 {
-		return l.h264
-	}
-	return l.video
-}
-
-// write sends j's packets on the lane's track of j's kind.
-func (l *lane) write(j *laneJob) {
-	track := l.audio
-	switch j.kind {
-	case laneVP8:
-		track = l.video
-	case laneH264:
-		track = l.h264
-	}
-	for i, p := range j.payloads {
-		l.pkt.Header = j.headers[i]
-		l.pkt.Payload = p
-		_ = track.WriteRTP(&l.pkt)
-	}
-}
-
-// run is the goroutine of a lane after the first.
-func (l *lane) run() {
-	for j := range l.jobs {
-		l.write(j)
-		j.wg.Done()
-	}
-}
-
-// bind takes a lane for a new session: the one with the fewest viewers.
-func (m *member) bind() *lane {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	best := m.lanes[0]
-	for _, l := range m.lanes[1:] {
-		if l.viewers < best.viewers {
-			best = l
-		}
-	}
-	best.viewers++
-	return best
-}
-
-// unbind gives a session's lane back.
-func (m *member) unbind(l *lane) {
-	m.mu.Lock()
-	l.viewers--
-	m.mu.Unlock()
 }
 
 // member returns userID's tracks, created (with their writer) on first use; nil once the room
@@ -170,15 +83,12 @@ func (rm *Room) memberLocked(userID string) *member {
 	}
 	m := rm.members[userID]
 	if m == nil {
-		m = &member{rm: rm, userID: userID, queue: make(chan media, rm.r.cfg.QueueLength), done: make(chan struct{})}
-		for i := range rm.r.cfg.Lanes {
-			l := newLane(userID)
-			if i > 0 {
-				l.jobs = make(chan *laneJob, 1)
-				go l.run()
-			}
-			m.lanes = append(m.lanes, l)
-		}
+		// The stream ID is the member's user ID: a browser reads it as the MediaStream's id.
+		video, _ := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", userID)
+		h264, _ := webrtc.NewTrackLocalStaticRTP(h264Capability(), "video", userID)
+		audio, _ := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", userID)
+		m = &member{rm: rm, userID: userID, video: video, h264: h264, audio: audio,
+			queue: make(chan media, rm.r.cfg.QueueLength), done: make(chan struct{})}
 		m.vp8.EnablePictureID = true
 		rm.members[userID] = m
 		go m.write()
@@ -250,58 +160,38 @@ func (rm *Room) enqueue(userID string, it media) {
 	}
 }
 
-// write is the member's writer: each queued item goes to every viewer of the member, the lanes
-// in parallel.
+// write is the member's writer: each queued item goes to every viewer of the member.
 func (m *member) write() {
 	defer close(m.done)
-	defer func() {
-		for _, l := range m.lanes[1:] {
-			close(l.jobs)
-		}
-	}()
 	onForward := m.rm.r.cfg.OnForward
-	j := &m.job
-	busy := make([]*lane, 0, len(m.lanes))
 	for it := range m.queue {
-		j.headers, j.payloads = j.headers[:0], j.payloads[:0]
+		n := 1
 		if it.video {
-			j.kind = laneVP8
+			track, payloads := m.video, [][]byte(nil)
 			if it.h264 {
-				j.kind, j.payloads = laneH264, m.h264Pay.Payload(VideoMTU, it.data)
+				track, payloads = m.h264, m.h264Pay.Payload(VideoMTU, it.data)
 			} else {
-				j.payloads = m.vp8.Payload(VideoMTU, it.data)
+				payloads = m.vp8.Payload(VideoMTU, it.data)
 			}
 			m.noteCodec(it.h264)
-			for i := range j.payloads {
-				j.headers = append(j.headers, rtp.Header{
+			n = len(payloads)
+			for i, p := range payloads {
+				m.pkt.Header = rtp.Header{
 					Version: 2, PayloadType: 96, SequenceNumber: m.videoSeq, Timestamp: it.timestamp,
-					Marker: i == len(j.payloads)-1,
-				})
+					Marker: i == len(payloads)-1,
+				}
+				m.pkt.Payload = p
 				m.videoSeq++
+				_ = track.WriteRTP(&m.pkt)
 			}
 		} else {
-			j.kind = laneAudio
-			j.payloads = append(j.payloads, it.data)
-			j.headers = append(j.headers, rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: m.audioSeq, Timestamp: it.timestamp})
+			m.pkt.Header = rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: m.audioSeq, Timestamp: it.timestamp}
+			m.pkt.Payload = it.data
 			m.audioSeq++
+			_ = m.audio.WriteRTP(&m.pkt)
 		}
-		// The other lanes that have viewers take the item; the first is written here meanwhile.
-		busy = busy[:0]
-		m.mu.Lock()
-		for _, l := range m.lanes[1:] {
-			if l.viewers > 0 {
-				busy = append(busy, l)
-			}
-		}
-		m.mu.Unlock()
-		j.wg.Add(len(busy))
-		for _, l := range busy {
-			l.jobs <- j
-		}
-		m.lanes[0].write(j)
-		j.wg.Wait()
 		if onForward != nil {
-			onForward(time.Since(it.at), len(j.payloads))
+			onForward(time.Since(it.at), n)
 		}
 	}
 }

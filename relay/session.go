@@ -51,7 +51,6 @@ type Session struct {
 
 	// The video sender and the codec it sends (codecs.go); codecs are what the offer takes.
 	member      *member
-	lane        *lane // the member's lane whose tracks the session sends
 	codecs      offerCodecs
 	videoMu     sync.Mutex
 	videoSender *webrtc.RTPSender
@@ -94,7 +93,7 @@ func (r *Relay) Watch(ctx context.Context, roomID, memberID, viewer, offer strin
 	}
 	s := &Session{
 		ID: newID(), RoomID: roomID, MemberID: memberID, Viewer: viewer, Created: time.Now(),
-		r: r, room: rm, ended: make(chan struct{}), member: m, lane: m.bind(), codecs: video,
+		r: r, room: rm, ended: make(chan struct{}), member: m, codecs: video,
 	}
 	pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -231,7 +230,7 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 				codec = codecH264
 			}
 		}
-		sender, err := pc.AddTrack(s.lane.track(codec))
+		sender, err := pc.AddTrack(m.track(codec))
 		if err != nil {
 			return "", fmt.Errorf("relay: %w", err)
 		}
@@ -241,7 +240,7 @@ func (s *Session) negotiate(ctx context.Context, m *member, video, audio bool, o
 		go s.readRTCP(sender, true)
 	}
 	if audio {
-		sender, err := pc.AddTrack(s.lane.audio)
+		sender, err := pc.AddTrack(m.audio)
 		if err != nil {
 			return "", fmt.Errorf("relay: %w", err)
 		}
@@ -335,7 +334,6 @@ func (s *Session) end(reason string) {
 			n = r.roomSessionsLocked(s.RoomID)
 		}
 		r.mu.Unlock()
-		s.member.unbind(s.lane)
 		close(s.ended)
 		// Close waits for the connection's goroutines, and end may run on one of them.
 		go func() {
