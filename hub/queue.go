@@ -1,7 +1,8 @@
 package hub
 
 // initialQueueSlots is the capacity a subscriber's queue starts with. It doubles only for subscribers
-// that fall behind, so an idle connection holds a few slots rather than QueueLength of them.
+// that fall behind, and goes back once they have caught up, so an idle connection holds a few slots
+// rather than QueueLength of them.
 const initialQueueSlots = 4
 
 // runQueue is what waits for one subscriber: runs of records in order, each run being the records of
@@ -64,6 +65,11 @@ func (q *runQueue) drop(k int) {
 			q.n--
 			q.off = 0
 		}
+	}
+	if q.n == 0 && len(q.runs) > initialQueueSlots {
+		// Emptied after falling behind: give the grown ring back rather than keep it for the
+		// connection's life (the next run starts a small one).
+		q.runs, q.head = nil, 0
 	}
 }
 
