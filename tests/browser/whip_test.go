@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -225,6 +226,123 @@ func TestBoardCameraInChromium(t *testing.T) {
 	bob.waitJS("Bob's page refused once he left", `window.covenDebug.board?.state === 'refused'`, 60*time.Second)
 	t.Logf("screenshot: %s", alice.screenshot("board.png"))
 	for _, p := range []*page{alice, bob} {
+		for _, m := range p.consoleMessages() {
+			if m.IsException() {
+				t.Errorf("uncaught exception in the page: %s", m)
+			}
+		}
+	}
+}
+
+// TestIndependentWHIPPublisher: whip-whep's WHIP client from npm, unchanged, publishes Chromium's
+// fake camera as Bob's board camera; whip-whep's WHEP player decodes it at the camera's size, the
+// room lists it, and the WHIP client's stop (its DELETE) removes it.
+func TestIndependentWHIPPublisher(t *testing.T) {
+	whipSrc, err := os.ReadFile("whep/node_modules/whip-whep/whip.js")
+	if err != nil {
+		t.Fatalf("%v (run: cd tests/browser/whep && npm ci)", err)
+	}
+	whepSrc, err := os.ReadFile("whep/node_modules/whip-whep/whep.js")
+	must(t, err)
+	resetGuild(t)
+	t.Cleanup(func() { resetGuild(t) })
+	lobby := lobbyID(t)
+	emu := stack.Emulator()
+	for _, id := range []string{aliceID, bobID} {
+		must(t, emu.JoinVoice(sandbox.GuildID, lobby, id))
+	}
+	admin, err := stack.Issuer().MintFor("alice", sandbox.Audience, 10*time.Minute, map[string]any{"discord_id": aliceID, "admin": true})
+	must(t, err)
+	tableOn(t, lobby, admin)
+	bobToken, err := stack.Issuer().MintFor("bob", sandbox.Audience, 10*time.Minute, map[string]any{"discord_id": bobID})
+	must(t, err)
+
+	pub := openPage(t, fakeCamera...)
+	pub.do("loading the page", 30*time.Second, chromedp.Navigate(stack.URL()+"/"), chromedp.WaitVisible(byTestID("sign-in")))
+	var camera struct{ Width, Height int }
+	pub.evalAwait(fmt.Sprintf(`(async () => {
+		const url = URL.createObjectURL(new Blob([%q], {type: 'text/javascript'}));
+		const { WHIPClient } = await import(url);
+		const stream = await navigator.mediaDevices.getUserMedia({video: true});
+		const track = stream.getVideoTracks()[0];
+		const pc = new RTCPeerConnection();
+		pc.addTransceiver(track, {direction: 'sendonly'});
+		window.whipPC = pc;
+		window.whip = new WHIPClient();
+		await window.whip.publish(pc, %q, %q);
+		const s = track.getSettings();
+		return {width: s.width, height: s.height};
+	})()`, string(whipSrc), stack.URL()+"/api/table/"+lobby+"/board", bobToken), &camera)
+	if camera.Width == 0 || camera.Height == 0 {
+		t.Fatalf("the fake camera's size %+v", camera)
+	}
+	pub.waitJS("whip-whep's publishing connection", `window.whipPC.connectionState === 'connected'`, 30*time.Second)
+
+	sources := func() []string {
+		req, _ := http.NewRequest("GET", stack.URL()+"/api/table/"+lobby, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := stack.Client().Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		var a struct {
+			Sources []struct {
+				UserID string `json:"user_id"`
+				Kind   string `json:"kind"`
+			} `json:"sources"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the room's sources: %d %v", resp.StatusCode, err)
+		}
+		var out []string
+		for _, s := range a.Sources {
+			out = append(out, s.UserID+"/"+s.Kind)
+		}
+		return out
+	}
+	if got := sources(); len(got) != 1 || got[0] != bobID+"/board" {
+		t.Fatalf("the room's sources while Bob publishes: %v", got)
+	}
+
+	view := openPage(t)
+	view.do("loading the page", 30*time.Second, chromedp.Navigate(stack.URL()+"/"), chromedp.WaitVisible(byTestID("sign-in")))
+	var started bool
+	view.evalAwait(fmt.Sprintf(`(async () => {
+		const url = URL.createObjectURL(new Blob([%q], {type: 'text/javascript'}));
+		const { WHEPClient } = await import(url);
+		const pc = new RTCPeerConnection();
+		pc.addTransceiver('video', {direction: 'recvonly'});
+		window.whepStream = null;
+		pc.ontrack = (ev) => { window.whepStream = ev.streams[0]; };
+		window.whepPC = pc;
+		window.whep = new WHEPClient();
+		await window.whep.view(pc, %q, %q);
+		return true;
+	})()`, string(whepSrc), stack.URL()+"/api/table/"+lobby+"/"+bobID+"/board", admin), &started)
+	view.waitUntil("the published camera decoding in whip-whep's player", 45*time.Second, func() error {
+		var v struct {
+			Frames, Width, Height int
+			Stream                string
+		}
+		view.evalAwait(`(async () => {
+			let frames = 0, width = 0, height = 0;
+			(await window.whepPC.getStats()).forEach((s) => {
+				if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
+			});
+			return {frames, width, height, stream: window.whepStream ? window.whepStream.id : ''};
+		})()`, &v)
+		if v.Frames < 10 || v.Width != camera.Width || v.Height != camera.Height || v.Stream != bobID+"-board" {
+			return fmt.Errorf("%+v, camera %+v", v, camera)
+		}
+		return nil
+	})
+
+	// whip-whep's stop sends the WHIP DELETE: the source is gone and its viewer's session ends.
+	pub.evalAwait(`(async () => { await window.whip.stop(); return true; })()`, &started)
+	view.waitJS("the player's connection ended with the source", `['failed', 'closed', 'disconnected'].includes(window.whepPC.connectionState)`, 30*time.Second)
+	if got := sources(); len(got) != 0 {
+		t.Fatalf("the room's sources after whip-whep's stop: %v", got)
+	}
+	for _, p := range []*page{pub, view} {
 		for _, m := range p.consoleMessages() {
 			if m.IsException() {
 				t.Errorf("uncaught exception in the page: %s", m)
