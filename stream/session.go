@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"errors"
 	"sync"
 	"time"
@@ -68,8 +69,12 @@ func (s *session) run() {
 func (s *session) readLoop() {
 	s.mu.Lock()
 	if !s.ending {
-		s.pingDue = time.Now().Add(s.srv.cfg.PingInterval)
-		s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.pingTimer)
+		// The first ping comes at a random point of the second half of the interval: clients that
+		// connected together (an edge restarted, a network back) are not all pinged at one instant,
+		// interval after interval.
+		first := s.srv.cfg.PingInterval/2 + rand.N(s.srv.cfg.PingInterval/2+1)
+		s.pingDue = time.Now().Add(first)
+		s.ping = time.AfterFunc(first, s.pingTimer)
 	}
 	s.mu.Unlock()
 	s.finish(s.read())

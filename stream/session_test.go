@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,4 +358,34 @@ func TestASilentSocketIsNotWaitedForAtAuthTimeout(t *testing.T) {
 		t.Fatalf("after the close frame, unanswered: %v, want EOF", err)
 	}
 	r.waitEnded()
+}
+
+// TestFirstPingsAreSpreadOut: clients that connect together get their first ping at random points
+// of the second half of ping_interval, not all at one instant.
+func TestFirstPingsAreSpreadOut(t *testing.T) {
+	const interval = time.Second
+	r := newRig(t, Config{PingInterval: interval, PingTimeout: time.Hour})
+	const clients = 20
+	after := make([]time.Duration, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		start := time.Now()
+		c := r.connect(fmt.Sprintf("user%d", i))
+		c.pongs = false
+		wg.Go(func() {
+			if op, _, err := c.readFrame(); err != nil || op != opPing {
+				t.Errorf("client %d: opcode %d %v, want a ping", i, op, err)
+				return
+			}
+			after[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	lo, hi := slices.Min(after), slices.Max(after)
+	if lo < interval/2 {
+		t.Fatalf("a first ping %v after connecting, before half the interval", lo)
+	}
+	if hi-lo < interval/10 {
+		t.Fatalf("the first pings came %v to %v after connecting: all at once", lo, hi)
+	}
 }
