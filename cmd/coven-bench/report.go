@@ -49,6 +49,9 @@ type Report struct {
 	// ClientP99 is each client's own p99 latency, over clients: its max is the slowest client's
 	// p99, which shows whether the same clients are always served last.
 	ClientP99 *Latency `json:"client_p99,omitempty"`
+	// Seconds is the window second by second (fanout): the events posted in each and how long their
+	// last client waited, which shows when in the window the slow deliveries were.
+	Seconds []SecondOfWindow `json:"seconds,omitempty"`
 	// BatchRoundTrip is the time from posting a batch to the edge's answer.
 	BatchRoundTrip *Latency `json:"batch_round_trip,omitempty"`
 
@@ -184,8 +187,10 @@ func (r *Report) cpu(d time.Duration) CPU {
 	return c
 }
 
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 func newLatency(h *histogram) *Latency {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return &Latency{
 		P50: ms(h.quantile(0.50)), P90: ms(h.quantile(0.90)), P99: ms(h.quantile(0.99)),
 		Max: ms(h.max), Samples: h.total,
@@ -238,6 +243,13 @@ func (r *Report) writeText(w io.Writer) {
 		if l.l != nil {
 			fmt.Fprintf(&b, "  %-12s p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d samples)\n", l.name, l.l.P50, l.l.P90, l.l.P99, l.l.Max, l.l.Samples)
 		}
+	}
+	if len(r.Seconds) > 0 {
+		b.WriteString("  by second:   slowest receipt")
+		for k, sec := range r.Seconds {
+			fmt.Fprintf(&b, " %d:%.0f", k, sec.MaxMs)
+		}
+		b.WriteString(" ms\n")
 	}
 	if l := r.BatchRoundTrip; l != nil {
 		fmt.Fprintf(&b, "  batch post:  p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", l.P50, l.P99, l.Max)

@@ -328,6 +328,7 @@ func (r *runner) checkDeliveries() {
 		first, spread := r.times.spread()
 		rep.FirstClientLatency, rep.FanoutSpread = newLatency(&first), newLatency(&spread)
 		rep.ClientP99 = newLatency(&clientP99)
+		rep.Seconds = r.times.seconds()
 	}
 	rep.finishRates()
 }

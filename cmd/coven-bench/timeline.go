@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -83,4 +84,45 @@ func (t *eventTimes) spread() (first, spread histogram) {
 		spread.record(time.Duration(t.lastAt[i].Load() - f))
 	}
 	return first, spread
+}
+
+// SecondOfWindow is one second of the measured window: the events posted in it and the latency of
+// the last client's receipt of each (the slowest delivery of the event).
+type SecondOfWindow struct {
+	Events int     `json:"events"`
+	MaxMs  float64 `json:"last_client_max_ms"`
+	P50Ms  float64 `json:"last_client_p50_ms"`
+}
+
+// seconds returns the window second by second, from the first event posted: where in the window
+// the slow deliveries were.
+func (t *eventTimes) seconds() []SecondOfWindow {
+	var start int64
+	for i := range t.sent {
+		if s := t.sent[i].Load(); s != 0 && t.lastAt[i].Load() != 0 {
+			start = s
+			break
+		}
+	}
+	var secs [][]time.Duration
+	for i := range t.sent {
+		s, last := t.sent[i].Load(), t.lastAt[i].Load()
+		if s == 0 || last == 0 {
+			continue
+		}
+		k := int(time.Duration(s-start) / time.Second)
+		for len(secs) <= k {
+			secs = append(secs, nil)
+		}
+		secs[k] = append(secs[k], time.Duration(last-s))
+	}
+	out := make([]SecondOfWindow, len(secs))
+	for k, d := range secs {
+		if len(d) == 0 {
+			continue
+		}
+		slices.Sort(d)
+		out[k] = SecondOfWindow{Events: len(d), MaxMs: ms(d[len(d)-1]), P50Ms: ms(d[len(d)/2])}
+	}
+	return out
 }

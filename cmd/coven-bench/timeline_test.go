@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,5 +60,25 @@ func TestEventTimesTakeConcurrentReceipts(t *testing.T) {
 	first, spread := times.spread()
 	if first.max != time.Microsecond || spread.max != 63*time.Microsecond {
 		t.Errorf("first-client latency %v and spread %v, want 1us and 63us", first.max, spread.max)
+	}
+}
+
+// The window by second: events fall in the second they were posted in, counted from the first,
+// with the latency of their last receipt.
+func TestEventTimesBySecond(t *testing.T) {
+	const ms = time.Millisecond
+	times := newEventTimes(1, 5)
+	for seq, at := range map[uint64]time.Duration{1: 1000 * ms, 2: 1500 * ms, 3: 2100 * ms, 4: 3900 * ms, 5: 4000 * ms} {
+		times.posted(seq, at)
+	}
+	times.received(1, 1010*ms)
+	times.received(1, 1040*ms) // the last client of 1: 40 ms
+	times.received(2, 1520*ms)
+	times.received(4, 3990*ms)
+	// 3 and 5 never received: left out.
+	got := times.seconds()
+	want := []SecondOfWindow{{Events: 2, MaxMs: 40, P50Ms: 40}, {}, {Events: 1, MaxMs: 90, P50Ms: 90}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("seconds %+v, want %+v", got, want)
 	}
 }
