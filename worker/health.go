@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -11,6 +13,9 @@ import (
 type Check struct {
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Advisory checks are reported without making the worker unready: what they watch is not
+	// needed for its main work.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 // Readiness is the body of /readyz.
@@ -21,7 +26,7 @@ type Readiness struct {
 
 // Readiness evaluates the readiness checks: the gateway is connected and the guild's state known;
 // the edge accepted a delivery within EdgeStaleAfter; the outbox is under its bound; the
-// dead-letter store is not full.
+// dead-letter store is not full. The voice bots' sessions are reported, advisory.
 func (w *Worker) Readiness() Readiness {
 	r := Readiness{Ready: true, Checks: map[string]Check{}}
 	add := func(name string, ok bool, detail string) {
@@ -53,6 +58,22 @@ func (w *Worker) Readiness() Readiness {
 	st := w.ob.Stats()
 	detail := fmt.Sprintf("%d events (%d bytes) pending of at most %d (%d bytes)", st.PendingEvents, st.PendingBytes, w.cfg.MaxPendingEvents, w.cfg.MaxPendingBytes)
 	add("outbox", !st.Full, detail)
+
+	if len(w.voiceBots) > 0 {
+		// The voice bots relay rooms beyond the main bot's one: without them fewer rooms can be
+		// watched at once, but events and the main bot's voice go on.
+		var down []string
+		for _, b := range w.voiceBots {
+			if !b.gw.Connected() {
+				down = append(down, strconv.Itoa(b.n))
+			}
+		}
+		detail := fmt.Sprintf("%d of %d voice bots connected", len(w.voiceBots)-len(down), len(w.voiceBots))
+		if len(down) > 0 {
+			detail += "; not connected: " + strings.Join(down, ", ") + " (table view has as many fewer rooms at once)"
+		}
+		r.Checks["voice_bots"] = Check{OK: len(down) == 0, Detail: detail, Advisory: true}
+	}
 
 	if n, err := w.dl.Count(); err != nil {
 		add("dead_letters", false, err.Error())

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -183,5 +184,56 @@ func TestConfigNeverPrintsVoiceTokens(t *testing.T) {
 		if strings.Contains(p, testVoiceToken) || strings.Contains(p, testVoiceToken2) {
 			t.Fatalf("a voice bot token is printed: %s", p)
 		}
+	}
+}
+
+// TestReadinessReportsTheVoiceBots: /readyz says how many voice bots are connected, and which are
+// not, without making the worker unready: events and the main bot's voice go on.
+func TestReadinessReportsTheVoiceBots(t *testing.T) {
+	s := startStackWith(t, testToken, func(c *discordtest.Config) {
+		c.VoiceBots = []discordtest.VoiceBotConfig{{Token: testVoiceToken}, {Token: testVoiceToken2}}
+	}, func(c *Config) {
+		c.VoiceTokens = []string{testVoiceToken, testVoiceToken2}
+		// A session dropped stays down for the test's length.
+		c.ReconnectInitial, c.ReconnectMax = time.Hour, time.Hour
+	})
+	s.converged(t)
+	type readiness struct {
+		Ready  bool
+		Checks map[string]Check
+	}
+	waitFor := func(what string, ok func(r readiness) bool) readiness {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, body := s.get(t, "/readyz")
+			var r readiness
+			if err := json.Unmarshal([]byte(body), &r); err != nil {
+				t.Fatalf("/readyz: %v: %s", err, body)
+			}
+			if ok(r) {
+				return r
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /readyz %s", what, body)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	r := waitFor("both voice bots connected", func(r readiness) bool { return r.Checks["voice_bots"].OK })
+	if c := r.Checks["voice_bots"]; !r.Ready || !c.Advisory || c.Detail != "2 of 2 voice bots connected" {
+		t.Fatalf("readiness %+v", r)
+	}
+	second := s.emu.VoiceBots()[1].ID
+	for _, ss := range s.emu.Sessions() {
+		if ss.UserID == second {
+			if err := s.emu.DropConnection(ss.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r = waitFor("voice bot 2 down", func(r readiness) bool { return !r.Checks["voice_bots"].OK })
+	if c := r.Checks["voice_bots"]; !r.Ready || !strings.HasPrefix(c.Detail, "1 of 2 voice bots connected; not connected: 2") {
+		t.Fatalf("with voice bot 2 down: %+v", r)
 	}
 }
