@@ -72,8 +72,9 @@ type Config struct {
 	// camera asks again at once rather than after KeyframeInterval. Until a keyframe comes, each
 	// frame asks again, at most once per KeyframeInterval.
 	OnKeyframeRequest func(roomID, userID string) bool
-	// OnSessionsChange is called, without locks held, when the number of sessions of a room
-	// changes (the worker joins the room's voice on the first and leaves after the last).
+	// OnSessionsChange is called, without locks held, when the number of a room's sessions that
+	// watch members' Discord cameras changes (the worker joins the room's voice on the first and
+	// leaves after the last; viewers of published sources do not need the call).
 	OnSessionsChange func(roomID string, sessions int)
 	// OnForward, when set, is told after each frame or voice packet was written to every
 	// viewer of its member: how long that took from the call of WriteVideo or WriteAudio, and
@@ -280,6 +281,14 @@ func (r *Relay) Room(roomID string) *Room {
 	return rm
 }
 
+// CallSessions is the number of roomID's sessions that watch members' Discord cameras: those the
+// room's call feeds.
+func (r *Relay) CallSessions(roomID string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.roomSessionsLocked(roomID)
+}
+
 // Sessions returns the number of sessions, in all and of one room ("" for all only).
 func (r *Relay) Sessions(roomID string) (all, room int) {
 	r.mu.Lock()
@@ -292,12 +301,19 @@ func (r *Relay) Sessions(roomID string) (all, room int) {
 	return len(r.sessions), room
 }
 
-// EndRoom ends every session of a room (its call ended: the viewers ask again).
-func (r *Relay) EndRoom(roomID, reason string) {
+// EndRoom ends every session of a room, its published sources' viewers included (its table
+// view was turned off).
+func (r *Relay) EndRoom(roomID, reason string) { r.endRoom(roomID, reason, true) }
+
+// EndCall ends the sessions of a room's members' Discord cameras (its call ended: their viewers
+// ask again); viewers of its published sources go on.
+func (r *Relay) EndCall(roomID, reason string) { r.endRoom(roomID, reason, false) }
+
+func (r *Relay) endRoom(roomID, reason string, sources bool) {
 	r.mu.Lock()
 	var ending []*Session
 	for _, s := range r.sessions {
-		if s.RoomID == roomID {
+		if s.RoomID == roomID && (sources || s.Source == "") {
 			ending = append(ending, s)
 		}
 	}

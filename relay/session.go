@@ -135,10 +135,11 @@ func (r *Relay) admit(s *Session) error {
 	return nil
 }
 
+// roomSessionsLocked counts roomID's sessions of members' Discord cameras.
 func (r *Relay) roomSessionsLocked(roomID string) int {
 	n := 0
 	for _, s := range r.sessions {
-		if s.RoomID == roomID {
+		if s.RoomID == roomID && s.Source == "" {
 			n++
 		}
 	}

@@ -167,8 +167,9 @@ func (c *Controller) teardown(cl *call, leave bool) {
 		cl.conn.Close()
 	}
 	if r := c.table.relay; r != nil {
-		// Viewers see their sessions end, and ask again: the bot rejoins for them.
-		r.EndRoom(cl.room.ID, "the call ended")
+		// Viewers of the members' cameras see their sessions end, and ask again: the bot rejoins
+		// for them. Viewers of published sources need no call.
+		r.EndCall(cl.room.ID, "the call ended")
 	}
 	c.mu.Lock()
 	final := cl.stats()

@@ -168,3 +168,52 @@ func TestPublisherLeavesOrTableOff(t *testing.T) {
 		t.Errorf("reason %q", p.Reason())
 	}
 }
+
+// TestBoardViewersDoNotHoldTheCall: the bot joined for a member's camera leaves once no one
+// watches a Discord camera, though a published board is still watched; that viewer keeps it.
+func TestBoardViewersDoNotHoldTheCall(t *testing.T) {
+	e := newEndpointWith(t, tableOptions(300*time.Millisecond), webhook.SchemeCoven, testSecret, nil)
+	h := e.harness
+	ctx := context.Background()
+	liveMember(t, h, testUser2)
+	_, pub := publishBoard(t, e)
+	board := relaytest.NewViewer(t, relaytest.Video)
+	bw, err := e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Source: "board", Offer: board.Offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	board.Answer(t, bw.Answer)
+	camera := relaytest.NewViewer(t, relaytest.Video, relaytest.Audio)
+	cw, err := e.client.Watch(ctx, WatchRequest{RoomID: testRoom, MemberID: testUser2, ViewerID: testUser1, Offer: camera.Offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	camera.Answer(t, cw.Answer)
+	frame := bytes.Repeat([]byte{7}, 2000)
+	frame[0] = 0x10
+	sendBoard := func(what string, done func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !done() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			_ = pub.WriteFrame(frame)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	sendBoard("the board and the camera at their viewers", func() bool { return len(board.Frames()) >= 3 && len(camera.Frames()) >= 3 })
+	if err := e.client.Unwatch(ctx, UnwatchRequest{SessionID: cw.SessionID, ViewerID: testUser1}); err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	sendBoard("the bot to leave, idle", func() bool { st = h.ctl.Status(); return st.State == StateIdle })
+	if st.LastEnd == nil || st.LastEnd.Reason != EndIdle {
+		t.Fatalf("the call ended %+v", st.LastEnd)
+	}
+	n := len(board.Frames())
+	sendBoard("the board still at its viewer", func() bool { return len(board.Frames()) >= n+3 })
+	if s := h.ctl.Relay().Session(bw.SessionID); s == nil || s.Reason() != "" {
+		t.Fatalf("the board viewer's session %+v", s)
+	}
+}

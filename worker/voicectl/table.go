@@ -161,7 +161,7 @@ func (c *Controller) tableSessions(roomID string, n int) {
 func (c *Controller) leaveIdle(cl *call) {
 	c.mu.Lock()
 	c.table.idle, c.table.idleAt = nil, time.Time{}
-	_, watching := c.table.relay.Sessions(cl.room.ID)
+	watching := c.table.relay.CallSessions(cl.room.ID)
 	if c.call != cl || watching > 0 || c.closed {
 		c.mu.Unlock()
 		return
