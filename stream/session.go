@@ -3,8 +3,8 @@ package stream
 import (
 	"context"
 	"encoding/binary"
-	"math/rand/v2"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -334,17 +334,6 @@ func pingFrame(seq uint64) [10]byte {
 	f := [10]byte{0x80 | wsframe.OpPing, 8}
 	binary.BigEndian.PutUint64(f[2:], seq)
 	return f
-}
-
-// startWork registers a timer callback's work unless the session is ending.
-func (s *session) startWork() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ending {
-		return false
-	}
-	s.work.Add(1)
-	return true
 }
 
 // refuse ends a session whose auth message is refused: it holds the socket for RefusalDelay, then
