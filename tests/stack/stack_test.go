@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,10 @@ type stack struct {
 	// workerListen is the worker's -listen address (health, metrics, control), kept across
 	// restarts.
 	workerListen string
+	// voiceTokens are the tokens of the worker's voice bots beside the main bot, which no log
+	// may show; voiceTokenFile holds them, one a line, for every start of the worker.
+	voiceTokens    []string
+	voiceTokenFile string
 }
 
 // stackOptions vary a stack.
@@ -51,6 +56,10 @@ type stackOptions struct {
 	edgeSite string
 	// identifyConcurrency is the emulator's identifies per 5 s (default 100; Discord's is 1).
 	identifyConcurrency int
+	// voiceBots is how many voice bots the worker has beside the main bot (default none): each
+	// a bot user of the emulator with a token of its own, which the worker reads from a
+	// -voice-token-file.
+	voiceBots int
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -61,8 +70,16 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.identifyConcurrency == 0 {
 		o.identifyConcurrency = 100
 	}
+	var voiceBots []discordtest.VoiceBotConfig
+	var voiceTokens []string
+	for i := range o.voiceBots {
+		token := fmt.Sprintf("MTEwMDAwMDAwMDAwMDAwMD%02d.Gvoice.voice-bot-token-that-must-never-be-logged", i+1)
+		voiceBots = append(voiceBots, discordtest.VoiceBotConfig{Token: token})
+		voiceTokens = append(voiceTokens, token)
+	}
 	emu, err := discordtest.New(discordtest.Config{
 		BotTokens: []string{edgetest.BotToken},
+		VoiceBots: voiceBots,
 		Guilds:    []discordtest.GuildConfig{{ID: edgetest.GuildID}},
 		REST:      discordtest.RESTConfig{RateLimitsDisabled: true},
 		Gateway: discordtest.GatewayConfig{
@@ -80,7 +97,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	srv := authtest.NewTestServer(t)
-	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir()}
+	s := &stack{t: t, emu: emu, guild: emu.Guilds()[0], idp: srv.Issuer, outbox: t.TempDir(), voiceTokens: voiceTokens}
 	// The worker's control address is chosen first, so that the edge can name it.
 	s.workerListen = fmt.Sprintf("127.0.0.1:%d", edgetest.FreePort(t))
 	s.edge = edgetest.Start(t, edgetest.Config{
@@ -93,6 +110,13 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	token := o.token
 	if token == "" {
 		token = edgetest.BotToken
+	}
+	if len(voiceTokens) > 0 {
+		// Secrets come from files, as in production.
+		s.voiceTokenFile = filepath.Join(t.TempDir(), "voice-bot-tokens")
+		if err := os.WriteFile(s.voiceTokenFile, []byte(strings.Join(voiceTokens, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.worker = s.startWorker(token, o.workerArgs...)
 	return s
@@ -124,6 +148,9 @@ func (s *stack) startWorker(token string, extra ...string) *workerProc {
 		"-keepalive", "1s", "-delivery-timeout", "2s", "-gateway-open-timeout", "5s",
 		"-shutdown-timeout", "3s", "-log-level", "info",
 	}, extra...)
+	if s.voiceTokenFile != "" {
+		args = append(args, "-voice-token-file", s.voiceTokenFile)
+	}
 	w := &workerProc{t: t, logs: new(edgetest.LockedBuffer), health: health}
 	var err error
 	w.Process, err = proc.Start("coven-worker", workerBin, args, proc.Options{
@@ -136,7 +163,7 @@ func (s *stack) startWorker(token string, extra ...string) *workerProc {
 	t.Cleanup(func() {
 		w.Kill()
 		logs := w.logs.String()
-		for _, secret := range []string{edgetest.BotToken, edgetest.WebhookSecret} {
+		for _, secret := range append([]string{edgetest.BotToken, edgetest.WebhookSecret}, s.voiceTokens...) {
 			if strings.Contains(logs, secret) {
 				t.Errorf("a secret appears in the worker's logs")
 			}

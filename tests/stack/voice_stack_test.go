@@ -39,6 +39,8 @@ type voiceOptions struct {
 	workerArgs []string
 	// edgeSite holds extra site directives of the edge (see stackOptions).
 	edgeSite string
+	// voiceBots is how many voice bots the worker has beside the main bot (see stackOptions).
+	voiceBots int
 }
 
 func newVoiceStack(t *testing.T, o voiceOptions) *voiceStack {
@@ -62,7 +64,7 @@ func newVoiceStack(t *testing.T, o voiceOptions) *voiceStack {
 		"-voice-media-dir", media, "-voice-recordings-dir", recordings, "-voice-gateway-scheme", "ws",
 		"-voice-join-timeout", "3s", "-voice-handshake-timeout", "5s",
 	}, o.workerArgs...)
-	s := newStack(t, stackOptions{voice: vs, workerArgs: args, edgeSite: o.edgeSite})
+	s := newStack(t, stackOptions{voice: vs, workerArgs: args, edgeSite: o.edgeSite, voiceBots: o.voiceBots})
 	s.worker.waitReady(20 * time.Second)
 	signer, err := webhook.NewSigner(webhook.SchemeCoven, edgetest.WebhookSecret)
 	if err != nil {
