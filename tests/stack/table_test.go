@@ -31,9 +31,18 @@ var tableArgs = []string{"-table-listen", "127.0.0.1", "-table-udp-port", "0", "
 // whep sends one request to the edge's table view as the holder of token.
 func (s *voiceStack) whep(method, path, token, contentType, body string) (*http.Response, string) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.edge.URL(path), strings.NewReader(body))
+	resp, b, err := s.tryWHEP(method, path, token, contentType, body)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	return resp, b
+}
+
+// tryWHEP is whep returning its error, for requests sent from other goroutines.
+func (s *voiceStack) tryWHEP(method, path, token, contentType, body string) (*http.Response, string, error) {
+	req, err := http.NewRequest(method, s.edge.URL(path), strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -43,11 +52,11 @@ func (s *voiceStack) whep(method, path, token, contentType, body string) (*http.
 	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return resp, string(b), nil
 }
 
 // errorCode is the code of a JSON error answer.
