@@ -223,18 +223,7 @@ func TestIndependentWHEPPlayer(t *testing.T) {
 		return true;
 	})()`, string(src), stack.URL()+"/api/table/"+lobby+"/"+danaID, token), &started)
 	p.waitUntil("Dana's camera decoding in whip-whep's player", 45*time.Second, func() error {
-		var v struct {
-			Frames, Width, Height int
-			Stream                string
-			Shown                 float64 // the first frame's presentation, ms after the POST; 0 before it
-		}
-		p.evalAwait(`(async () => {
-			let frames = 0, width = 0, height = 0;
-			(await window.whepPC.getStats()).forEach((s) => {
-				if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
-			});
-			return {frames, width, height, stream: window.whepStream ? window.whepStream.id : '', shown: window.firstFrameMs};
-		})()`, &v)
+		v := whepVideo(p) // Shown: the first frame's presentation, ms after the POST; 0 before it
 		// Decoded frames can be counted before the first is presented: the time logged below is the
 		// presentation's.
 		if v.Frames < 10 || v.Width != 320 || v.Height != 240 || v.Stream != danaID || v.Shown <= 0 {

@@ -138,32 +138,10 @@ func TestBoardCameraInChromium(t *testing.T) {
 	// An independent WHEP player, whip-whep from npm, plays the board camera.
 	whep := openPage(t)
 	whep.do("loading the page", 30*time.Second, chromedp.Navigate(stack.URL()+"/"), chromedp.WaitVisible(byTestID("sign-in")))
-	var started bool
-	whep.evalAwait(fmt.Sprintf(`(async () => {
-		const url = URL.createObjectURL(new Blob([%q], {type: 'text/javascript'}));
-		const { WHEPClient } = await import(url);
-		const pc = new RTCPeerConnection();
-		pc.addTransceiver('video', {direction: 'recvonly'});
-		window.whepStream = null;
-		pc.ontrack = (ev) => { window.whepStream = ev.streams[0]; };
-		window.whepPC = pc;
-		window.whep = new WHEPClient();
-		await window.whep.view(pc, %q, %q);
-		return true;
-	})()`, string(whepSrc), stack.URL()+"/api/table/"+lobby+"/"+bobID+"/board", admin), &started)
+	startWHEPPlayer(whep, whepSrc, stack.URL()+"/api/table/"+lobby+"/"+bobID+"/board", admin)
 	var whepFrames int
 	whep.waitUntil("Bob's board camera decoding in whip-whep's player", 45*time.Second, func() error {
-		var v struct {
-			Frames, Width, Height int
-			Stream                string
-		}
-		whep.evalAwait(`(async () => {
-			let frames = 0, width = 0, height = 0;
-			(await window.whepPC.getStats()).forEach((s) => {
-				if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
-			});
-			return {frames, width, height, stream: window.whepStream ? window.whepStream.id : ''};
-		})()`, &v)
+		v := whepVideo(whep)
 		if v.Frames < 10 || v.Width != camera.Width || v.Height != camera.Height || v.Stream != bobID+"-board" {
 			return fmt.Errorf("%+v", v)
 		}
@@ -305,31 +283,9 @@ func TestIndependentWHIPPublisher(t *testing.T) {
 
 	view := openPage(t)
 	view.do("loading the page", 30*time.Second, chromedp.Navigate(stack.URL()+"/"), chromedp.WaitVisible(byTestID("sign-in")))
-	var started bool
-	view.evalAwait(fmt.Sprintf(`(async () => {
-		const url = URL.createObjectURL(new Blob([%q], {type: 'text/javascript'}));
-		const { WHEPClient } = await import(url);
-		const pc = new RTCPeerConnection();
-		pc.addTransceiver('video', {direction: 'recvonly'});
-		window.whepStream = null;
-		pc.ontrack = (ev) => { window.whepStream = ev.streams[0]; };
-		window.whepPC = pc;
-		window.whep = new WHEPClient();
-		await window.whep.view(pc, %q, %q);
-		return true;
-	})()`, string(whepSrc), stack.URL()+"/api/table/"+lobby+"/"+bobID+"/board", admin), &started)
+	startWHEPPlayer(view, whepSrc, stack.URL()+"/api/table/"+lobby+"/"+bobID+"/board", admin)
 	view.waitUntil("the published camera decoding in whip-whep's player", 45*time.Second, func() error {
-		var v struct {
-			Frames, Width, Height int
-			Stream                string
-		}
-		view.evalAwait(`(async () => {
-			let frames = 0, width = 0, height = 0;
-			(await window.whepPC.getStats()).forEach((s) => {
-				if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
-			});
-			return {frames, width, height, stream: window.whepStream ? window.whepStream.id : ''};
-		})()`, &v)
+		v := whepVideo(view)
 		if v.Frames < 10 || v.Width != camera.Width || v.Height != camera.Height || v.Stream != bobID+"-board" {
 			return fmt.Errorf("%+v, camera %+v", v, camera)
 		}
@@ -337,7 +293,8 @@ func TestIndependentWHIPPublisher(t *testing.T) {
 	})
 
 	// whip-whep's stop sends the WHIP DELETE: the source is gone and its viewer's session ends.
-	pub.evalAwait(`(async () => { await window.whip.stop(); return true; })()`, &started)
+	var stopped bool
+	pub.evalAwait(`(async () => { await window.whip.stop(); return true; })()`, &stopped)
 	view.waitJS("the player's connection ended with the source", `['failed', 'closed', 'disconnected'].includes(window.whepPC.connectionState)`, 30*time.Second)
 	if got := sources(); len(got) != 0 {
 		t.Fatalf("the room's sources after whip-whep's stop: %v", got)
@@ -349,4 +306,41 @@ func TestIndependentWHIPPublisher(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startWHEPPlayer loads whip-whep's WHEP client (src, its whep.js) into p and plays the video of
+// url with token; window.whepPC is its connection, window.whepStream the stream it plays.
+func startWHEPPlayer(p *page, src []byte, url, token string) {
+	var started bool
+	p.evalAwait(fmt.Sprintf(`(async () => {
+		const url = URL.createObjectURL(new Blob([%q], {type: 'text/javascript'}));
+		const { WHEPClient } = await import(url);
+		const pc = new RTCPeerConnection();
+		pc.addTransceiver('video', {direction: 'recvonly'});
+		window.whepStream = null;
+		pc.ontrack = (ev) => { window.whepStream = ev.streams[0]; };
+		window.whepPC = pc;
+		window.whep = new WHEPClient();
+		await window.whep.view(pc, %q, %q);
+		return true;
+	})()`, string(src), url, token), &started)
+}
+
+// whepVideoStats is what a page's WHEP player (window.whepPC) shows of its video.
+type whepVideoStats struct {
+	Frames, Width, Height int
+	Stream                string  // the played stream's id
+	Shown                 float64 // window.firstFrameMs where the page sets it, else 0
+}
+
+func whepVideo(p *page) whepVideoStats {
+	var v whepVideoStats
+	p.evalAwait(`(async () => {
+		let frames = 0, width = 0, height = 0;
+		(await window.whepPC.getStats()).forEach((s) => {
+			if (s.type === 'inbound-rtp' && s.kind === 'video') { frames = s.framesDecoded || 0; width = s.frameWidth || 0; height = s.frameHeight || 0; }
+		});
+		return {frames, width, height, stream: window.whepStream ? window.whepStream.id : '', shown: window.firstFrameMs || 0};
+	})()`, &v)
+	return v
 }
