@@ -220,7 +220,7 @@ func TestReadinessReportsTheVoiceBots(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	r := waitFor("both voice bots connected", func(r readiness) bool { return r.Checks["voice_bots"].OK })
+	r := waitFor("ready, both voice bots connected", func(r readiness) bool { return r.Ready && r.Checks["voice_bots"].OK })
 	if c := r.Checks["voice_bots"]; !r.Ready || !c.Advisory || c.Detail != "2 of 2 voice bots connected" {
 		t.Fatalf("readiness %+v", r)
 	}
