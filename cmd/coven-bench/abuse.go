@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/spellcoven/gateway/internal/ctxsleep"
 )
 
 // The edge's stream timers in a run with abusive clients: short, so that a client that stops
@@ -64,10 +61,15 @@ type AbuseReport struct {
 	// clients: the silent ones wait out auth_timeout from their connection, the others are ended at
 	// once or within ping_interval + ping_timeout.
 	GoneSeconds float64 `json:"gone_seconds"`
+	// QuietSeconds is how long after the window the edge ran no more goroutines than
+	// GoroutinesBefore, its count before the abusive clients came, give or take a few: the timers
+	// and close handshakes of their sessions had ended too.
+	QuietSeconds     float64 `json:"quiet_seconds"`
+	GoroutinesBefore float64 `json:"goroutines_before"`
 }
 
-// abuse runs the abusive clients of a run.
-type abuse struct {
+// abusers are the abusive clients of a run, in the process that runs them (see abuseproc.go).
+type abusers struct {
 	report *AbuseReport
 	cancel context.CancelFunc // stops the loopers
 	wg     sync.WaitGroup
@@ -75,11 +77,19 @@ type abuse struct {
 	held   []*websocket.Conn // the no-pong clients' connections, closed by close
 }
 
-// startAbuse starts n abusive clients against url. token mints a token for client i; shared is the one
-// token every looper uses.
-func startAbuse(ctx context.Context, n int, url string, token func(i int) (string, error), shared string) *abuse {
+// abuseConfig is what the abusive clients need: the stream's URL, a token for each client (empty for
+// the loopers, which share one) and the loopers' shared token.
+type abuseConfig struct {
+	URL    string   `json:"url"`
+	Tokens []string `json:"tokens"`
+	Shared string   `json:"shared"`
+}
+
+// startAbusers starts one abusive client per token of cfg.
+func startAbusers(ctx context.Context, cfg abuseConfig) *abusers {
 	loopCtx, cancel := context.WithCancel(ctx)
-	a := &abuse{report: &AbuseReport{Clients: n}, cancel: cancel}
+	n := len(cfg.Tokens)
+	a := &abusers{report: &AbuseReport{Clients: n}, cancel: cancel}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for i := range n {
 		kind := abuseKind(i)
@@ -94,25 +104,18 @@ func startAbuse(ctx context.Context, n int, url string, token func(i int) (strin
 			a.report.Loopers++
 		}
 		a.wg.Go(func() {
-			tok := shared
-			if kind != kindLoop {
-				var err error
-				if tok, err = token(i); err != nil {
-					return
-				}
-			}
 			// Only the loopers stop with the window; the others wait for the edge to end them.
 			if kind == kindLoop {
-				a.run(loopCtx, hc, url, kind, tok)
+				a.run(loopCtx, hc, cfg.URL, kind, cfg.Shared)
 			} else {
-				a.run(ctx, hc, url, kind, tok)
+				a.run(ctx, hc, cfg.URL, kind, cfg.Tokens[i])
 			}
 		})
 	}
 	return a
 }
 
-func (a *abuse) run(ctx context.Context, hc *http.Client, url string, kind int, token string) {
+func (a *abusers) run(ctx context.Context, hc *http.Client, url string, kind int, token string) {
 	auth := []byte(`{"type":"auth","token":"` + token + `"}`)
 	for {
 		conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
@@ -186,13 +189,13 @@ func readUntilClosed(ctx context.Context, conn *websocket.Conn) websocket.Status
 
 // stop ends the loopers and waits for every abusive goroutine (the others end when the edge closes
 // their connection), but not for the connections held without reading.
-func (a *abuse) stop() {
+func (a *abusers) stop() {
 	a.cancel()
 	a.wg.Wait()
 }
 
 // close closes the connections still held on this side.
-func (a *abuse) close() {
+func (a *abusers) close() {
 	a.stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -200,34 +203,4 @@ func (a *abuse) close() {
 		c.CloseNow()
 	}
 	a.held = nil
-}
-
-// waitGone waits until the edge holds no socket beyond the measured clients, and records how long
-// that took after the window.
-func (r *runner) waitGone(ctx context.Context) error {
-	a := r.abuse
-	start := time.Now()
-	a.stop()
-	limit := abusePingInterval + abusePingTimeout + abuseAuthTimeout + r.opts.DrainTimeout
-	for {
-		m, err := r.edge.metrics(ctx)
-		if err != nil {
-			return err
-		}
-		if m[metricSockets] <= float64(r.opts.Clients) {
-			break
-		}
-		if time.Since(start) > limit {
-			r.report.fail("%v sockets still held %v after the window; %d clients are measured", m[metricSockets], limit, r.opts.Clients)
-			break
-		}
-		if err := ctxsleep.Sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	a.report.GoneSeconds = time.Since(start).Seconds()
-	a.close()
-	r.report.Abuse = a.report
-	fmt.Fprintf(r.progress, "abusive clients gone %.2fs after the window\n", a.report.GoneSeconds)
-	return nil
 }

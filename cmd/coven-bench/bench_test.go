@@ -23,7 +23,8 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 		{"fanout in batches", Options{Mode: ModeFanout, Clients: 3, Rate: 400, Batch: 20, Duration: time.Second}},
 		{"idle", Options{Mode: ModeIdle, Clients: 5, Duration: time.Second}},
 		{"ingest alone", Options{Mode: ModeIngest, Duration: time.Second}},
-		{"fanout beside abusive clients", Options{Mode: ModeFanout, Clients: 4, Rate: 100, Duration: 3 * time.Second, Abusive: 24}},
+		{"fanout beside abusive clients", Options{Mode: ModeFanout, Clients: 4, Rate: 100, Duration: 3 * time.Second, Abusive: 24, AbuseNice: DefaultAbuseNice}},
+		{"abusive clients at the bench's priority", Options{Mode: ModeFanout, Clients: 2, Rate: 100, Duration: 3 * time.Second, Abusive: 8}},
 		// Ingest posts as fast as the edge accepts: on a loaded machine the clients fall behind by
 		// thousands of frames, which the edge's longest queue absorbs (eviction is tested in hub/).
 		{"ingest with clients", Options{Mode: ModeIngest, Clients: 3, Batch: 50, Duration: time.Second, QueueLength: hub.MaxQueueLength}},
@@ -84,8 +85,8 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 		if a.SilentClosed != int64(a.Silent) || a.OversizedClosed != int64(a.Oversized) || a.Reconnects < int64(a.Loopers) {
 			t.Errorf("the edge did not end every abusive client as documented: %+v", a)
 		}
-		if a.GoneSeconds <= 0 {
-			t.Errorf("no time until the abusive sockets were gone: %+v", a)
+		if a.GoneSeconds <= 0 || a.QuietSeconds < a.GoneSeconds || a.GoroutinesBefore < float64(opts.Clients) {
+			t.Errorf("no time until the abusive sockets and their goroutines were gone: %+v", a)
 		}
 	}
 	switch opts.Mode {

@@ -37,6 +37,9 @@ import (
 )
 
 func main() {
+	if isAbuseChild() {
+		os.Exit(abuseChildMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(benchMain(ctx, os.Args[1:], os.Stdout, os.Stderr))
@@ -92,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "bound on the wait for the last deliveries")
 	fs.DurationVar(&o.Settle, "settle", DefaultSettle, "pause after the last hello before the memory sample")
 	fs.IntVar(&o.Abusive, "abusive", 0, "misbehaving clients beside the measured ones during a fanout window (half never authenticate; the rest send oversized messages, stop answering pings, or reconnect in a loop with one token)")
+	fs.IntVar(&o.AbuseNice, "abuse-nice", DefaultAbuseNice, "niceness of the process the abusive clients run in (0: the bench's own priority)")
 	fs.IntVar(&o.QueueLength, "queue-length", 0, "the edge's queue_length: frames queued per client before it is closed as too slow (default: the edge's, 256)")
 	fs.BoolVar(&o.HTTPMetrics, "http-metrics", false, "turn on Caddy's per-request HTTP metrics in the edge (off in the production Caddyfile)")
 	fs.StringVar(&o.EdgeProfile, "edge-profile", "", "write the edge's CPU profile of the measured window to this file")

@@ -12,6 +12,9 @@ import (
 var caddyBin string
 
 func TestMain(m *testing.M) {
+	if isAbuseChild() { // a run's abusive clients, started from this test binary
+		os.Exit(abuseChildMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "coven-bench-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

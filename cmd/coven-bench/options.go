@@ -35,6 +35,9 @@ const (
 	DefaultConnectTimeout = 2 * time.Minute
 	DefaultDrainTimeout   = 10 * time.Second
 	DefaultSettle         = 2 * time.Second
+	// DefaultAbuseNice runs the abusive clients at the lowest priority: they stand for machines
+	// elsewhere, and the cores they would take are the edge's and the measured clients'.
+	DefaultAbuseNice = 19
 )
 
 // Bounds of Options. They keep a mistyped value from exhausting the machine.
@@ -82,6 +85,9 @@ type Options struct {
 	// as too slow (0 keeps the edge's default, 256). An ingest run with clients posts as fast as the
 	// edge accepts, so clients on a loaded machine fall behind; a longer queue keeps them connected.
 	QueueLength int
+	// AbuseNice is the niceness of the process the abusive clients run in (the flag's default is
+	// DefaultAbuseNice; 0 runs them at the bench's own priority).
+	AbuseNice int
 	// HTTPMetrics turns on Caddy's per-request HTTP metrics in the edge (the global metrics option),
 	// which the production Caddyfile leaves off. They wrap every request, WebSocket upgrades included,
 	// in a recorder that the hijacked connection keeps alive.
@@ -153,6 +159,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("abusive clients %d: want 0 to %d", o.Abusive, MaxClients)
 	case o.Abusive > 0 && o.Mode != ModeFanout:
 		return fmt.Errorf("abusive clients run beside a fanout window, not in %s mode", o.Mode)
+	case o.AbuseNice < 0 || o.AbuseNice > 19:
+		return fmt.Errorf("abuse niceness %d: want 0 (the bench's own priority) to 19", o.AbuseNice)
 	case o.QueueLength < 0 || o.QueueLength > hub.MaxQueueLength:
 		return fmt.Errorf("queue length %d: want 0 (the edge's default) to %d frames", o.QueueLength, hub.MaxQueueLength)
 	case o.ConnectTimeout < 0, o.DrainTimeout < 0, o.Settle < 0:

@@ -20,6 +20,7 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 		{"explicit batch", []string{"-batch", "10", "-rate", "500"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: 10, Rate: 500}},
 		{"a soak", []string{"-clients", "1000", "-abusive", "2000"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, Abusive: 2000}},
 		{"longest queue", []string{"-mode", "ingest", "-clients", "3", "-queue-length", "65536"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch, QueueLength: 65536}},
+		{"abusive clients at the bench's priority", []string{"-abusive", "20", "-abuse-nice", "0"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, Abusive: 20, AbuseNice: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,6 +35,12 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 			want.Duration, want.PayloadBytes = DefaultDuration, DefaultPayloadBytes
 			want.DialParallel, want.ConnectTimeout = DefaultDialParallel, DefaultConnectTimeout
 			want.DrainTimeout, want.Settle = DefaultDrainTimeout, DefaultSettle
+			switch want.AbuseNice {
+			case 0:
+				want.AbuseNice = DefaultAbuseNice
+			case -1: // asked for 0
+				want.AbuseNice = 0
+			}
 			if got != want {
 				t.Errorf("options\n%+v\nwant\n%+v", got, want)
 			}
@@ -61,6 +68,8 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 		{"fewer events than a batch", []string{"-rate", "5", "-duration", "1s", "-batch", "10"}, "fewer than one batch"},
 		{"negative abusive clients", []string{"-abusive", "-1"}, "abusive clients -1"},
 		{"abusive clients outside fanout", []string{"-mode", "idle", "-clients", "5", "-abusive", "5"}, "not in idle mode"},
+		{"negative niceness", []string{"-abuse-nice", "-5"}, "abuse niceness -5: want 0"},
+		{"niceness beyond 19", []string{"-abuse-nice", "20"}, "abuse niceness 20"},
 		{"negative queue length", []string{"-queue-length", "-1"}, "queue length -1"},
 		{"queue longer than the edge allows", []string{"-queue-length", "65537"}, "queue length 65537: want 0 (the edge's default) to 65536 frames"},
 		{"too many events", []string{"-rate", "1000000", "-duration", "20s"}, "at most 10000000 per run"},
@@ -94,6 +103,15 @@ func TestFanoutPostsWholeBatchesAtTheRate(t *testing.T) {
 		o := Options{Rate: tt.rate, Batch: tt.batch, Duration: tt.duration}
 		if got := o.measuredEvents(); got != tt.want {
 			t.Errorf("rate %d, batch %d, %v: %d events, want %d", tt.rate, tt.batch, tt.duration, got, tt.want)
+		}
+	}
+}
+
+func TestTheAbusiveClientsProcessRefusesABadConfiguration(t *testing.T) {
+	for _, in := range []string{"", "not json\n"} {
+		var out, errOut strings.Builder
+		if code := abuseChildMain(strings.NewReader(in), &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "configuration") || out.Len() != 0 {
+			t.Errorf("input %q: exit %d, output %q, errors %q", in, code, out.String(), errOut.String())
 		}
 	}
 }

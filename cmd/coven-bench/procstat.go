@@ -173,6 +173,7 @@ const (
 	metricHeapInuse   = "go_memstats_heap_inuse_bytes"
 	metricHeapAlloc   = "go_memstats_heap_alloc_bytes" // live objects, right after a collection
 	metricStackInuse  = "go_memstats_stack_inuse_bytes"
+	metricGoroutines  = "go_goroutines"
 	metricConnections = "coven_ws_connections"
 	metricDelivered   = "coven_events_delivered_total"
 	metricMessages    = "coven_ws_messages_total"

@@ -280,7 +280,7 @@ func (r *Report) writeText(w io.Writer) {
 	if a := r.Abuse; a != nil {
 		fmt.Fprintf(&b, "  abuse:       %d clients: %d silent (%d closed 4002), %d oversized (%d closed 1009), %d without pongs, %d looping with one token (%d connections: %d streamed, %d closed 4005, %d closed 4029)\n",
 			a.Clients, a.Silent, a.SilentClosed, a.Oversized, a.OversizedClosed, a.NoPong, a.Loopers, a.Reconnects, a.Streamed, a.TooMany, a.RateLimited)
-		fmt.Fprintf(&b, "  after abuse: every abusive socket gone %.2fs after the window\n", a.GoneSeconds)
+		fmt.Fprintf(&b, "  after abuse: every abusive socket gone %.2fs after the window, the edge's goroutines back to %.0f (+%d) %.2fs after it\n", a.GoneSeconds, a.GoroutinesBefore, goroutineMargin, a.QuietSeconds)
 	}
 	if m := r.MemoryAfterWindow; m != nil && r.Memory != nil {
 		w := r.Memory.With

@@ -32,12 +32,16 @@ type runner struct {
 	edge     *edge
 	pub      *publisher
 	fleet    *fleet
-	abuse    *abuse      // with Options.Abusive
+	abuse    *abuse      // with Options.Abusive, until the window's end
 	times    *eventTimes // fanout only
 	report   *Report
 	snapshot uint64 // seq of the snapshot every hello is at
 
 	memoryWithout MemorySample // the edge's memory before the clients connected
+
+	// With abusive clients: the edge's goroutines before they came.
+	goroutinesBefore      float64
+	goneAfter, quietAfter time.Duration
 }
 
 // run starts an edge, connects the clients and measures according to opts.Mode. It reports progress
@@ -157,17 +161,33 @@ func (r *runner) measure(ctx context.Context) error {
 	return r.finish(ctx)
 }
 
-// startAbuse starts the abusive clients once the measured ones are connected.
+// startAbuse starts the abusive clients once the measured ones are connected, in a process of their
+// own (abuseproc.go).
 func (r *runner) startAbuse(ctx context.Context) error {
-	ttl := r.opts.Duration + r.opts.DrainTimeout + tokenMargin
-	token := func(i int) (string, error) { return r.edge.token(r.opts.Clients+i, ttl) }
-	shared, err := r.edge.tokenFor("bench-abuser", ttl)
+	m, err := r.edge.metrics(ctx)
 	if err != nil {
 		return err
 	}
+	if err := m.require(metricGoroutines); err != nil {
+		return err
+	}
+	r.goroutinesBefore = m[metricGoroutines]
+	ttl := r.opts.Duration + r.opts.DrainTimeout + tokenMargin
+	cfg := abuseConfig{URL: r.edge.proc.WSURL(), Tokens: make([]string, r.opts.Abusive)}
+	if cfg.Shared, err = r.edge.tokenFor("bench-abuser", ttl); err != nil {
+		return err
+	}
+	for i := range cfg.Tokens {
+		// The silent clients never send theirs, and the loopers share one.
+		if k := abuseKind(i); k == kindOversized || k == kindNoPong {
+			if cfg.Tokens[i], err = r.edge.token(r.opts.Clients+i, ttl); err != nil {
+				return err
+			}
+		}
+	}
 	fmt.Fprintf(r.progress, "starting %d abusive clients\n", r.opts.Abusive)
-	r.abuse = startAbuse(ctx, r.opts.Abusive, r.edge.proc.WSURL(), token, shared)
-	return nil
+	r.abuse, err = startAbuse(cfg, r.opts.AbuseNice, r.progress)
+	return err
 }
 
 // connect measures the edge's memory without clients, connects them all and waits for every hello.
