@@ -396,6 +396,14 @@ func TestRestartedEdgeSaysTheStateIsUnknown(t *testing.T) {
 
 func TestExampleCaddyfileAdaptsAndValidates(t *testing.T) {
 	adaptAndValidate(t, "../Caddyfile")
+	// A connection that never sends its request is not held for Caddy's default minute.
+	out, err := exec.Command(caddyBin, "adapt", "--config", "../Caddyfile").CombinedOutput()
+	if err != nil {
+		t.Fatalf("caddy adapt: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"read_header_timeout":10000000000`) {
+		t.Errorf("the production Caddyfile sets no 10s read_header timeout:\n%s", out)
+	}
 }
 
 // The README's way to run the production Caddyfile: with .env.example's variables and no others it
