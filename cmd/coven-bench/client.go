@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,19 +15,23 @@ import (
 // the hub joins up to 64 KiB of frames into one message.
 const clientReadLimit = 1 << 20
 
+// authMessage is a client's first message, as a browser sends it.
+func authMessage(token string) []byte {
+	return append(append([]byte(`{"type":"auth","token":"`), token...), `"}`...)
+}
+
 // pingMessage asks the edge for a pong, which proves a connection is still served end to end.
 var pingMessage = []byte(`{"type":"ping"}`)
 
-// client is one WebSocket subscriber. Its single goroutine reads messages into a buffer it reuses,
-// splits them into frames, checks their order and records each event's latency: nothing is decoded and
-// nothing is allocated per message once the buffer has grown to the largest message.
+// client is one WebSocket subscriber. Whatever reads its connection hands each message to receive,
+// which splits it into frames, checks their order and records each event's latency: nothing is
+// decoded and nothing is allocated per message.
 type client struct {
-	conn  *websocket.Conn
+	conn  clientConn
 	clock *clock
 	times *eventTimes // nil when latencies are not recorded
-	buf   []byte
 
-	// Owned by the reading goroutine until done is closed.
+	// Owned by the reader until done is closed.
 	check   seqCheck
 	latency *histogram // nil when latencies are not recorded
 	failure error      // a frame the bench cannot account for, or an error frame
@@ -44,65 +46,45 @@ type client struct {
 	done    chan struct{}
 }
 
-// dialClient opens a stream to url and authenticates with token; the hello arrives later, on the
-// client's goroutine.
-func dialClient(ctx context.Context, hc *http.Client, url, token string, clk *clock, times *eventTimes) (*client, error) {
-	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		return nil, err
-	}
-	conn.SetReadLimit(clientReadLimit)
-	auth := append(append([]byte(`{"type":"auth","token":"`), token...), `"}`...)
-	if err := conn.Write(ctx, websocket.MessageText, auth); err != nil {
-		conn.CloseNow()
-		return nil, err
-	}
-	c := &client{conn: conn, clock: clk, times: times, buf: make([]byte, 4096), done: make(chan struct{})}
+// clientConn is a client's connection as the coordinator uses it; reading is the dialer's business.
+type clientConn interface {
+	// write sends msg as one text message.
+	write(ctx context.Context, msg []byte) error
+	// closeNow drops the connection without a close handshake; reading then stops.
+	closeNow()
+}
+
+// clientIO opens the clients of a fleet with one kind of I/O.
+type clientIO interface {
+	// dial opens a stream to url, authenticates with token, sets c.conn and starts reading into c;
+	// the hello arrives later.
+	dial(ctx context.Context, url, token string, c *client) error
+	// close releases what the dialer holds, once every client is closed.
+	close()
+}
+
+// newClient returns a client to dial, which records latencies if times is not nil.
+func newClient(clk *clock, times *eventTimes) *client {
+	c := &client{clock: clk, times: times, done: make(chan struct{})}
 	if times != nil {
 		c.latency = new(histogram)
 	}
-	go c.readLoop()
-	return c, nil
+	return c
 }
 
-func (c *client) readLoop() {
-	defer close(c.done)
-	ctx := context.Background() // no deadline: a Reader with one costs a timer per message
-	for {
-		msg, err := c.readMessage(ctx)
-		if err != nil {
-			c.readErr = err
-			return
-		}
-		now := c.clock.now()
-		for len(msg) > 0 {
-			var frame []byte
-			frame, msg = nextFrame(msg)
-			c.handle(frame, now)
-		}
+// receive handles one message received at now: one or more frames joined by '\n'.
+func (c *client) receive(msg []byte, now time.Duration) {
+	for len(msg) > 0 {
+		var frame []byte
+		frame, msg = nextFrame(msg)
+		c.handle(frame, now)
 	}
 }
 
-// readMessage reads one message into c.buf, growing it when a message does not fit.
-func (c *client) readMessage(ctx context.Context) ([]byte, error) {
-	_, r, err := c.conn.Reader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for {
-		if n == len(c.buf) {
-			c.buf = append(c.buf, make([]byte, len(c.buf))...)
-		}
-		m, err := r.Read(c.buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			return c.buf[:n], nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+// stop records why reading stopped; the reader calls it last.
+func (c *client) stop(err error) {
+	c.readErr = err
+	close(c.done)
 }
 
 func (c *client) handle(frame []byte, now time.Duration) {
@@ -144,9 +126,9 @@ func (c *client) fail(err error) {
 	}
 }
 
-// ping sends {"type":"ping"}; the pong is counted by the reading goroutine.
+// ping sends {"type":"ping"}; the pong is counted by the reader.
 func (c *client) ping(ctx context.Context) error {
-	return c.conn.Write(ctx, websocket.MessageText, pingMessage)
+	return c.conn.write(ctx, pingMessage)
 }
 
 // alive reports whether the client is still reading.
@@ -162,7 +144,7 @@ func (c *client) alive() bool {
 // close drops the connection without a close handshake and waits for the reader to stop.
 func (c *client) close() {
 	c.closing.Store(true)
-	c.conn.CloseNow()
+	c.conn.closeNow()
 	<-c.done
 }
 
@@ -181,15 +163,14 @@ func (c *client) lostError() error {
 // fleet is every client of a run.
 type fleet struct {
 	clients []*client
+	io      clientIO // what dialed them, closed after them
 }
 
 // connect opens n clients, at most parallel at a time, each with its own token, and returns once all
 // are connected or the first fails (closing those already open).
 func connect(ctx context.Context, n, parallel int, url string, tokens func(i int) (string, error), clk *clock, times *eventTimes) (*fleet, error) {
-	f := &fleet{clients: make([]*client, n)}
-	transport := &http.Transport{MaxIdleConnsPerHost: parallel}
-	defer transport.CloseIdleConnections()
-	hc := &http.Client{Transport: transport}
+	cio := newGoIO(parallel)
+	f := &fleet{clients: make([]*client, n), io: cio}
 	var (
 		next     atomic.Int64
 		firstErr error
@@ -209,7 +190,10 @@ func connect(ctx context.Context, n, parallel int, url string, tokens func(i int
 				}
 				token, err := tokens(i)
 				if err == nil {
-					f.clients[i], err = dialClient(ctx, hc, url, token, clk, times)
+					c := newClient(clk, times)
+					if err = cio.dial(ctx, url, token, c); err == nil {
+						f.clients[i] = c
+					}
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("client %d: %w", i, err); cancel() })
@@ -226,13 +210,14 @@ func connect(ctx context.Context, n, parallel int, url string, tokens func(i int
 	return f, nil
 }
 
-// close closes every client that was opened.
+// close closes every client that was opened, then their dialer.
 func (f *fleet) close() {
 	for _, c := range f.clients {
 		if c != nil {
 			c.close()
 		}
 	}
+	f.io.close()
 }
 
 // count returns how many clients satisfy ok.
