@@ -1,5 +1,6 @@
 // Package wsframe builds the WebSocket frames a server sends (RFC 6455 section 5.2): the edge frames
-// each event once and writes the same bytes to every subscriber's socket.
+// each event once and writes the same bytes to every subscriber's socket. It also reads frame
+// headers, for the load tool's clients.
 package wsframe
 
 import "encoding/binary"
@@ -9,9 +10,12 @@ const MaxHeaderLen = 10
 
 // Opcodes of RFC 6455 section 5.2.
 const (
-	OpText  = 0x1
-	OpClose = 0x8
-	OpPing  = 0x9
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xa
 )
 
 // HeaderLen is the length of the header of an unmasked frame with an n-byte payload.
@@ -28,8 +32,12 @@ func HeaderLen(n int) int {
 
 // PutTextHeader writes the header of a final, unmasked text frame with an n-byte payload into dst,
 // which must be HeaderLen(n) bytes long.
-func PutTextHeader(dst []byte, n int) {
-	dst[0] = 0x80 | OpText // FIN, text
+func PutTextHeader(dst []byte, n int) { PutHeader(dst, OpText, n) }
+
+// PutHeader writes the header of a final, unmasked frame of op with an n-byte payload into dst,
+// which must be HeaderLen(n) bytes long.
+func PutHeader(dst []byte, op byte, n int) {
+	dst[0] = 0x80 | op // FIN
 	switch len(dst) {
 	case 2:
 		dst[1] = byte(n)
@@ -70,27 +78,46 @@ func Opcode(b []byte) byte {
 	return b[0] & 0x0f
 }
 
+// Header is what a frame's header says.
+type Header struct {
+	Fin, Masked bool
+	Rsv         byte // the reserved bits, in place
+	Op          byte
+	Len         int    // of the header, mask key included
+	PayloadLen  uint64 // as the header says, which may be more than a frame can be
+}
+
+// ParseHeader reads the header at the start of b; ok is false while b holds only part of it.
+func ParseHeader(b []byte) (h Header, ok bool) {
+	if len(b) < 2 {
+		return h, false
+	}
+	h = Header{Fin: b[0]&0x80 != 0, Rsv: b[0] & 0x70, Op: b[0] & 0x0f, Masked: b[1]&0x80 != 0}
+	h.PayloadLen, h.Len = uint64(b[1]&0x7f), 2
+	switch h.PayloadLen {
+	case 126:
+		if len(b) < 4 {
+			return h, false
+		}
+		h.PayloadLen, h.Len = uint64(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return h, false
+		}
+		h.PayloadLen, h.Len = binary.BigEndian.Uint64(b[2:]), 10
+	}
+	if h.Masked {
+		h.Len += 4
+	}
+	return h, len(b) >= h.Len
+}
+
 // Parse splits one unmasked frame into its opcode and payload; ok is false when b is not exactly
 // one such frame.
 func Parse(b []byte) (op byte, payload []byte, ok bool) {
-	if len(b) < 2 || b[1]&0x80 != 0 {
+	h, ok := ParseHeader(b)
+	if !ok || h.Masked || uint64(len(b)-h.Len) != h.PayloadLen {
 		return 0, nil, false
 	}
-	n, hl := int(b[1]&0x7f), 2
-	switch n {
-	case 126:
-		if len(b) < 4 {
-			return 0, nil, false
-		}
-		n, hl = int(binary.BigEndian.Uint16(b[2:])), 4
-	case 127:
-		if len(b) < 10 {
-			return 0, nil, false
-		}
-		n, hl = int(binary.BigEndian.Uint64(b[2:])), 10
-	}
-	if len(b) != hl+n {
-		return 0, nil, false
-	}
-	return b[0] & 0x0f, b[hl:], true
+	return h.Op, b[h.Len:], true
 }

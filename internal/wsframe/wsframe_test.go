@@ -48,3 +48,26 @@ func TestParseRefusesWhatIsNotOneFrame(t *testing.T) {
 		t.Error("Opcode")
 	}
 }
+
+func TestParseHeaderWaitsForTheWholeHeader(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame []byte
+		want  Header
+	}{
+		{"7-bit length", []byte{0x89, 5}, Header{Fin: true, Op: OpPing, Len: 2, PayloadLen: 5}},
+		{"16-bit length", []byte{0x02, 126, 0x01, 0x00}, Header{Op: OpBinary, Len: 4, PayloadLen: 256}},
+		{"64-bit length", []byte{0x80, 127, 0, 0, 0, 1, 0, 0, 0, 0}, Header{Fin: true, Op: OpContinuation, Len: 10, PayloadLen: 1 << 32}},
+		{"reserved bits and a mask", []byte{0xc1, 0x85, 1, 2, 3, 4}, Header{Fin: true, Rsv: 0x40, Op: OpText, Masked: true, Len: 6, PayloadLen: 5}},
+	}
+	for _, tt := range tests {
+		for cut := range len(tt.frame) {
+			if h, ok := ParseHeader(tt.frame[:cut]); ok {
+				t.Errorf("%s: a header of %d bytes parsed as %+v", tt.name, cut, h)
+			}
+		}
+		if h, ok := ParseHeader(tt.frame); !ok || h != tt.want {
+			t.Errorf("%s: %+v, %v; want %+v", tt.name, h, ok, tt.want)
+		}
+	}
+}
