@@ -20,8 +20,10 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 		opts Options
 	}{
 		{"fanout", Options{Mode: ModeFanout, Clients: 5, Rate: 200, Duration: time.Second}},
+		{"fanout to goroutine clients", Options{Mode: ModeFanout, Clients: 5, Rate: 200, Duration: time.Second, ClientIO: ClientIOGo}},
 		{"fanout in batches", Options{Mode: ModeFanout, Clients: 3, Rate: 400, Batch: 20, Duration: time.Second}},
 		{"idle", Options{Mode: ModeIdle, Clients: 5, Duration: time.Second}},
+		{"idle goroutine clients", Options{Mode: ModeIdle, Clients: 5, Duration: time.Second, ClientIO: ClientIOGo}},
 		{"ingest alone", Options{Mode: ModeIngest, Duration: time.Second}},
 		{"fanout beside abusive clients", Options{Mode: ModeFanout, Clients: 4, Rate: 100, Duration: 3 * time.Second, Abusive: 24, AbuseNice: DefaultAbuseNice}},
 		{"abusive clients at the bench's priority", Options{Mode: ModeFanout, Clients: 2, Rate: 100, Duration: 3 * time.Second, Abusive: 8}},

@@ -23,9 +23,9 @@ func authMessage(token string) []byte {
 // pingMessage asks the edge for a pong, which proves a connection is still served end to end.
 var pingMessage = []byte(`{"type":"ping"}`)
 
-// client is one WebSocket subscriber. Whatever reads its connection hands each message to receive,
-// which splits it into frames, checks their order and records each event's latency: nothing is
-// decoded and nothing is allocated per message.
+// client is one WebSocket subscriber. Whatever reads its connection (a goroutine of its own or an
+// epoll loop) hands each message to receive, which splits it into frames, checks their order and
+// records each event's latency: nothing is decoded and nothing is allocated per message.
 type client struct {
 	conn  clientConn
 	clock *clock
@@ -61,6 +61,14 @@ type clientIO interface {
 	dial(ctx context.Context, url, token string, c *client) error
 	// close releases what the dialer holds, once every client is closed.
 	close()
+}
+
+// newClientIO returns the dialer of kind for dialing at most parallel clients at a time.
+func newClientIO(kind ClientIO, parallel int) (clientIO, error) {
+	if kind == ClientIOGo {
+		return newGoIO(parallel), nil
+	}
+	return newEpollIO()
 }
 
 // newClient returns a client to dial, which records latencies if times is not nil.
@@ -168,8 +176,11 @@ type fleet struct {
 
 // connect opens n clients, at most parallel at a time, each with its own token, and returns once all
 // are connected or the first fails (closing those already open).
-func connect(ctx context.Context, n, parallel int, url string, tokens func(i int) (string, error), clk *clock, times *eventTimes) (*fleet, error) {
-	cio := newGoIO(parallel)
+func connect(ctx context.Context, kind ClientIO, n, parallel int, url string, tokens func(i int) (string, error), clk *clock, times *eventTimes) (*fleet, error) {
+	cio, err := newClientIO(kind, parallel)
+	if err != nil {
+		return nil, err
+	}
 	f := &fleet{clients: make([]*client, n), io: cio}
 	var (
 		next     atomic.Int64

@@ -81,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 	var (
 		o    Options
 		mode string
+		cio  string
 		asJS bool
 	)
 	fs.StringVar(&mode, "mode", string(ModeFanout), "what to measure: fanout, idle or ingest")
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 	fs.IntVar(&o.Batch, "batch", 0, "events per webhook post (default 1 for fanout, 100 for ingest)")
 	fs.IntVar(&o.PayloadBytes, "payload", DefaultPayloadBytes, "bytes of each event's data")
 	fs.StringVar(&o.Caddy, "caddy", "", "edge binary (default: build ./cmd/caddy into a temporary directory)")
+	fs.StringVar(&cio, "client-io", string(DefaultClientIO), "how the clients receive: epoll (raw sockets read by a few epoll loops, Linux only) or go (a goroutine per client, github.com/coder/websocket)")
 	fs.IntVar(&o.DialParallel, "dial-parallel", DefaultDialParallel, "clients connecting at once")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "bound on connecting every client and receiving every hello")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "bound on the wait for the last deliveries")
@@ -109,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 	if fs.NArg() > 0 {
 		return Options{}, false, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o.Mode = Mode(mode)
+	o.Mode, o.ClientIO = Mode(mode), ClientIO(cio)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["clients"] {

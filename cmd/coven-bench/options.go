@@ -24,7 +24,21 @@ const (
 	ModeIngest Mode = "ingest"
 )
 
-// Defaults of Options. Clients and Batch depend on the mode.
+// ClientIO is how the bench's clients receive.
+type ClientIO string
+
+// The kinds of client I/O.
+const (
+	// ClientIOEpoll reads raw sockets from a few epoll loops, one read(2) per readiness and no
+	// goroutine per client (Linux only): the bench stands for browsers on other machines, so the less
+	// of the machine it takes from the edge the better.
+	ClientIOEpoll ClientIO = "epoll"
+	// ClientIOGo runs a goroutine per client reading with github.com/coder/websocket through Go's
+	// netpoller.
+	ClientIOGo ClientIO = "go"
+)
+
+// Defaults of Options. Clients and Batch depend on the mode; DefaultClientIO on the system.
 const (
 	DefaultClients        = 1000 // fanout and idle; ingest defaults to none
 	DefaultRate           = 50
@@ -67,6 +81,8 @@ type Options struct {
 	// Caddy is the edge binary; empty builds ./cmd/caddy of the enclosing module into a temporary
 	// directory.
 	Caddy string
+	// ClientIO is how the clients receive (default epoll on Linux, go elsewhere).
+	ClientIO ClientIO
 	// DialParallel is how many clients connect at once (default 32): the listen backlog of the
 	// edge is finite, and a storm of handshakes measures nothing useful.
 	DialParallel int
@@ -121,6 +137,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PayloadBytes == 0 {
 		o.PayloadBytes = DefaultPayloadBytes
 	}
+	if o.ClientIO == "" {
+		o.ClientIO = DefaultClientIO
+	}
 	if o.DialParallel == 0 {
 		o.DialParallel = DefaultDialParallel
 	}
@@ -141,6 +160,15 @@ func (o Options) validate() error {
 	case ModeFanout, ModeIdle, ModeIngest:
 	default:
 		return fmt.Errorf("mode %q: want fanout, idle or ingest", o.Mode)
+	}
+	switch o.ClientIO {
+	case ClientIOGo:
+	case ClientIOEpoll:
+		if !epollSupported {
+			return errors.New("client I/O epoll needs Linux: use go")
+		}
+	default:
+		return fmt.Errorf("client I/O %q: want epoll or go", o.ClientIO)
 	}
 	switch {
 	case o.Clients < 0 || o.Clients > MaxClients:

@@ -21,6 +21,7 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 		{"a soak", []string{"-clients", "1000", "-abusive", "2000"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, Abusive: 2000}},
 		{"longest queue", []string{"-mode", "ingest", "-clients", "3", "-queue-length", "65536"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch, QueueLength: 65536}},
 		{"abusive clients at the bench's priority", []string{"-abusive", "20", "-abuse-nice", "0"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, Abusive: 20, AbuseNice: -1}},
+		{"goroutine clients", []string{"-client-io", "go"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, ClientIO: ClientIOGo}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,6 +32,9 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 			want := tt.want
 			if want.Rate == 0 {
 				want.Rate = DefaultRate
+			}
+			if want.ClientIO == "" {
+				want.ClientIO = DefaultClientIO
 			}
 			want.Duration, want.PayloadBytes = DefaultDuration, DefaultPayloadBytes
 			want.DialParallel, want.ConnectTimeout = DefaultDialParallel, DefaultConnectTimeout
@@ -76,6 +80,7 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 		{"payload too small", []string{"-payload", "10"}, "payload size 10 bytes is out of range"},
 		{"dial parallelism too high", []string{"-dial-parallel", "5000"}, "dial parallelism 5000"},
 		{"negative timeout", []string{"-drain-timeout", "-1s"}, "must not be negative"},
+		{"unknown client I/O", []string{"-client-io", "uring"}, `client I/O "uring": want epoll or go`},
 		{"stray argument", []string{"fanout"}, "unexpected arguments"},
 		{"unknown flag", []string{"-speed", "9"}, "flag provided but not defined"},
 	}
@@ -86,6 +91,16 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 				t.Errorf("parseFlags(%q) = %v, want an error containing %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestEpollClientIOIsForLinuxOnly(t *testing.T) {
+	opts, _, err := parseFlags([]string{"-client-io", "epoll"}, io.Discard)
+	switch {
+	case epollSupported && (err != nil || opts.ClientIO != ClientIOEpoll):
+		t.Errorf("client I/O %q, error %v", opts.ClientIO, err)
+	case !epollSupported && (err == nil || !strings.Contains(err.Error(), "needs Linux")):
+		t.Errorf("error %v, want one saying epoll needs Linux", err)
 	}
 }
 

@@ -204,7 +204,7 @@ func (r *runner) connect(ctx context.Context) error {
 	ttl := r.opts.ConnectTimeout + r.opts.Duration + r.opts.DrainTimeout + tokenMargin
 	token := func(i int) (string, error) { return r.edge.token(i, ttl) }
 	started := time.Now()
-	r.fleet, err = connect(ctx, r.opts.Clients, r.opts.DialParallel, r.edge.proc.WSURL(), token, r.clock, r.times)
+	r.fleet, err = connect(ctx, r.opts.ClientIO, r.opts.Clients, r.opts.DialParallel, r.edge.proc.WSURL(), token, r.clock, r.times)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
