@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"strings"
@@ -56,6 +57,9 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 func checkReport(t *testing.T, opts Options, rep *Report) {
 	t.Helper()
 	clients := uint64(opts.Clients)
+	if want := cmp.Or(opts.ClientIO, DefaultClientIO); rep.ClientIO != want && clients > 0 || rep.ClientIO != "" && clients == 0 {
+		t.Errorf("client I/O %q of %d clients, want %q", rep.ClientIO, clients, want)
+	}
 	if rep.Edge.Pid <= 0 || rep.Edge.OpenFiles < uint64(opts.Clients+fdMargin) {
 		t.Errorf("edge pid %d with open files limit %d", rep.Edge.Pid, rep.Edge.OpenFiles)
 	}

@@ -18,6 +18,9 @@ type Report struct {
 	Clients      int  `json:"clients"`
 	Batch        int  `json:"batch"`
 	PayloadBytes int  `json:"payload_bytes"`
+	// ClientIO is how the clients received, which weighs on the bench's own CPU (absent without
+	// clients).
+	ClientIO ClientIO `json:"client_io,omitempty"`
 	// TargetRate is the events per second asked for (fanout).
 	TargetRate int `json:"target_rate,omitempty"`
 	// WindowSeconds is the measured window: publishing and draining, or holding.
@@ -133,6 +136,9 @@ type EdgeCounters struct {
 
 func newReport(o Options) *Report {
 	r := &Report{Mode: o.Mode, Clients: o.Clients, Batch: o.Batch, PayloadBytes: o.PayloadBytes}
+	if o.Clients > 0 {
+		r.ClientIO = o.ClientIO
+	}
 	if o.Mode == ModeFanout {
 		r.TargetRate = o.Rate
 	}
@@ -214,6 +220,9 @@ func newMemoryReport(without, with MemorySample, clients int) *MemoryReport {
 func (r *Report) writeText(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mode %s: %d clients", r.Mode, r.Clients)
+	if r.ClientIO != "" {
+		fmt.Fprintf(&b, " (%s)", r.ClientIO)
+	}
 	if r.Mode != ModeIdle {
 		fmt.Fprintf(&b, ", batch %d, payload %d B", r.Batch, r.PayloadBytes)
 	}

@@ -18,13 +18,13 @@ func TestTheTextReportSaysWhatWentWrong(t *testing.T) {
 		{
 			name: "a fanout that kept its rate",
 			report: func() *Report {
-				r := newReport(Options{Mode: ModeFanout, Clients: 2, Rate: 50, Batch: 1, PayloadBytes: 200})
+				r := newReport(Options{Mode: ModeFanout, Clients: 2, Rate: 50, Batch: 1, PayloadBytes: 200, ClientIO: ClientIOEpoll})
 				r.Events, r.Deliveries, r.ExactlyOnce, r.Answered = 490, 980, &exact, 2
 				r.setWindow(10*time.Second, time.Second, time.Second, 3*time.Second)
 				r.finishRates()
 				return r
 			},
-			want:    []string{"target 50 events/s", "49.0 events/s accepted", "exactly once, in order: true; 2/2", "1.00s (0.10 cores)", "2 cores, 0.30 busy, of which 0.10"},
+			want:    []string{"2 clients (epoll), batch 1", "target 50 events/s", "49.0 events/s accepted", "exactly once, in order: true; 2/2", "1.00s (0.10 cores)", "2 cores, 0.30 busy, of which 0.10"},
 			notWant: []string{"WARNING", "FAIL"},
 		},
 		{
