@@ -17,11 +17,19 @@
 // prints FAIL lines and exits with status 1. docs/performance.md records the figures of the reference
 // scenarios and how they were taken.
 //
+// The clients stand for browsers on other machines, so the bench takes as little as it can of the
+// cores it shares with the edge: on Linux they are raw sockets that one epoll loop per GOMAXPROCS
+// reads, one read(2) per ready socket and no goroutine per client (-client-io epoll, the default).
+// -client-io go runs a goroutine per client reading with github.com/coder/websocket through Go's
+// netpoller instead, the only kind on other systems. Both feed the same checks and reports; the
+// report names the kind, since the bench's CPU depends on it.
+//
 // Usage:
 //
 //	go run ./cmd/coven-bench -mode fanout -clients 1000 -rate 50 -duration 30s
 //	go run ./cmd/coven-bench -mode idle -clients 10000 -duration 30s
 //	go run ./cmd/coven-bench -mode ingest -batch 100 -duration 10s -json
+//	go run ./cmd/coven-bench -mode fanout -clients 5000 -rate 4 -duration 30s -client-io go
 package main
 
 import (
