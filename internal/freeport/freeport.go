@@ -4,11 +4,13 @@ package freeport
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Ports are picked below the kernel's ephemeral range: a port from that range, released by the
@@ -20,12 +22,18 @@ const (
 	attempts = 64
 )
 
-// Pick returns a TCP port of 127.0.0.1 that was free a moment ago. Another process may take it
-// before the caller binds it; callers that can listen on :0 themselves should.
+// Pick returns a TCP port of 127.0.0.1 that was free a moment ago, and that no other call of Pick
+// returns while this process lives, in this process or (on Linux) in any other: between the pick
+// and the bind, the port is free to any picker, and two servers of one test (or of two test
+// packages running at once) told the same port would have one fail to bind. A server that binds
+// that very port without Pick may still take it; callers that can listen on :0 themselves should.
 func Pick() (int, error) {
 	if low, ok := ephemeralLow(); ok && low-lowest >= 1000 {
 		for range attempts {
 			port := lowest + rand.IntN(low-lowest)
+			if !reserve(port) {
+				continue
+			}
 			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
 				l.Close()
 				return port, nil
@@ -39,6 +47,33 @@ func Pick() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+var (
+	mu sync.Mutex
+	// reserved holds the ports this process has picked, each with what keeps other processes off it.
+	reserved = map[int]io.Closer{}
+)
+
+// reserve claims port for this process's lifetime, or reports that it was picked before, here or
+// by another process still running.
+func reserve(port int) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := reserved[port]; ok {
+		return false
+	}
+	lock, ok := lockAcrossProcesses(port)
+	if !ok {
+		return false
+	}
+	reserved[port] = lock
+	return true
+}
+
+// nopCloser stands for a lock that could not be taken or is not needed.
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (Linux).
 func ephemeralLow() (int, bool) {

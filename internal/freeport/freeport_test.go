@@ -1,7 +1,13 @@
 package freeport
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -23,4 +29,93 @@ func TestPickIsBelowTheEphemeralRangeAndFree(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// A port is picked once per process: a test that picks one for each of its servers before starting
+// them gets as many ports as servers.
+func TestPickNeverRepeatsAPortInOneProcess(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		port, err := Pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[port] {
+			t.Fatalf("port %d picked twice", port)
+		}
+		seen[port] = true
+	}
+}
+
+// Two processes picking ports at once (two test packages of a suite) never get the same one, and a
+// process's ports are free to pick again once it has exited.
+func TestPickNeverGivesTwoProcessesOnePort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the lock across processes is Linux's flock")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1000")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	theirs := map[int]bool{}
+	lines := bufio.NewScanner(stdout)
+	for n := 0; n < 1000 && lines.Scan(); n++ {
+		port, err := strconv.Atoi(lines.Text())
+		if err != nil {
+			t.Fatalf("the other process wrote %q", lines.Text())
+		}
+		theirs[port] = true
+	}
+	if err := lines.Err(); err != nil || len(theirs) == 0 {
+		t.Fatalf("the other process picked %d ports: %v", len(theirs), err)
+	}
+	for range 1000 {
+		port, err := Pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if theirs[port] {
+			t.Fatalf("port %d was picked by both processes", port)
+		}
+	}
+	stdin.Close() // the other process exits
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for port := range theirs {
+		if !reserve(port) {
+			t.Fatalf("port %d is still held after its process exited", port)
+		}
+		break
+	}
+}
+
+// childEnv makes the test binary a process that picks that many ports, writes them, and holds them
+// until its standard input closes.
+const childEnv = "FREEPORT_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(childEnv)); err == nil {
+		for range n {
+			port, err := Pick()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Println(port)
+		}
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
