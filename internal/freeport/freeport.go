@@ -23,7 +23,7 @@ const (
 )
 
 // Pick returns a TCP port of 127.0.0.1 that was free a moment ago, and that no other call of Pick
-// returns while this process lives, in this process or (on Linux) in any other: between the pick
+// returns soon after, in this process or (on Linux) in any other still running: between the pick
 // and the bind, the port is free to any picker, and two servers of one test (or of two test
 // packages running at once) told the same port would have one fail to bind. A server that binds
 // that very port without Pick may still take it; callers that can listen on :0 themselves should.
@@ -48,25 +48,45 @@ func Pick() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-var (
-	mu sync.Mutex
-	// reserved holds the ports this process has picked, each with what keeps other processes off it.
-	reserved = map[int]io.Closer{}
+// A process remembers its last picks so as not to return them again, and locks the most recent
+// against other processes (a file held open each): by the time a port falls out of either, the
+// server it was picked for has long bound it.
+const (
+	remembered = 4096
+	locked     = 256
 )
 
-// reserve claims port for this process's lifetime, or reports that it was picked before, here or
-// by another process still running.
+var (
+	mu     sync.Mutex
+	picked = map[int]bool{}
+	order  []int                 // the remembered picks, oldest first
+	locks  = map[int]io.Closer{} // the locked ones
+)
+
+// reserve claims port, or reports that it was picked before, here or by another process still
+// running.
 func reserve(port int) bool {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, ok := reserved[port]; ok {
+	if picked[port] {
 		return false
 	}
 	lock, ok := lockAcrossProcesses(port)
 	if !ok {
 		return false
 	}
-	reserved[port] = lock
+	picked[port], locks[port] = true, lock
+	order = append(order, port)
+	if n := len(order); n > locked {
+		if l, ok := locks[order[n-locked-1]]; ok {
+			l.Close()
+			delete(locks, order[n-locked-1])
+		}
+	}
+	if len(order) > remembered {
+		delete(picked, order[0])
+		order = order[1:]
+	}
 	return true
 }
 

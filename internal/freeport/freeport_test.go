@@ -35,7 +35,7 @@ func TestPickIsBelowTheEphemeralRangeAndFree(t *testing.T) {
 // them gets as many ports as servers.
 func TestPickNeverRepeatsAPortInOneProcess(t *testing.T) {
 	seen := map[int]bool{}
-	for range 2000 {
+	for range 1000 {
 		port, err := Pick()
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestPickNeverGivesTwoProcessesOnePort(t *testing.T) {
 		t.Skip("the lock across processes is Linux's flock")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run", "^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1000")
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(locked))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestPickNeverGivesTwoProcessesOnePort(t *testing.T) {
 	defer cmd.Process.Kill()
 	theirs := map[int]bool{}
 	lines := bufio.NewScanner(stdout)
-	for n := 0; n < 1000 && lines.Scan(); n++ {
+	for n := 0; n < locked && lines.Scan(); n++ {
 		port, err := strconv.Atoi(lines.Text())
 		if err != nil {
 			t.Fatalf("the other process wrote %q", lines.Text())
@@ -93,10 +93,11 @@ func TestPickNeverGivesTwoProcessesOnePort(t *testing.T) {
 		t.Fatal(err)
 	}
 	for port := range theirs {
-		if !reserve(port) {
-			t.Fatalf("port %d is still held after its process exited", port)
+		lock, ok := lockAcrossProcesses(port)
+		if !ok {
+			t.Fatalf("port %d is still locked after its process exited", port)
 		}
-		break
+		lock.Close()
 	}
 }
 
