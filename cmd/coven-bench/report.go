@@ -60,6 +60,8 @@ type Report struct {
 
 	EdgeCPU  CPU `json:"edge_cpu"`
 	BenchCPU CPU `json:"bench_cpu"`
+	// AbuseCPU is the CPU of the abusive clients' process over the window (Options.Abusive).
+	AbuseCPU *CPU `json:"abuse_cpu,omitempty"`
 	// Machine is the whole machine's CPU use over the window: the edge and the bench run on the same
 	// cores, and on a shared machine so may anything else.
 	Machine MachineCPU `json:"machine"`
@@ -78,6 +80,8 @@ type Report struct {
 	Failures []string `json:"failures,omitempty"`
 
 	edgeCPU, benchCPU, machineCPU time.Duration
+	abuseCPU                      time.Duration // valid when abused
+	abused                        bool
 }
 
 // Latency summarizes a distribution of durations, in milliseconds.
@@ -104,7 +108,8 @@ type CPU struct {
 type MachineCPU struct {
 	Cores int     `json:"cores"`
 	Busy  float64 `json:"busy_cores"`
-	// Others is what neither the edge nor the bench used: other processes, the kernel's own work.
+	// Others is what neither the edge nor the bench (nor the abusive clients' process) used: other
+	// processes, the kernel's own work.
 	Others float64 `json:"others_cores"`
 }
 
@@ -176,6 +181,11 @@ func (r *Report) finishRates() {
 	if r.WindowSeconds > 0 {
 		r.Machine.Busy = r.machineCPU.Seconds() / r.WindowSeconds
 		r.Machine.Others = max(r.Machine.Busy-r.EdgeCPU.Cores-r.BenchCPU.Cores, 0)
+	}
+	if r.abused {
+		c := r.cpu(r.abuseCPU)
+		r.AbuseCPU = &c
+		r.Machine.Others = max(r.Machine.Others-c.Cores, 0)
 	}
 }
 
@@ -276,7 +286,12 @@ func (r *Report) writeText(w io.Writer) {
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "  machine:     %d cores, %.2f busy, of which %.2f neither the edge nor the bench\n", r.Machine.Cores, r.Machine.Busy, r.Machine.Others)
+	others := "neither the edge nor the bench"
+	if c := r.AbuseCPU; c != nil {
+		fmt.Fprintf(&b, "  abuse CPU:   %.2fs (%.2f cores), the abusive clients' process\n", c.Seconds, c.Cores)
+		others = "neither the edge, the bench nor the abusive clients"
+	}
+	fmt.Fprintf(&b, "  machine:     %d cores, %.2f busy, of which %.2f %s\n", r.Machine.Cores, r.Machine.Busy, r.Machine.Others, others)
 	if m := r.Memory; m != nil {
 		kib := func(v float64) float64 { return v / 1024 }
 		fmt.Fprintf(&b, "  memory:      RSS %.1f -> %.1f MiB, heap %.1f -> %.1f MiB, stacks %.1f -> %.1f MiB\n",

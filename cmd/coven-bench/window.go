@@ -37,6 +37,10 @@ func (r *runner) window(ctx context.Context, body func(context.Context) error) e
 	if err != nil {
 		return err
 	}
+	abuse0, err := r.abuseCPU()
+	if err != nil {
+		return err
+	}
 	self0, start := selfCPU(), r.clock.now()
 	fmt.Fprintf(r.progress, "measuring %s for %v\n", r.opts.Mode, r.opts.Duration)
 	if err := body(ctx); err != nil {
@@ -48,6 +52,10 @@ func (r *runner) window(ctx context.Context, body func(context.Context) error) e
 		return err
 	}
 	self1 := selfCPU()
+	abuse1, err := r.abuseCPU()
+	if err != nil {
+		return err
+	}
 	machine1, err := machineBusy()
 	if err != nil {
 		return err
@@ -57,7 +65,18 @@ func (r *runner) window(ctx context.Context, body func(context.Context) error) e
 		return fmt.Errorf("profiling the edge: %w", profileErr)
 	}
 	r.report.setWindow(end-start, edge1-edge0, self1-self0, machine1-machine0)
+	if r.abuse != nil {
+		r.report.abused, r.report.abuseCPU = true, abuse1-abuse0
+	}
 	return nil
+}
+
+// abuseCPU returns the CPU time the abusive clients' process has used so far (0 without one).
+func (r *runner) abuseCPU() (time.Duration, error) {
+	if r.abuse == nil {
+		return 0, nil
+	}
+	return processCPU(r.abuse.cmd.Process.Pid)
 }
 
 // publishAtRate posts the measured events in batches spaced evenly over the duration, waits for every
