@@ -34,14 +34,20 @@ func TestPickIsBelowTheEphemeralRangeAndFree(t *testing.T) {
 // A port is picked once per process: a test that picks one for each of its servers before starting
 // them gets as many ports as servers.
 func TestPickNeverRepeatsAPortInOneProcess(t *testing.T) {
+	pickAvoiding(t, 1000, nil)
+}
+
+// pickAvoiding picks n ports and fails the test if one is picked twice or is in taken.
+func pickAvoiding(t *testing.T, n int, taken map[int]bool) {
+	t.Helper()
 	seen := map[int]bool{}
-	for range 1000 {
+	for range n {
 		port, err := Pick()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[port] {
-			t.Fatalf("port %d picked twice", port)
+		if seen[port] || taken[port] {
+			t.Fatalf("port %d picked twice (here %v, by the other process %v)", port, seen[port], taken[port])
 		}
 		seen[port] = true
 	}
@@ -79,15 +85,7 @@ func TestPickNeverGivesTwoProcessesOnePort(t *testing.T) {
 	if err := lines.Err(); err != nil || len(theirs) == 0 {
 		t.Fatalf("the other process picked %d ports: %v", len(theirs), err)
 	}
-	for range 1000 {
-		port, err := Pick()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if theirs[port] {
-			t.Fatalf("port %d was picked by both processes", port)
-		}
-	}
+	pickAvoiding(t, 1000, theirs)
 	stdin.Close() // the other process exits
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
