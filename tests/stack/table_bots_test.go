@@ -55,17 +55,7 @@ func TestTableViewTwoRoomsWithVoiceBots(t *testing.T) {
 				}
 			})
 		}
-		camera, err := s.vs.JoinUser(s.guild.ID, tb.room.ID, tb.player.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := camera.StartCamera(readIVFFile(t, mediaDir+"/clip.ivf"), 33*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-		if err := camera.StartMic(readOpusFile(t, mediaDir+"/tone-b.opus")); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { camera.StopCamera(); camera.StopMic() })
+		s.streamCamera(t, tb.room.ID, tb.player.ID)
 		tb.endpoint = "/api/table/" + tb.room.ID + "/" + tb.player.ID
 		tok, err := s.idp.MintFor(tb.watcher.Username, edgetest.Audience, time.Hour, map[string]any{"discord_id": tb.watcher.ID})
 		if err != nil {

@@ -83,17 +83,7 @@ func TestTableViewOverWHEP(t *testing.T) {
 			}
 		})
 	}
-	camera, err := s.vs.JoinUser(s.guild.ID, room.ID, bob.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := camera.StartCamera(readIVFFile(t, mediaDir+"/clip.ivf"), 33*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if err := camera.StartMic(readOpusFile(t, mediaDir+"/tone-b.opus")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { camera.StopCamera(); camera.StopMic() })
+	s.streamCamera(t, room.ID, bob.ID)
 	token := func(u discordtest.User) string {
 		tok, err := s.idp.MintFor(u.Username, edgetest.Audience, time.Hour, map[string]any{"discord_id": u.ID})
 		if err != nil {
@@ -186,4 +176,21 @@ func TestTableViewOverWHEP(t *testing.T) {
 	s.waitStatus("the bot to leave the room no one watches", 30*time.Second, func(st voicectl.Status) bool {
 		return st.State == "idle" && st.LastEnd != nil && st.LastEnd.Reason == "idle"
 	})
+}
+
+// streamCamera joins userID to the voice room roomID as a Discord client that sends the clip as its
+// camera and tone B as its voice until the test ends.
+func (s *voiceStack) streamCamera(t *testing.T, roomID, userID string) {
+	t.Helper()
+	camera, err := s.vs.JoinUser(s.guild.ID, roomID, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := camera.StartCamera(readIVFFile(t, mediaDir+"/clip.ivf"), 33*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := camera.StartMic(readOpusFile(t, mediaDir+"/tone-b.opus")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { camera.StopCamera(); camera.StopMic() })
 }
