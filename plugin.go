@@ -6,6 +6,7 @@
 package gateway
 
 import (
+	_ "github.com/spellcoven/gateway/caddymodules/covenaccept"
 	_ "github.com/spellcoven/gateway/caddymodules/covenapp"
 	_ "github.com/spellcoven/gateway/caddymodules/covencors"
 	_ "github.com/spellcoven/gateway/caddymodules/covenevents"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,5 +206,59 @@ func TestStandardWebhookIDsReachTheHandlerOnce(t *testing.T) {
 	}
 	if m := get(t, s.edge.URL("/metrics")); !strings.Contains(m, `coven_webhook_rejected_total{reason="duplicate_id"} 3`) {
 		t.Fatal("the repeats are not counted")
+	}
+}
+
+// TestNewConnectionsArePaced: with coven_accept, a storm of new connections is served a burst at
+// once and then at the rate, each answered in its turn, and the waits are counted.
+func TestNewConnectionsArePaced(t *testing.T) {
+	const (
+		rate  = 10 // one connection per 100ms
+		burst = 2
+		conns = 6
+	)
+	s := newStack(t, func(c *edgetest.Config) {
+		c.Servers = fmt.Sprintf("listener_wrappers {\n\t\t\tcoven_accept {\n\t\t\t\trate %d\n\t\t\t\tburst %d\n\t\t\t}\n\t\t}", rate, burst)
+	})
+	s.seed(t, &edgetest.Batches{Epoch: "ep1"})
+	host := strings.TrimPrefix(s.edge.URL(""), "http://")
+	start := time.Now()
+	answered := make(chan time.Duration, conns)
+	for range conns {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		go func() {
+			_ = c.SetDeadline(time.Now().Add(time.Minute))
+			if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host); err != nil {
+				answered <- -1
+				return
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				answered <- -1
+				return
+			}
+			answered <- time.Since(start)
+		}()
+	}
+	var last time.Duration
+	for range conns {
+		d := <-answered
+		if d < 0 {
+			t.Fatal("a paced connection was not answered 200")
+		}
+		last = max(last, d)
+	}
+	// At most a burst is served at once; the others wait their turn, one per 1/rate.
+	if earliest := time.Duration(conns-burst) * time.Second / rate; last < earliest {
+		t.Fatalf("%d new connections all answered within %v, before the pace allows (%v)", conns, last, earliest)
+	}
+	m := get(t, s.edge.URL("/metrics"))
+	re := regexp.MustCompile(`(?m)^coven_accept_delayed_total (\d+)`)
+	if g := re.FindStringSubmatch(m); g == nil || g[1] == "0" {
+		t.Fatalf("coven_accept_delayed_total: %v, want the waits counted", g)
 	}
 }
