@@ -404,6 +404,10 @@ func TestExampleCaddyfileAdaptsAndValidates(t *testing.T) {
 	if !strings.Contains(string(out), `"read_header_timeout":10000000000`) {
 		t.Errorf("the production Caddyfile sets no 10s read_header timeout:\n%s", out)
 	}
+	// New connections are paced before their TLS handshakes.
+	if !strings.Contains(string(out), `"listener_wrappers":[{"burst":100,"rate":1000,"wrapper":"coven_accept"},{"wrapper":"tls"}]`) {
+		t.Errorf("the production Caddyfile does not pace new connections with coven_accept before tls:\n%s", out)
+	}
 }
 
 // The README's way to run the production Caddyfile: with .env.example's variables and no others it

@@ -91,7 +91,9 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 		if a.SilentClosed != int64(a.Silent) || a.OversizedClosed != int64(a.Oversized) || a.Reconnects < int64(a.Loopers) {
 			t.Errorf("the edge did not end every abusive client as documented: %+v", a)
 		}
-		if c := rep.AbuseCPU; c == nil || c.Seconds <= 0 {
+		// Reported, but possibly 0: a few abusive clients can take less than a clock tick (10 ms)
+		// in a short window.
+		if c := rep.AbuseCPU; c == nil || c.Seconds < 0 || c.Cores < 0 {
 			t.Errorf("no CPU of the abusive clients' process: %+v", c)
 		}
 		if a.GoneSeconds <= 0 || a.QuietSeconds < a.GoneSeconds || a.GoroutinesBefore < float64(opts.Clients) {

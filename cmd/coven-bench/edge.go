@@ -70,8 +70,12 @@ func startEdge(bin string, opts Options) (*edge, error) {
 	// internet, would refuse them.
 	perIP := strconv.Itoa(opts.Clients + opts.Abusive + fdMargin)
 	cfg.WS = "max_per_ip " + perIP + "\nmax_unauthenticated " + perIP
-	if opts.Abusive > 0 {
+	if opts.SoakTimers {
 		cfg.WS += fmt.Sprintf("\nping_interval %v\nping_timeout %v\nauth_timeout %v", abusePingInterval, abusePingTimeout, abuseAuthTimeout)
+	}
+	if opts.AcceptRate > 0 {
+		// Paced as the production Caddyfile paces new connections.
+		cfg.Servers = fmt.Sprintf("listener_wrappers {\ncoven_accept {\nrate %d\nburst %d\n}\n}", opts.AcceptRate, opts.AcceptBurst)
 	}
 	if opts.QueueLength > 0 {
 		cfg.Global = "queue_length " + strconv.Itoa(opts.QueueLength)

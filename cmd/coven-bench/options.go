@@ -49,6 +49,10 @@ const (
 	DefaultConnectTimeout = 2 * time.Minute
 	DefaultDrainTimeout   = 10 * time.Second
 	DefaultSettle         = 2 * time.Second
+	// ProductionAcceptRate and ProductionAcceptBurst are the production Caddyfile's coven_accept
+	// pace, which the edge of a run keeps unless told otherwise.
+	ProductionAcceptRate  = 1000
+	ProductionAcceptBurst = 100
 	// DefaultAbuseNice runs the abusive clients at the lowest priority: they stand for machines
 	// elsewhere, and the cores they would take are the edge's and the measured clients'.
 	DefaultAbuseNice = 19
@@ -61,6 +65,7 @@ const (
 	MaxDuration     = time.Hour
 	MaxBatch        = event.DefaultMaxBatchEvents // what the edge accepts in one batch by default
 	MaxDialParallel = 1024
+	MaxAcceptRate   = 1_000_000 // coven_accept's bound
 	// MaxMeasuredEvents bounds rate x duration in fanout mode: the bench keeps a send time per event.
 	MaxMeasuredEvents = 10_000_000
 )
@@ -95,8 +100,17 @@ type Options struct {
 	Settle time.Duration
 	// Abusive runs that many misbehaving clients beside the measured ones during a fanout window (a
 	// soak): half never authenticate, the rest send an oversized message, stop answering pings, or
-	// reconnect in a tight loop with one token. The edge then pings every 2s with a 2s timeout.
+	// reconnect in a tight loop with one token. The edge then runs with the soak's timers (see
+	// SoakTimers).
 	Abusive int
+	// SoakTimers gives the edge the stream timers of a soak (pings every 2s with a 2s timeout, auth
+	// timeout 5s) without abusive clients: the clean run a soak is compared with has the same edge,
+	// pings included. Abusive implies it.
+	SoakTimers bool
+	// AcceptRate and AcceptBurst pace the connections the edge accepts (coven_accept), as the
+	// production Caddyfile does; an AcceptRate of 0 leaves them unpaced. With Options' zero values
+	// they are off; the command line's defaults are the production Caddyfile's.
+	AcceptRate, AcceptBurst int
 	// QueueLength is the edge's queue_length, the frames waiting for one client before it is closed
 	// as too slow (0 keeps the edge's default, 256). An ingest run with clients posts as fast as the
 	// edge accepts, so clients on a loaded machine fall behind; a longer queue keeps them connected.
@@ -152,6 +166,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Settle == 0 {
 		o.Settle = DefaultSettle
 	}
+	if o.Abusive > 0 {
+		o.SoakTimers = true
+	}
 	return o, o.validate()
 }
 
@@ -187,6 +204,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("abusive clients %d: want 0 to %d", o.Abusive, MaxClients)
 	case o.Abusive > 0 && o.Mode != ModeFanout:
 		return fmt.Errorf("abusive clients run beside a fanout window, not in %s mode", o.Mode)
+	case o.AcceptRate < 0 || o.AcceptRate > MaxAcceptRate:
+		return fmt.Errorf("accept rate %d: want 0 (unpaced) to %d connections per second", o.AcceptRate, MaxAcceptRate)
+	case o.AcceptRate > 0 && (o.AcceptBurst < 1 || o.AcceptBurst > MaxAcceptRate):
+		return fmt.Errorf("accept burst %d: want 1 to %d connections", o.AcceptBurst, MaxAcceptRate)
+	case o.SoakTimers && o.Mode != ModeFanout:
+		return fmt.Errorf("the soak's timers go with a fanout window, not %s mode", o.Mode)
 	case o.AbuseNice < 0 || o.AbuseNice > 19:
 		return fmt.Errorf("abuse niceness %d: want 0 (the bench's own priority) to 19", o.AbuseNice)
 	case o.QueueLength < 0 || o.QueueLength > hub.MaxQueueLength:

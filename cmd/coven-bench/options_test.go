@@ -2,6 +2,10 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +22,12 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 		{"ingest with clients", []string{"-mode", "ingest", "-clients", "3"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch}},
 		{"idle", []string{"-mode", "idle", "-clients", "10000"}, Options{Mode: ModeIdle, Clients: 10000, Batch: DefaultFanoutBatch}},
 		{"explicit batch", []string{"-batch", "10", "-rate", "500"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: 10, Rate: 500}},
-		{"a soak", []string{"-clients", "1000", "-abusive", "2000"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, Abusive: 2000}},
+		{"a soak", []string{"-clients", "1000", "-abusive", "2000"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, Abusive: 2000, SoakTimers: true}},
+		{"the clean run of a soak", []string{"-clients", "1000", "-soak-timers"}, Options{Mode: ModeFanout, Clients: 1000, Batch: DefaultFanoutBatch, SoakTimers: true}},
+		{"unpaced accepts", []string{"-accept-rate", "0"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, AcceptRate: -1}},
+		{"another pace", []string{"-accept-rate", "50", "-accept-burst", "5"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, AcceptRate: 50, AcceptBurst: 5}},
 		{"longest queue", []string{"-mode", "ingest", "-clients", "3", "-queue-length", "65536"}, Options{Mode: ModeIngest, Clients: 3, Batch: DefaultIngestBatch, QueueLength: 65536}},
-		{"abusive clients at the bench's priority", []string{"-abusive", "20", "-abuse-nice", "0"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, Abusive: 20, AbuseNice: -1}},
+		{"abusive clients at the bench's priority", []string{"-abusive", "20", "-abuse-nice", "0"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, Abusive: 20, AbuseNice: -1, SoakTimers: true}},
 		{"goroutine clients", []string{"-client-io", "go"}, Options{Mode: ModeFanout, Clients: DefaultClients, Batch: DefaultFanoutBatch, ClientIO: ClientIOGo}},
 	}
 	for _, tt := range tests {
@@ -39,6 +46,12 @@ func TestFlagsTakeDefaultsThatDependOnTheMode(t *testing.T) {
 			want.Duration, want.PayloadBytes = DefaultDuration, DefaultPayloadBytes
 			want.DialParallel, want.ConnectTimeout = DefaultDialParallel, DefaultConnectTimeout
 			want.DrainTimeout, want.Settle = DefaultDrainTimeout, DefaultSettle
+			switch want.AcceptRate {
+			case 0:
+				want.AcceptRate, want.AcceptBurst = ProductionAcceptRate, ProductionAcceptBurst
+			case -1: // asked for 0
+				want.AcceptRate, want.AcceptBurst = 0, ProductionAcceptBurst
+			}
 			switch want.AbuseNice {
 			case 0:
 				want.AbuseNice = DefaultAbuseNice
@@ -74,6 +87,10 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 		{"abusive clients outside fanout", []string{"-mode", "idle", "-clients", "5", "-abusive", "5"}, "not in idle mode"},
 		{"negative niceness", []string{"-abuse-nice", "-5"}, "abuse niceness -5: want 0"},
 		{"niceness beyond 19", []string{"-abuse-nice", "20"}, "abuse niceness 20"},
+		{"negative accept rate", []string{"-accept-rate", "-1"}, "accept rate -1: want 0 (unpaced)"},
+		{"accept rate too high", []string{"-accept-rate", "1000001"}, "accept rate 1000001"},
+		{"no burst", []string{"-accept-burst", "0"}, "accept burst 0: want 1"},
+		{"soak timers outside fanout", []string{"-mode", "idle", "-clients", "5", "-soak-timers"}, "the soak's timers go with a fanout window, not idle mode"},
 		{"negative queue length", []string{"-queue-length", "-1"}, "queue length -1"},
 		{"queue longer than the edge allows", []string{"-queue-length", "65537"}, "queue length 65537: want 0 (the edge's default) to 65536 frames"},
 		{"too many events", []string{"-rate", "1000000", "-duration", "20s"}, "at most 10000000 per run"},
@@ -128,5 +145,20 @@ func TestTheAbusiveClientsProcessRefusesABadConfiguration(t *testing.T) {
 		if code := abuseChildMain(strings.NewReader(in), &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "configuration") || out.Len() != 0 {
 			t.Errorf("input %q: exit %d, output %q, errors %q", in, code, out.String(), errOut.String())
 		}
+	}
+}
+
+// The bench's edge keeps the production Caddyfile's pace of new connections.
+func TestTheAcceptPaceIsTheProductionCaddyfiles(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`coven_accept \{\s*rate (\d+)\s*burst (\d+)`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("no coven_accept { rate … burst … } in the production Caddyfile")
+	}
+	if rate, burst := string(m[1]), string(m[2]); rate != strconv.Itoa(ProductionAcceptRate) || burst != strconv.Itoa(ProductionAcceptBurst) {
+		t.Fatalf("the production Caddyfile paces at %s/s, burst %s; the bench at %d/s, burst %d", rate, burst, ProductionAcceptRate, ProductionAcceptBurst)
 	}
 }

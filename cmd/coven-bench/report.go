@@ -23,6 +23,11 @@ type Report struct {
 	ClientIO ClientIO `json:"client_io,omitempty"`
 	// TargetRate is the events per second asked for (fanout).
 	TargetRate int `json:"target_rate,omitempty"`
+	// AcceptRate and AcceptBurst are the edge's coven_accept pace (absent when unpaced).
+	AcceptRate  int `json:"accept_rate,omitempty"`
+	AcceptBurst int `json:"accept_burst,omitempty"`
+	// SoakTimers tells that the edge ran with a soak's stream timers (Options.SoakTimers).
+	SoakTimers bool `json:"soak_timers,omitempty"`
 	// WindowSeconds is the measured window: publishing and draining, or holding.
 	WindowSeconds float64 `json:"window_seconds"`
 	// ConnectSeconds is how long connecting every client and receiving every hello took.
@@ -141,11 +146,15 @@ type EdgeCounters struct {
 
 func newReport(o Options) *Report {
 	r := &Report{Mode: o.Mode, Clients: o.Clients, Batch: o.Batch, PayloadBytes: o.PayloadBytes}
+	if o.AcceptRate > 0 {
+		r.AcceptRate, r.AcceptBurst = o.AcceptRate, o.AcceptBurst
+	}
 	if o.Clients > 0 {
 		r.ClientIO = o.ClientIO
 	}
 	if o.Mode == ModeFanout {
 		r.TargetRate = o.Rate
+		r.SoakTimers = o.SoakTimers
 	}
 	return r
 }
@@ -238,6 +247,12 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	if r.TargetRate > 0 {
 		fmt.Fprintf(&b, ", target %d events/s", r.TargetRate)
+	}
+	if r.AcceptRate > 0 {
+		fmt.Fprintf(&b, ", accepts paced at %d/s (burst %d)", r.AcceptRate, r.AcceptBurst)
+	}
+	if r.SoakTimers {
+		fmt.Fprintf(&b, ", the soak's timers (ping %v, timeout %v, auth %v)", abusePingInterval, abusePingTimeout, abuseAuthTimeout)
 	}
 	fmt.Fprintf(&b, ", window %.2fs\n", r.WindowSeconds)
 	if r.ConnectSeconds > 0 {
