@@ -51,7 +51,8 @@ func TestXcaddyBuildWithAnotherPlugin(t *testing.T) {
 	}
 	for _, m := range []string{"coven", "http.handlers.coven_cors", "http.handlers.coven_jwt", "http.authentication.providers.coven_jwt",
 		"http.handlers.coven_hmac", "http.handlers.coven_events", "http.handlers.coven_ws", "http.handlers.coven_rooms",
-		"http.handlers.coven_health", "dns.providers.cloudflare", "http.handlers.reverse_proxy"} {
+		"http.handlers.coven_health", "http.handlers.coven_media", "caddy.listeners.coven_accept",
+		"dns.providers.cloudflare", "http.handlers.reverse_proxy"} {
 		if !modules[m] {
 			t.Errorf("the build lacks module %s", m)
 		}
