@@ -3,6 +3,8 @@ package hub
 import (
 	"bytes"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -195,5 +197,84 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// holder holds up the first WriteFrameNow that meets it once armed, until released: a worker
+// descheduled, or slowed by its core, in the middle of a fan-out.
+type holder struct {
+	armed   atomic.Bool
+	held    chan struct{} // closed when a write is held
+	release chan struct{}
+}
+
+// holdConn is a frameConn whose WriteFrameNow may be held up by a holder.
+type holdConn struct {
+	*frameConn
+	hold atomic.Pointer[holder]
+}
+
+func (c *holdConn) WriteFrameNow(frame []byte) (int, error) {
+	if h := c.hold.Load(); h != nil && h.armed.CompareAndSwap(true, false) {
+		close(h.held)
+		<-h.release
+	}
+	return c.frameConn.WriteFrameNow(frame)
+}
+
+// While one shard's worker is held up in a write, the worker of another shard, done with its own
+// subscribers, delivers the rest of the held-up fan-out; every subscriber still gets every event
+// once, in order.
+func TestAFanoutIsSharedBetweenWorkers(t *testing.T) {
+	h := startHub(t, Config{Shards: 2}, nil)
+	mustIngest(t, h, snapshotEvent(t, "e1", 1))
+	const n = 4 * fanoutChunk // two chunks on each shard
+	conns := make([]*holdConn, n)
+	var onFirst []*holdConn // the subscribers of the first shard
+	for i := range conns {
+		conns[i] = &holdConn{frameConn: newFrameConn(-1)}
+		if subscribe(t, h, nil, conns[i]).shard == h.shards[0] {
+			onFirst = append(onFirst, conns[i])
+		}
+	}
+	for _, c := range conns {
+		c.waitFrames(t, 1) // the hello
+	}
+	if len(onFirst) != n/2 {
+		t.Fatalf("%d of %d subscribers on the first shard, want half", len(onFirst), n)
+	}
+	hold := &holder{held: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(hold.release) }) }
+	defer release() // a failing test must not leave the worker held, or the hub could not close
+	for _, c := range onFirst {
+		c.hold.Store(hold)
+	}
+	hold.armed.Store(true)
+
+	mustIngest(t, h, roomEvents(t, "e1", 2, 2)...)
+	<-hold.held
+	// The first shard's worker is held in its first chunk; the others' chunks are delivered.
+	got := func() int {
+		k := 0
+		for _, c := range onFirst {
+			if _, frames, _ := c.snapshot(); len(frames) == 2 {
+				k++
+			}
+		}
+		return k
+	}
+	waitFor(t, "the held-up shard's other chunk delivered by another worker", func() bool { return got() >= len(onFirst)-fanoutChunk })
+	if k := got(); k == len(onFirst) {
+		t.Fatalf("all %d subscribers of the held-up shard got the event while its worker was held", k)
+	}
+	release()
+
+	mustIngest(t, h, roomEvents(t, "e1", 3, 3)...)
+	for i, c := range conns {
+		if s := seqs(c.waitFrames(t, 3)[1:]); !reflect.DeepEqual(s, []uint64{2, 3}) {
+			t.Fatalf("subscriber %d got %v, want [2 3]", i, s)
+		}
+		c.check(t)
 	}
 }
