@@ -21,6 +21,7 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 		opts Options
 	}{
 		{"fanout", Options{Mode: ModeFanout, Clients: 5, Rate: 200, Duration: time.Second}},
+		{"fanout, accepts paced as in production", Options{Mode: ModeFanout, Clients: 5, Rate: 200, Duration: time.Second, AcceptRate: ProductionAcceptRate, AcceptBurst: ProductionAcceptBurst}},
 		{"fanout to goroutine clients", Options{Mode: ModeFanout, Clients: 5, Rate: 200, Duration: time.Second, ClientIO: ClientIOGo}},
 		{"fanout in batches", Options{Mode: ModeFanout, Clients: 3, Rate: 400, Batch: 20, Duration: time.Second}},
 		{"idle", Options{Mode: ModeIdle, Clients: 5, Duration: time.Second}},
@@ -62,6 +63,9 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 	}
 	if rep.Edge.Pid <= 0 || rep.Edge.OpenFiles < uint64(opts.Clients+fdMargin) {
 		t.Errorf("edge pid %d with open files limit %d", rep.Edge.Pid, rep.Edge.OpenFiles)
+	}
+	if rep.AcceptRate != opts.AcceptRate || opts.AcceptRate > 0 && rep.AcceptBurst != opts.AcceptBurst {
+		t.Errorf("report says accepts paced at %d/s (burst %d), want %d/s (burst %d)", rep.AcceptRate, rep.AcceptBurst, opts.AcceptRate, opts.AcceptBurst)
 	}
 	if rep.WindowSeconds < opts.Duration.Seconds() {
 		t.Errorf("window of %.3fs, shorter than the %v asked", rep.WindowSeconds, opts.Duration)
