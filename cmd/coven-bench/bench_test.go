@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,18 @@ import (
 // testTimeout bounds a whole run in these tests; a healthy one takes a few seconds.
 const testTimeout = 2 * time.Minute
 
+// near reports whether a and b agree to a part in a million.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), math.Abs(b)) }
+
 func TestRunsMeasureARealEdge(t *testing.T) {
+	// Over the runs, the edge's CPU is measured (one short run alone may take less than a tick).
+	var edgeCPU float64
+	runs := 0
+	t.Cleanup(func() {
+		if !t.Failed() && runs >= 3 && edgeCPU <= 0 {
+			t.Errorf("no edge CPU measured in %d runs", runs)
+		}
+	})
 	tests := []struct {
 		name string
 		opts Options
@@ -50,6 +62,8 @@ func TestRunsMeasureARealEdge(t *testing.T) {
 			rep.writeText(&text)
 			t.Logf("report:\n%s", text.String())
 			checkReport(t, opts, rep)
+			edgeCPU += rep.EdgeCPU.Seconds
+			runs++
 		})
 	}
 }
@@ -104,6 +118,12 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 			t.Errorf("no time until the abusive sockets and their goroutines were gone: %+v", a)
 		}
 	}
+	// The edge's CPU comes in clock ticks (10 ms): a short run may take less than one, so each run
+	// is checked for consistency and TestRunsMeasureARealEdge for CPU over all its runs.
+	if c := rep.EdgeCPU; c.Seconds < 0 || c.Seconds > 0 && (rep.Deliveries > 0 && !near(c.PerDeliveryMicros, c.Seconds*1e6/float64(rep.Deliveries)) ||
+		rep.Events > 0 && !near(c.PerEventMicros, c.Seconds*1e6/float64(rep.Events))) {
+		t.Errorf("edge CPU %+v for %d deliveries of %d events", c, rep.Deliveries, rep.Events)
+	}
 	switch opts.Mode {
 	case ModeFanout:
 		if want := uint64(opts.measuredEvents()); rep.Events != want {
@@ -123,15 +143,9 @@ func checkReport(t *testing.T, opts Options, rep *Report) {
 		if m := rep.MemoryAfterWindow; m == nil || m.HeapInuse == 0 || m.RSS == 0 {
 			t.Errorf("no memory sample after the window: %+v", m)
 		}
-		if rep.EdgeCPU.Seconds <= 0 || rep.EdgeCPU.PerDeliveryMicros <= 0 {
-			t.Errorf("edge CPU %+v", rep.EdgeCPU)
-		}
 	case ModeIngest:
 		if rep.Events == 0 || rep.BatchRoundTrip == nil || rep.BatchRoundTrip.Samples != uint64(rep.Batches) {
 			t.Errorf("%d events, batch round trips %+v of %d batches", rep.Events, rep.BatchRoundTrip, rep.Batches)
-		}
-		if rep.EdgeCPU.PerEventMicros <= 0 {
-			t.Errorf("edge CPU %+v", rep.EdgeCPU)
 		}
 	case ModeIdle:
 		if rep.Events != 0 || rep.Latency != nil {
