@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -64,4 +66,51 @@ func BenchmarkVerify(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkRememberedTokenMemory reports the heap a verified token takes in the cache (the cache's
+// entry and the token's claims as the stream reads them: no claim read by name).
+func BenchmarkRememberedTokenMemory(b *testing.B) {
+	const tokens = 2000
+	iss, err := authtest.NewIssuer(testIssuer, authtest.WithAlgorithm(authtest.ES256))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := iss.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	minted := make([]string, tokens)
+	for i := range minted {
+		minted[i] = mint(b, iss, iss.SigningKeyID(), validClaims(map[string]any{"sub": fmt.Sprintf("user-%d", i), "name": "Alice", "discord_id": "80351110224678912"}))
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		v, err := New(Config{JWKSURL: srv.JWKSURL(), Issuer: testIssuer, Audiences: []string{testAudience}, CacheSize: tokens})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, minted[0]); err != nil { // the keys loaded
+			b.Fatal(err)
+		}
+		v.cache.clear()
+		before := heapAlloc()
+		for _, tok := range minted {
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapAlloc()
+		b.ReportMetric(float64(after-before)/tokens, "B/token")
+		runtime.KeepAlive(v)
+		v.Stop()
+	}
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,5 +56,42 @@ func TestVerifiedTokensAreRemembered(t *testing.T) {
 	}
 	if _, err := New(Config{JWKSURL: idp.jwksURL, Issuer: testIssuer, Audiences: []string{testAudience}, CacheSize: -1}); err == nil {
 		t.Fatal("a negative cache_size was accepted")
+	}
+}
+
+// A remembered token keeps its claims as JSON until a claim is read by name: the stream reads only
+// the registered fields. Readers that come at once all get the same decoded claims.
+func TestRememberedClaimsAreDecodedOnFirstRead(t *testing.T) {
+	idp := newTestIdP(t)
+	v := newTestVerifier(t, idp.config())
+	tok := mint(t, idp.Issuer, idp.SigningKeyID(), validClaims(map[string]any{"discord_id": json.Number("1100000000000000042"), "roles": []string{"a", "b"}}))
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.all != nil || len(c.payload) == 0 || c.Subject != "user-1" {
+		t.Fatalf("verified claims hold a decoded map %v, JSON of %d bytes, subject %q; want JSON only", c.all, len(c.payload), c.Subject)
+	}
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Go(func() {
+			id, _ := c.String("discord_id")
+			roles, _ := c.Get("roles")
+			got[i] = fmt.Sprintf("%s %v", id, roles)
+		})
+	}
+	wg.Wait()
+	for i, g := range got {
+		if g != "1100000000000000042 [a b]" {
+			t.Fatalf("reader %d got %q", i, g)
+		}
+	}
+	names := 0
+	for range c.All() {
+		names++
+	}
+	if names != 7 { // iss sub aud iat exp discord_id roles
+		t.Fatalf("All gave %d claims, want 7", names)
 	}
 }

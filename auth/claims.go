@@ -9,6 +9,7 @@ import (
 	"iter"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -33,20 +34,36 @@ type Claims struct {
 	// ID is jti, or "" when absent.
 	ID string
 
-	all map[string]any
+	// payload is the claims' JSON, decoded into all when a claim is first read by name: the verified
+	// tokens a cache keeps mostly serve the fields above only (the stream's), and the JSON takes about
+	// a third of the memory of the decoded claims.
+	payload []byte
+	once    sync.Once
+	all     map[string]any
+}
+
+// claims returns every claim, decoding them on first use.
+func (c *Claims) claims() map[string]any {
+	c.once.Do(func() {
+		if c.all == nil && c.payload != nil {
+			// The payload decoded without error when the token was verified.
+			c.all, _ = decodeObject(c.payload)
+		}
+	})
+	return c.all
 }
 
 // Get returns the claim with the given name as decoded from JSON: string, json.Number, bool, nil,
 // []any or map[string]any. The value is shared, so callers must not modify it.
 func (c *Claims) Get(name string) (any, bool) {
-	v, ok := c.all[name]
+	v, ok := c.claims()[name]
 	return v, ok
 }
 
 // String returns a scalar claim as text: a string as is, a number in its exact JSON form, a boolean as
 // "true" or "false". It reports false for an absent claim, null, arrays and objects.
 func (c *Claims) String(name string) (string, bool) {
-	switch v := c.all[name].(type) {
+	switch v := c.claims()[name].(type) {
 	case string:
 		return v, true
 	case json.Number:
@@ -61,7 +78,7 @@ func (c *Claims) String(name string) (string, bool) {
 // All iterates over every claim in no particular order, with values as Get returns them.
 func (c *Claims) All() iter.Seq2[string, any] {
 	return func(yield func(string, any) bool) {
-		for name, v := range c.all {
+		for name, v := range c.claims() {
 			if !yield(name, v) {
 				return
 			}
@@ -72,17 +89,12 @@ func (c *Claims) All() iter.Seq2[string, any] {
 // decodeClaims decodes a verified JWT payload. It fails only on JSON that is not an object or on
 // registered claims of the wrong type; whether required claims are present is checked afterwards.
 func decodeClaims(payload []byte) (*Claims, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var all map[string]any
-	if err := dec.Decode(&all); err != nil || all == nil {
-		return nil, errors.New("claims are not a JSON object")
+	all, err := decodeObject(payload)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("claims are followed by trailing data")
-	}
-	c := &Claims{all: all}
-	var err error
+	// The map is dropped: Get decodes the payload again when it is first needed.
+	c := &Claims{payload: bytes.Clone(payload)}
 	if c.Issuer, err = stringClaim(all, "iss"); err != nil {
 		return nil, err
 	}
@@ -105,6 +117,20 @@ func decodeClaims(payload []byte) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// decodeObject decodes a JSON object with numbers kept exact, refusing anything else and trailing data.
+func decodeObject(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var all map[string]any
+	if err := dec.Decode(&all); err != nil || all == nil {
+		return nil, errors.New("claims are not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("claims are followed by trailing data")
+	}
+	return all, nil
 }
 
 func stringClaim(all map[string]any, name string) (string, error) {
