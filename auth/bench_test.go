@@ -17,15 +17,7 @@ import (
 func BenchmarkVerify(b *testing.B) {
 	for _, alg := range []string{authtest.RS256, authtest.ES256, authtest.EdDSA} {
 		b.Run(alg, func(b *testing.B) {
-			iss, err := authtest.NewIssuer(testIssuer, authtest.WithAlgorithm(alg))
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv, err := iss.Start("127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
+			iss, srv := startBenchIssuer(b, alg)
 			v, err := New(Config{JWKSURL: srv.JWKSURL(), Issuer: testIssuer, Audiences: []string{testAudience}})
 			if err != nil {
 				b.Fatal(err)
@@ -72,15 +64,7 @@ func BenchmarkVerify(b *testing.B) {
 // entry and the token's claims as the stream reads them: no claim read by name).
 func BenchmarkRememberedTokenMemory(b *testing.B) {
 	const tokens = 2000
-	iss, err := authtest.NewIssuer(testIssuer, authtest.WithAlgorithm(authtest.ES256))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := iss.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	iss, srv := startBenchIssuer(b, authtest.ES256)
 	minted := make([]string, tokens)
 	for i := range minted {
 		minted[i] = mint(b, iss, iss.SigningKeyID(), validClaims(map[string]any{"sub": fmt.Sprintf("user-%d", i), "name": "Alice", "discord_id": "80351110224678912"}))
@@ -113,4 +97,19 @@ func heapAlloc() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// startBenchIssuer starts an identity provider signing with alg, stopped when the benchmark ends.
+func startBenchIssuer(b *testing.B, alg string) (*authtest.Issuer, *authtest.Server) {
+	b.Helper()
+	iss, err := authtest.NewIssuer(testIssuer, authtest.WithAlgorithm(alg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := iss.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	return iss, srv
 }
