@@ -135,7 +135,7 @@ type listener struct {
 	burst    int
 
 	mu   sync.Mutex
-	next time.Time // when the bucket is full again minus burst intervals: a token is free from next on
+	next time.Time // the earliest time of the next accept: one interval later per connection, never more than burst-1 intervals behind now
 
 	closeOnce sync.Once
 	done      chan struct{}
